@@ -1,0 +1,315 @@
+"""Audit: one event per operation, stored in the catalog as a per-tenant hash chain and
+written as one JSON line per event through structlog.
+
+Each event's hash is SHA-256 over the previous event's hash and the canonical JSON of the
+event's fields (including its sequence number), so a modified, inserted or deleted event
+breaks the chain at a point ``verify`` reports. The chain head (last seq and hash) is kept
+in ``audit_heads`` and updated in the same transaction as the events, which also
+serialises appends across processes.
+
+Events that accompany a change of the namespace are appended in the SAME transaction as the
+change (the change is visible if and only if it is audited). Other events (reads, listings,
+refusals) are queued and written in batches by a background thread: one transaction per
+batch keeps small-file throughput high. ``flush()`` and ``close()`` drain the queue.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import queue
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import structlog
+from sqlalchemy import Connection, select
+
+from gateway.catalog import Catalog
+from gateway.catalog.tables import audit_events, audit_heads
+
+GENESIS = "0" * 64
+NO_TENANT_CHAIN = "-"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditEvent:
+    """One audited operation. ``chain`` is the tenant id (or ``-``)."""
+
+    action: str
+    protocol: str
+    result: str = "ok"  # ok | denied | error
+    chain: str = NO_TENANT_CHAIN
+    tenant: str | None = None
+    user: str | None = None
+    remote_addr: str | None = None
+    session_id: str | None = None
+    path: str | None = None
+    dest_path: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    duration_ms: int | None = None
+    reason: str | None = None
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+
+
+_HASHED = ("chain", "seq", "tenant", "user", "protocol", "remote_addr", "session_id", "action",
+           "path", "dest_path", "bytes", "sha256", "duration_ms", "result", "reason")
+
+
+def _ts_text(ts: datetime) -> str:
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts.isoformat(timespec="microseconds")
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any], ts: datetime) -> str:
+    body = {k: fields[k] for k in _HASHED}
+    body["ts"] = _ts_text(ts)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def make_json_logger(target: str) -> tuple[Any, TextIO | None]:
+    """A structlog logger writing one JSON object per line to stdout, a file, or nowhere."""
+    if target == "off":
+        return None, None
+    stream: TextIO = sys.stdout if target == "stdout" else open(  # noqa: SIM115
+        target, "a", encoding="utf-8", buffering=1)
+    logger = structlog.wrap_logger(
+        structlog.PrintLogger(stream),
+        processors=[structlog.processors.JSONRenderer(sort_keys=True)],
+    )
+    return logger, (None if stream is sys.stdout else stream)
+
+
+class AuditLog:
+    """Appends events to the catalog and the JSON stream."""
+
+    def __init__(self, catalog: Catalog, *, log_target: str = "stdout",
+                 batch_max_events: int = 256, batch_max_delay_ms: int = 20) -> None:
+        self.catalog = catalog
+        self._json, self._json_file = make_json_logger(log_target)
+        self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
+        self._batch_max = batch_max_events
+        self._delay = batch_max_delay_ms / 1000
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    # --- appending --------------------------------------------------------------------
+    def append(self, conn: Connection, events: Iterable[AuditEvent]) -> None:
+        """Chain and insert events inside the caller's write transaction."""
+        by_chain: dict[str, list[AuditEvent]] = {}
+        for ev in events:
+            by_chain.setdefault(ev.chain, []).append(ev)
+        rows = []
+        for chain in sorted(by_chain):  # fixed order: no lock-order deadlocks on PostgreSQL
+            head = conn.execute(
+                select(audit_heads.c.seq, audit_heads.c.hash)
+                .where(audit_heads.c.chain == chain)
+                .with_for_update()
+            ).first()
+            seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+            for ev in by_chain[chain]:
+                seq += 1
+                ev.seq, ev.prev_hash = seq, prev
+                fields = asdict(ev)
+                ev.hash = prev = event_hash(prev, fields, ev.ts)
+                fields["hash"] = ev.hash
+                rows.append(fields)
+            if head:
+                conn.execute(audit_heads.update().where(audit_heads.c.chain == chain)
+                             .values(seq=seq, hash=prev))
+            else:
+                conn.execute(audit_heads.insert().values(chain=chain, seq=seq, hash=prev))
+        if rows:
+            conn.execute(audit_events.insert(), rows)
+            committed = [ev for evs in by_chain.values() for ev in evs]
+            Catalog.after_commit(conn, lambda: self.emit_json(committed))
+
+    def emit_json(self, events: Iterable[AuditEvent]) -> None:
+        """Write committed events to the JSON stream (``append`` arranges it on commit)."""
+        if self._json is None:
+            return
+        for ev in events:
+            data = asdict(ev)
+            data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
+            data.pop("prev_hash", None)
+            self._json.info("audit", **data)
+
+    def record(self, event: AuditEvent) -> None:
+        """Queue an event for the background writer."""
+        if self._closed:
+            self.write_now([event])
+            return
+        with self._idle:
+            self._pending += 1
+        self._queue.put(event)
+
+    def write_now(self, events: list[AuditEvent]) -> None:
+        with self.catalog.write() as conn:
+            self.append(conn, events)
+
+    # --- background writer ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            try:
+                while len(batch) < self._batch_max:
+                    ev = self._queue.get(timeout=self._delay) if self._delay else \
+                        self._queue.get_nowait()
+                    if ev is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(ev)
+            except queue.Empty:
+                pass
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[AuditEvent]) -> None:
+        for attempt in range(5):
+            try:
+                self.write_now(batch)
+                break
+            except Exception:  # a locked or unreachable database: retry, then report loudly
+                if attempt == 4:
+                    log.exception("audit: could not store %d events", len(batch))
+                    for ev in batch:  # never lose them silently: at least the JSON stream
+                        self.emit_json([ev])
+                threading.Event().wait(0.05 * (attempt + 1))
+        with self._idle:
+            self._pending -= len(batch)
+            self._idle.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued event is stored."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        if self._json_file is not None:
+            self._json_file.close()
+
+
+# --- verification and queries ---------------------------------------------------------------
+@dataclass
+class ChainProblem:
+    chain: str
+    seq: int
+    kind: str  # modified | inserted | deleted
+    detail: str
+
+
+def verify_chain(conn: Connection, chain: str) -> ChainProblem | None:
+    """Walk one chain in order; return the first problem found, or None."""
+    expected_seq, prev = 1, GENESIS
+    seen_any = False
+    for row in conn.execute(
+        select(audit_events).where(audit_events.c.chain == chain).order_by(audit_events.c.seq)
+    ).mappings():
+        seen_any = True
+        fields = dict(row)
+        if row["seq"] > expected_seq:
+            return ChainProblem(chain, expected_seq, "deleted",
+                                f"events {expected_seq}..{row['seq'] - 1} are missing")
+        if row["seq"] < expected_seq:
+            return ChainProblem(chain, row["seq"], "inserted", "sequence number repeats")
+        recomputed = event_hash(row["prev_hash"], fields, row["ts"])
+        if row["prev_hash"] != prev:
+            if event_hash(prev, fields, row["ts"]) == row["hash"]:
+                return ChainProblem(chain, row["seq"], "modified",
+                                    "the stored link to the previous event was altered")
+            kind = "modified" if recomputed != row["hash"] else "inserted"
+            return ChainProblem(chain, row["seq"], kind,
+                                "does not follow the previous event in the chain")
+        if recomputed != row["hash"]:
+            return ChainProblem(chain, row["seq"], "modified", "event content does not match "
+                                "its hash")
+        prev = row["hash"]
+        expected_seq += 1
+    head = conn.execute(select(audit_heads).where(audit_heads.c.chain == chain)).first()
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+        return ChainProblem(chain, expected_seq, "deleted",
+                            f"chain ends at {expected_seq - 1} but its head says {head.seq}")
+    if head is None and seen_any:
+        return ChainProblem(chain, 1, "inserted", "events exist but the chain has no head")
+    return None
+
+
+def chains(conn: Connection) -> list[str]:
+    names = set(conn.execute(select(audit_heads.c.chain)).scalars())
+    names |= set(conn.execute(select(audit_events.c.chain).distinct()).scalars())
+    return sorted(names)
+
+
+EXPORT_COLUMNS = ("seq", "ts", "tenant", "user", "protocol", "remote_addr", "session_id",
+                  "action", "path", "dest_path", "bytes", "sha256", "duration_ms", "result",
+                  "reason")
+
+
+def query_events(conn: Connection, *, tenant: str | None = None, user: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 action: str | None = None, path: str | None = None,
+                 limit: int | None = None, newest_first: bool = False) -> Iterator[dict]:
+    q = select(audit_events)
+    if tenant:
+        q = q.where(audit_events.c.tenant == tenant)
+    if user:
+        q = q.where(audit_events.c.user == user)
+    if since:
+        q = q.where(audit_events.c.ts >= since)
+    if until:
+        q = q.where(audit_events.c.ts < until)
+    if action:
+        q = q.where(audit_events.c.action == action)
+    if path:
+        q = q.where(audit_events.c.path.startswith(path, autoescape=True))
+    q = q.order_by(*((audit_events.c.ts.desc(), audit_events.c.id.desc()) if newest_first
+                     else (audit_events.c.ts, audit_events.c.id)))
+    if limit:
+        q = q.limit(limit)
+    for row in conn.execute(q).mappings():
+        yield {k: row[k] for k in EXPORT_COLUMNS}
+
+
+def format_events(events: Iterable[dict], fmt: str) -> str:
+    rows = [dict(r) for r in events]
+    for r in rows:
+        ts = r["ts"]
+        if isinstance(ts, datetime):
+            ts = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+            r["ts"] = ts.isoformat(timespec="milliseconds")
+    if fmt == "json":
+        return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    cols = ("ts", "tenant", "user", "protocol", "action", "path", "bytes", "result", "reason")
+    from gateway.cli.output import table
+
+    return table([[("" if r[c] is None else str(r[c])) for c in cols] for r in rows], cols)

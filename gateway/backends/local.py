@@ -1,0 +1,138 @@
+"""Local-directory blob store (the embedded default).
+
+Layout: ``<root>/<id[0:2]>/<id[2:4]>/<id>``; blobs being written live in ``<root>/.tmp/``
+under a random name until ``commit`` fsyncs the file, renames it into place and fsyncs the
+directory, so a crash leaves either nothing or a complete blob, never a partial one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.backends.base import BlobInfo, BlobSink, BlobSource, BlobStore
+from gateway.errors import BackendError, BlobNotFound
+
+_BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobSink(BlobSink):
+    def __init__(self, store: LocalBlobStore, blob_id: str) -> None:
+        self._final = store.path_of(blob_id)
+        self._tmp = store.tmp_dir / f"{blob_id}.{secrets.token_hex(4)}"
+        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._fd is not None, "write after commit/abort"
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            self._size += n
+
+    def commit(self) -> int:
+        assert self._fd is not None, "commit after commit/abort"
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        parent = self._final.parent
+        if not parent.is_dir():
+            parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(parent.parent)
+        os.replace(self._tmp, self._final)
+        _fsync_dir(parent)
+        return self._size
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+class LocalBlobSource(BlobSource):
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise BlobNotFound("blob is missing from the store") from None
+        self.size = os.fstat(self._fd).st_size
+
+    def readinto(self, offset: int, buf: memoryview) -> int:
+        total = 0
+        while total < len(buf):
+            n = os.preadv(self._fd, [buf[total:]], offset + total)
+            if n == 0:
+                break
+            total += n
+        return total
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class LocalBlobStore(BlobStore):
+    name = "local"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / ".tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path_of(self, blob_id: str) -> Path:
+        if not _BLOB_ID.match(blob_id):
+            raise BackendError("invalid blob id")
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def create(self, blob_id: str) -> BlobSink:
+        return LocalBlobSink(self, blob_id)
+
+    def open(self, blob_id: str) -> BlobSource:
+        return LocalBlobSource(self.path_of(blob_id))
+
+    def delete(self, blob_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path_of(blob_id))
+
+    def enumerate(self) -> Iterator[BlobInfo]:
+        for dirpath, _dirs, files in os.walk(self.root):
+            if Path(dirpath) == self.tmp_dir:
+                continue
+            for name in files:
+                if _BLOB_ID.match(name):
+                    st = os.stat(os.path.join(dirpath, name))
+                    yield BlobInfo(name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def sweep_tmp(self, older_than_s: float) -> int:
+        """Remove abandoned temp files (a crashed writer); returns how many."""
+        now = datetime.now(UTC).timestamp()
+        count = 0
+        for entry in os.scandir(self.tmp_dir):
+            if now - entry.stat().st_mtime > older_than_s:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    count += 1
+        return count
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise BackendError(f"blob directory {self.root} is not writable")

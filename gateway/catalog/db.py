@@ -1,0 +1,162 @@
+"""Catalog connection: one SQLAlchemy engine, read and write transactions, migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on.
+Write transactions start with ``BEGIN IMMEDIATE`` so that two processes never deadlock on a
+lock upgrade; read transactions are deferred and run beside a writer. On PostgreSQL a write
+transaction is an ordinary transaction; rows that serialise writers are taken ``FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from gateway.errors import ConfigError, SchemaOutOfDate
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class Catalog:
+    """The SQL catalog: an engine plus transaction helpers."""
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 30.0, pool_size: int = 8) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url, busy_timeout_s)
+        elif url.startswith("postgresql"):
+            self.engine = create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+            )
+        else:
+            raise ConfigError(
+                f"catalog.url: unsupported database {url.split(':', 1)[0]!r}; "
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+            )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (deferred on SQLite)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; committed when the block ends without an exception."""
+        attempts = 0
+        while True:
+            try:
+                conn_cm = self.engine.connect()
+                conn = conn_cm.__enter__()
+                break
+            except OperationalError:  # pragma: no cover - database unreachable
+                attempts += 1
+                if attempts >= 3:
+                    raise
+                time.sleep(0.1 * attempts)
+        try:
+            conn = conn.execution_options(lumanox_immediate=True)
+            callbacks: list = conn.info.setdefault("after_commit", [])
+            callbacks.clear()
+            with conn.begin():
+                yield conn
+            for callback in callbacks:
+                callback()
+        finally:
+            conn.info.pop("after_commit", None)
+            conn_cm.__exit__(None, None, None)
+
+    @staticmethod
+    def after_commit(conn: Connection, callback) -> None:  # type: ignore[no-untyped-def]
+        """Run ``callback`` once the write transaction of ``conn`` has committed."""
+        conn.info.setdefault("after_commit", []).append(callback)
+
+    def for_update(self) -> str:
+        """Suffix that locks selected rows on PostgreSQL (SQLite locks the whole file)."""
+        return "" if self.is_sqlite else " FOR UPDATE"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- schema -------------------------------------------------------------------------
+    def alembic_config(self):  # -> alembic.config.Config
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def schema_status(self) -> tuple[str | None, str]:
+        """(current revision in the database, newest revision the code knows)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        return current, head or ""
+
+    def migrate(self) -> None:
+        """Apply every pending migration."""
+        from alembic import command
+
+        command.upgrade(self.alembic_config(), "head")
+
+    def ensure_schema(self, *, auto_migrate: bool) -> None:
+        """Migrate, or refuse with a clear message when migrations are pending."""
+        current, head = self.schema_status()
+        if current == head:
+            return
+        if not auto_migrate:
+            raise SchemaOutOfDate(
+                f"catalog schema is at revision {current or 'none'}, this version needs {head}: "
+                "run `lumanox-gateway migrate` (or set catalog.auto_migrate = true)"
+            )
+        self.migrate()
+
+
+def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        poolclass=NullPool if path in ("", ":memory:") else None,
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("lumanox_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def ping(catalog: Catalog) -> None:
+    """Raise if the catalog cannot be reached."""
+    with catalog.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,107 @@
+"""WebDAV locks in the catalog (``dav_locks``), shared by every gateway process.
+
+Functions take an open connection so the caller decides the transaction. A lock is a plain
+dict in the shape wsgidav's lock manager uses (root, type, scope, depth, owner, principal,
+timeout, expire, token); ``expire`` is seconds since the epoch. Expired locks are ignored
+by every read and purged by writes. ``serialize_tenant`` must be the first statement of a
+write transaction that checks for conflicts and then creates a lock: on PostgreSQL it takes
+the tenant row ``FOR UPDATE``; on SQLite the write transaction is already ``BEGIN
+IMMEDIATE``, which serialises writers across processes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from gateway.catalog.tables import dav_locks, tenants
+
+#: longest lock lifetime granted, also used for "Infinite" requests (4 weeks)
+MAX_TIMEOUT_S = 4 * 7 * 24 * 3600
+
+Lock = dict[str, Any]
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _epoch(value: datetime) -> float:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _lock(row: Any) -> Lock:
+    owner = row.owner.encode("utf-8") if row.owner is not None else b""
+    return {"token": row.token, "root": row.root, "depth": row.depth, "scope": row.scope,
+            "type": row.type, "owner": owner, "principal": row.principal or "",
+            "timeout": float(row.timeout_s), "expire": _epoch(row.expires_at)}
+
+
+def serialize_tenant(conn: Connection, tenant_id: str) -> None:
+    """Serialise lock writers of one tenant (row lock on PostgreSQL, no-op on SQLite)."""
+    conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id).with_for_update())
+
+
+def clamp_timeout(timeout: float | None) -> int:
+    if timeout is None or timeout < 0 or timeout > MAX_TIMEOUT_S:
+        return MAX_TIMEOUT_S
+    return max(1, int(timeout))
+
+
+def all_locks(conn: Connection, tenant_id: str) -> list[Lock]:
+    """Every unexpired lock of a tenant."""
+    rows = conn.execute(select(dav_locks).where(
+        dav_locks.c.tenant_id == tenant_id, dav_locks.c.expires_at > _ts(time.time())))
+    return [_lock(r) for r in rows]
+
+
+def get(conn: Connection, tenant_id: str, token: str) -> Lock | None:
+    row = conn.execute(select(dav_locks).where(
+        dav_locks.c.tenant_id == tenant_id, dav_locks.c.token == token)).first()
+    if row is None:
+        return None
+    lock = _lock(row)
+    return lock if lock["expire"] >= time.time() else None
+
+
+def create(conn: Connection, tenant_id: str, token: str, lock: Lock) -> Lock:
+    """Insert a lock; fills in ``token``, ``timeout`` and ``expire``."""
+    timeout = clamp_timeout(lock.get("timeout"))
+    expire = time.time() + timeout
+    owner = lock.get("owner") or b""
+    conn.execute(dav_locks.insert().values(
+        token=token, tenant_id=tenant_id, root=lock["root"], depth=lock["depth"],
+        scope=lock["scope"], type=lock.get("type", "write"),
+        owner=owner.decode("utf-8") if isinstance(owner, bytes) else str(owner),
+        principal=lock.get("principal"), timeout_s=timeout, expires_at=_ts(expire)))
+    lock.update(token=token, timeout=float(timeout), expire=expire)
+    return lock
+
+
+def refresh(conn: Connection, tenant_id: str, token: str, timeout: float | None) -> Lock | None:
+    seconds = clamp_timeout(timeout)
+    conn.execute(update(dav_locks).where(
+        dav_locks.c.tenant_id == tenant_id, dav_locks.c.token == token).values(
+        timeout_s=seconds, expires_at=_ts(time.time() + seconds)))
+    return get(conn, tenant_id, token)
+
+
+def delete_token(conn: Connection, tenant_id: str, token: str) -> None:
+    conn.execute(delete(dav_locks).where(
+        dav_locks.c.tenant_id == tenant_id, dav_locks.c.token == token))
+
+
+def purge_expired(conn: Connection, tenant_id: str | None = None) -> int:
+    stmt = delete(dav_locks).where(dav_locks.c.expires_at <= _ts(time.time()))
+    if tenant_id is not None:
+        stmt = stmt.where(dav_locks.c.tenant_id == tenant_id)
+    return conn.execute(stmt).rowcount or 0
+
+
+def clear(conn: Connection, tenant_id: str) -> None:
+    conn.execute(delete(dav_locks).where(dav_locks.c.tenant_id == tenant_id))

@@ -1,0 +1,204 @@
+"""Namespace queries over the ``nodes`` table. Every query is scoped by tenant id.
+
+Functions take an open connection so the caller decides the transaction. Paths arrive
+already split and validated (``gateway.names``); resolution walks from the tenant's root
+one component at a time through the unique index ``(tenant_id, parent_id, name_key)``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, and_, func, literal, select
+
+from gateway.catalog.tables import nodes
+from gateway.errors import NotADirectory, NotFound
+from gateway.names import name_key
+
+DIR = "dir"
+FILE = "file"
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    tenant_id: str
+    parent_id: int | None
+    name: str
+    kind: str
+    size: int
+    blob_id: str | None
+    sha256: str | None
+    etag: str
+    owner_id: str | None
+    mtime: datetime
+    ctime: datetime
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == DIR
+
+
+_COLS = (nodes.c.id, nodes.c.tenant_id, nodes.c.parent_id, nodes.c.name, nodes.c.kind,
+         nodes.c.size, nodes.c.blob_id, nodes.c.sha256, nodes.c.etag, nodes.c.owner_id,
+         nodes.c.mtime, nodes.c.ctime)
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _node(row) -> Node:  # type: ignore[no-untyped-def]
+    return Node(row.id, row.tenant_id, row.parent_id, row.name, row.kind, row.size, row.blob_id,
+                row.sha256, row.etag, row.owner_id, _utc(row.mtime), _utc(row.ctime))
+
+
+def new_etag() -> str:
+    return secrets.token_hex(8)
+
+
+def create_root(conn: Connection, tenant_id: str) -> int:
+    now = datetime.now(UTC)
+    return conn.execute(nodes.insert().values(
+        tenant_id=tenant_id, parent_id=None, name="", name_key="", kind=DIR, size=0,
+        etag=new_etag(), mtime=now, ctime=now,
+    )).inserted_primary_key[0]
+
+
+def root(conn: Connection, tenant_id: str) -> Node:
+    row = conn.execute(select(*_COLS).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.parent_id.is_(None))).first()
+    if row is None:
+        raise NotFound("tenant has no namespace (was it purged?)")
+    return _node(row)
+
+
+def child(conn: Connection, tenant_id: str, parent_id: int, name: str,
+          case_insensitive: bool) -> Node | None:
+    row = conn.execute(select(*_COLS).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.parent_id == parent_id,
+        nodes.c.name_key == name_key(name, case_insensitive))).first()
+    return _node(row) if row else None
+
+
+def resolve(conn: Connection, tenant_id: str, parts: list[str],
+            case_insensitive: bool) -> Node:
+    """The node at ``parts`` or NotFound / NotADirectory."""
+    node = root(conn, tenant_id)
+    for i, part in enumerate(parts):
+        if not node.is_dir:
+            raise NotADirectory(f"/{'/'.join(parts[:i])} is a file, not a folder")
+        found = child(conn, tenant_id, node.id, part, case_insensitive)
+        if found is None:
+            raise NotFound(f"/{'/'.join(parts[: i + 1])} does not exist")
+        node = found
+    return node
+
+
+def resolve_parent(conn: Connection, tenant_id: str, parts: list[str],
+                   case_insensitive: bool) -> tuple[Node, Node | None]:
+    """(parent folder, existing node or None) for a path that is not the root."""
+    parent = resolve(conn, tenant_id, parts[:-1], case_insensitive)
+    if not parent.is_dir:
+        raise NotADirectory(f"/{'/'.join(parts[:-1])} is a file, not a folder")
+    return parent, child(conn, tenant_id, parent.id, parts[-1], case_insensitive)
+
+
+def by_id(conn: Connection, tenant_id: str, node_id: int) -> Node | None:
+    row = conn.execute(select(*_COLS).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.id == node_id)).first()
+    return _node(row) if row else None
+
+
+def children(conn: Connection, tenant_id: str, parent_id: int, *, after: str | None = None,
+             limit: int = 1000) -> list[Node]:
+    """One page of a folder's children ordered by name_key (keyset pagination)."""
+    q = select(*_COLS, nodes.c.name_key).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.parent_id == parent_id)
+    if after is not None:
+        q = q.where(nodes.c.name_key > after)
+    rows = conn.execute(q.order_by(nodes.c.name_key).limit(limit)).all()
+    return [_node(r) for r in rows]
+
+
+def page_key(node: Node, case_insensitive: bool) -> str:
+    return name_key(node.name, case_insensitive)
+
+
+def has_children(conn: Connection, tenant_id: str, node_id: int) -> bool:
+    return conn.execute(select(nodes.c.id).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.parent_id == node_id).limit(1)).first() is not None
+
+
+def subtree(conn: Connection, tenant_id: str, node_id: int) -> list[Node]:
+    """The node and all its descendants (recursive CTE; parents before children)."""
+    base = select(*_COLS, literal(0).label("depth")).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.id == node_id)
+    tree = base.cte("tree", recursive=True)
+    n2 = nodes.alias("n2")
+    step = select(*(n2.c[c.name] for c in _COLS), (tree.c.depth + 1).label("depth")).where(
+        and_(n2.c.tenant_id == tenant_id, n2.c.parent_id == tree.c.id))
+    tree = tree.union_all(step)
+    rows = conn.execute(select(tree).order_by(tree.c.depth)).all()
+    return [_node(r) for r in rows]
+
+
+def is_descendant(conn: Connection, tenant_id: str, node_id: int, ancestor_id: int) -> bool:
+    """True if ``node_id`` is ``ancestor_id`` or lies below it."""
+    current: int | None = node_id
+    while current is not None:
+        if current == ancestor_id:
+            return True
+        current = conn.execute(select(nodes.c.parent_id).where(
+            nodes.c.tenant_id == tenant_id, nodes.c.id == current)).scalar()
+    return False
+
+
+def path_of(conn: Connection, tenant_id: str, node_id: int) -> str:
+    parts: list[str] = []
+    current: int | None = node_id
+    while current is not None:
+        row = conn.execute(select(nodes.c.name, nodes.c.parent_id).where(
+            nodes.c.tenant_id == tenant_id, nodes.c.id == current)).first()
+        if row is None:
+            raise NotFound("node vanished")
+        if row.parent_id is not None:
+            parts.append(row.name)
+        current = row.parent_id
+    return "/" + "/".join(reversed(parts))
+
+
+def usage_by_owner(nodes_: list[Node]) -> dict[str | None, tuple[int, int]]:
+    """Bytes and file count per owner for a set of nodes (for quota bookkeeping)."""
+    out: dict[str | None, tuple[int, int]] = {}
+    for n in nodes_:
+        if n.kind == FILE:
+            b, f = out.get(n.owner_id, (0, 0))
+            out[n.owner_id] = (b + n.size, f + 1)
+    return out
+
+
+def count_all(conn: Connection, tenant_id: str) -> tuple[int, int]:
+    """(bytes, files) of a tenant computed from the nodes (for repair/consistency checks)."""
+    row = conn.execute(select(func.coalesce(func.sum(nodes.c.size), 0), func.count()).where(
+        nodes.c.tenant_id == tenant_id, nodes.c.kind == FILE)).first()
+    return int(row[0]), int(row[1])
+
+
+def iter_children(conn_factory, tenant_id: str, parent_id: int, case_insensitive: bool,  # type: ignore[no-untyped-def]
+                  page_size: int) -> Iterator[Node]:
+    """Stream a folder's children page by page, each page in its own short transaction."""
+    after: str | None = None
+    while True:
+        with conn_factory() as conn:
+            page = children(conn, tenant_id, parent_id, after=after, limit=page_size)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page_key(page[-1], case_insensitive)
+
+
+__all__ = ["DIR", "FILE", "Node"]

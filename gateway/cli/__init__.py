@@ -1,0 +1,1 @@
+"""The ``lumanox-gateway`` admin command."""

@@ -1,0 +1,230 @@
+"""Configuration: a TOML file validated at start, with environment overrides for secrets.
+
+Every error names the file, the key and what is wrong, e.g.
+``conf/gateway.toml: webdav.port: expected an integer from 1 to 65535, got 'x'``.
+Unknown keys are errors (a typo must not silently fall back to a default).
+Relative paths are resolved against the directory of the configuration file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError
+
+ENV_CONFIG = "LUMANOX_CONFIG"
+ENV_DATA_DIR = "LUMANOX_DATA_DIR"
+ENV_CATALOG_URL = "LUMANOX_CATALOG_URL"
+ENV_MASTER_KEY_FILE = "LUMANOX_MASTER_KEY_FILE"
+
+
+@dataclass
+class GatewaySection:
+    data_dir: str = "var"
+    node_name: str = ""
+
+
+@dataclass
+class CatalogSection:
+    url: str = ""  # default: sqlite:///<data_dir>/catalog.db
+    auto_migrate: bool = True
+    pool_size: int = 8
+
+
+@dataclass
+class StorageSection:
+    backend: str = "local"
+    path: str = ""  # default: <data_dir>/blobs
+    gc_grace_seconds: int = 3600
+
+
+@dataclass
+class KeysSection:
+    master_key_file: str = ""  # default: <data_dir>/master.key
+
+
+@dataclass
+class AuditSection:
+    log: str = "stdout"  # stdout | off | a file path
+    batch_max_events: int = 256
+    batch_max_delay_ms: int = 20
+
+
+@dataclass
+class TLSSection:
+    cert_file: str = "certs/gateway.crt"
+    key_file: str = "certs/gateway.key"
+
+
+@dataclass
+class WebDAVSection:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls: bool = True
+    workers: int = 0  # 0 = one per core
+    block_size: int = 262144
+    threads: int = 32  # request threads per worker process
+
+
+@dataclass
+class SFTPSection:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2222
+    host_keys: list[str] = field(
+        default_factory=lambda: ["certs/ssh_host_ed25519_key", "certs/ssh_host_ecdsa_key"]
+    )
+    workers: int = 0
+    # algorithm policy (gateway/sftp/algorithms.py); empty = the strict default
+    kex_algs: list[str] = field(default_factory=list)
+    encryption_algs: list[str] = field(default_factory=list)
+    mac_algs: list[str] = field(default_factory=list)
+    signature_algs: list[str] = field(default_factory=list)
+    login_timeout: int = 60  # seconds to finish authentication
+    io_threads: int = 16  # thread pool per worker for core calls
+
+
+@dataclass
+class PolicySection:
+    """Identity and policy knobs (see docs/policy.md)."""
+
+    credential_cache_ttl_s: int = 60  # positive login cache of authenticate_basic; 0 = off
+    credential_cache_size: int = 10000
+    ldap_cache_ttl_s: int = 0  # positive LDAP bind cache (salted hash only); 0 = off
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    app_password_secret_file: str = ""  # default: <data_dir>/app-password.key
+    defender_max_score: int = 10  # failures from one address before it is banned
+    defender_account_max_score: int = 4  # failures on one account (keep < LDAP lockout)
+    defender_window_s: int = 600
+    defender_ban_s: int = 900
+
+
+@dataclass
+class Config:
+    """The whole configuration. ``base_dir`` anchors relative paths."""
+
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "<defaults>"
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    catalog: CatalogSection = field(default_factory=CatalogSection)
+    storage: StorageSection = field(default_factory=StorageSection)
+    keys: KeysSection = field(default_factory=KeysSection)
+    audit: AuditSection = field(default_factory=AuditSection)
+    tls: TLSSection = field(default_factory=TLSSection)
+    webdav: WebDAVSection = field(default_factory=WebDAVSection)
+    sftp: SFTPSection = field(default_factory=SFTPSection)
+    policy: PolicySection = field(default_factory=PolicySection)
+
+    # --- derived paths ----------------------------------------------------------------
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(os.environ.get(ENV_DATA_DIR) or self.gateway.data_dir)
+
+    @property
+    def catalog_url(self) -> str:
+        url = os.environ.get(ENV_CATALOG_URL) or self.catalog.url
+        return url or f"sqlite:///{self.data_dir / 'catalog.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.path(self.storage.path) if self.storage.path else self.data_dir / "blobs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def master_key_file(self) -> Path:
+        env = os.environ.get(ENV_MASTER_KEY_FILE)
+        if env:
+            return Path(env)
+        value = self.keys.master_key_file
+        return self.path(value) if value else self.data_dir / "master.key"
+
+
+SECTIONS = {
+    f.name: f.type for f in dataclasses.fields(Config) if f.name not in ("base_dir", "source")
+}
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the configuration; ``None`` uses $LUMANOX_CONFIG or defaults."""
+    path = path or os.environ.get(ENV_CONFIG)
+    if not path:
+        return Config()
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: configuration file not found; pass --config or run init") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, base_dir=p.resolve().parent, source=str(p))
+
+
+def config_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str) -> Config:
+    cfg = Config(base_dir=base_dir, source=source)
+    for section_name, values in raw.items():
+        if section_name not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section [{section_name}]; known: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: {section_name} must be a table ([{section_name}])")
+        section = getattr(cfg, section_name)
+        known = {f.name: f for f in dataclasses.fields(section)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: {section_name}.{key}: unknown key; known keys: {', '.join(known)}"
+                )
+            setattr(section, key, _check_type(source, f"{section_name}.{key}",
+                                              getattr(section, key), value))
+    _validate(cfg)
+    return cfg
+
+
+def _check_type(source: str, key: str, default: Any, value: Any) -> Any:
+    expected = type(default)
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{source}: {key}: expected an integer, got {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise ConfigError(f"{source}: {key}: expected a string, got {value!r}")
+    if expected is list and not (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        raise ConfigError(f"{source}: {key}: expected a list of strings, got {value!r}")
+    return value
+
+
+def _validate(cfg: Config) -> None:
+    src = cfg.source
+    for name in ("webdav", "sftp"):
+        port = getattr(cfg, name).port
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{src}: {name}.port: expected 1 to 65535, got {port}")
+        if getattr(cfg, name).workers < 0:
+            raise ConfigError(f"{src}: {name}.workers: must be 0 (one per core) or more")
+    if cfg.storage.backend not in ("local",):
+        raise ConfigError(f"{src}: storage.backend: unknown backend {cfg.storage.backend!r}; "
+                          "available: local")
+    if cfg.storage.gc_grace_seconds < 0:
+        raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
+    if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
+        raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
+    if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
+        raise ConfigError(f"{src}: audit.batch_*: must be positive")

@@ -1,0 +1,71 @@
+"""The composition root: configuration -> catalog, blob store, keyring, audit.
+
+One ``Core`` per process. Front-ends and the CLI obtain ``Session`` objects from it.
+Startup fails closed: an unreachable catalog, a missing master key or an unwritable blob
+store stops the process with a one-line reason instead of serving half-way.
+"""
+
+from __future__ import annotations
+
+from gateway.audit import AuditEvent, AuditLog
+from gateway.backends import BlobStore, open_store
+from gateway.catalog import Catalog
+from gateway.config import Config
+from gateway.keyring import Keyring
+from gateway.principal import Principal
+from gateway.session import Session
+
+
+class Core:
+    """Everything a front-end needs, opened once per process."""
+
+    def __init__(self, config: Config, catalog: Catalog, store: BlobStore, keyring: Keyring,
+                 audit: AuditLog) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.store = store
+        self.keyring = keyring
+        self.audit = audit
+
+    @classmethod
+    def open(cls, config: Config, *, migrate: bool | None = None,
+             audit_log: str | None = None) -> Core:
+        """Open every part; apply migrations unless told not to (then refuse if pending)."""
+        catalog = Catalog(config.catalog_url, pool_size=config.catalog.pool_size)
+        try:
+            catalog.ensure_schema(
+                auto_migrate=config.catalog.auto_migrate if migrate is None else migrate)
+            config.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            store = open_store(config.storage.backend, path=config.blob_dir)
+            store.check()
+            keyring = Keyring.open(catalog, config.master_key_file)
+        except BaseException:
+            catalog.dispose()
+            raise
+        audit = AuditLog(catalog, log_target=audit_log or _audit_target(config),
+                         batch_max_events=config.audit.batch_max_events,
+                         batch_max_delay_ms=config.audit.batch_max_delay_ms)
+        return cls(config, catalog, store, keyring, audit)
+
+    def session(self, principal: Principal, protocol: str, remote_addr: str,
+                session_id: str | None = None) -> Session:
+        return Session(self, principal, protocol, remote_addr, session_id)
+
+    def record(self, event: AuditEvent) -> None:
+        """Audit an event that belongs to no session (e.g. a refused login)."""
+        self.audit.record(event)
+
+    def close(self) -> None:
+        self.audit.close()
+        self.catalog.dispose()
+
+    def __enter__(self) -> Core:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _audit_target(config: Config) -> str:
+    target = config.audit.log
+    return target if target in ("stdout", "off") else str(config.path(target))

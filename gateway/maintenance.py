@@ -1,0 +1,89 @@
+"""Housekeeping: the orphan-blob sweeper and the status report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from gateway.backends.local import LocalBlobStore
+from gateway.catalog.tables import audit_events, blobs, nodes, tenants, users
+from gateway.core import Core
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    examined: int
+    deleted: int
+    deleted_bytes: int
+    kept_young: int
+    temp_files_removed: int
+
+
+def sweep_orphans(core: Core, grace_seconds: int | None = None, *,
+                  dry_run: bool = False) -> SweepResult:
+    """Delete stored blobs that no catalog row references and that are older than the grace.
+
+    The grace period protects uploads in flight: their blob is written before its catalog
+    row exists. Blob ids are checked against the catalog in batches.
+    """
+    grace = core.config.storage.gc_grace_seconds if grace_seconds is None else grace_seconds
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace)
+    examined = deleted = deleted_bytes = young = 0
+    batch: list = []
+
+    def flush() -> None:
+        nonlocal deleted, deleted_bytes, young
+        ids = [b.blob_id for b in batch]
+        with core.catalog.read() as conn:
+            known = set(conn.execute(select(blobs.c.id).where(blobs.c.id.in_(ids))).scalars())
+        for info in batch:
+            if info.blob_id in known:
+                continue
+            if info.modified > cutoff:
+                young += 1
+                continue
+            if not dry_run:
+                core.store.delete(info.blob_id)
+            deleted += 1
+            deleted_bytes += info.size
+        batch.clear()
+
+    for info in core.store.enumerate():
+        examined += 1
+        batch.append(info)
+        if len(batch) >= 500:
+            flush()
+    flush()
+    temp = 0
+    if isinstance(core.store, LocalBlobStore) and not dry_run:
+        temp = core.store.sweep_tmp(max(grace, 60))
+    return SweepResult(examined, deleted, deleted_bytes, young, temp)
+
+
+def status(core: Core) -> dict:
+    current, head = core.catalog.schema_status()
+    with core.catalog.read() as conn:
+        counts = {
+            "tenants": conn.execute(select(func.count()).select_from(tenants)).scalar(),
+            "users": conn.execute(select(func.count()).select_from(users)).scalar(),
+            "files": conn.execute(select(func.count()).select_from(nodes)
+                                  .where(nodes.c.kind == "file")).scalar(),
+            "folders": conn.execute(select(func.count()).select_from(nodes)
+                                    .where(nodes.c.kind == "dir")).scalar(),
+            "blobs": conn.execute(select(func.count()).select_from(blobs)).scalar(),
+            "stored_bytes": int(conn.execute(
+                select(func.coalesce(func.sum(blobs.c.stored_size), 0))).scalar()),
+            "audit_events": conn.execute(select(func.count()).select_from(audit_events)).scalar(),
+        }
+    from gateway import sftp, webdav
+
+    return {
+        "catalog": core.catalog.engine.url.render_as_string(hide_password=True),
+        "schema": {"current": current, "head": head, "up_to_date": current == head},
+        "blob_store": {"backend": core.store.name, "path": str(core.config.blob_dir)},
+        "master_key_id": core.keyring.master_key_id,
+        "front_ends": {"webdav": webdav.AVAILABLE, "sftp": sftp.AVAILABLE},
+        **counts,
+    }

@@ -1,0 +1,180 @@
+"""Open-file handles: read-ahead over ``FileReader``, write-behind over ``FileWriter``.
+
+asyncssh handles the requests of one SFTP session strictly in order, and every core call
+costs a hop to the thread pool. So a read handle fetches a larger block than asked and
+serves the following sequential reads from it, and a write handle queues writes and
+hands them to the core in batches from a background task; a write error is reported
+on the next request on that handle (write, fsync or close) and the upload is aborted:
+the previous version of the file stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.filewriter import FileWriter
+from gateway.session import FileReader, Session
+
+READ_AHEAD = 1024 * 1024
+WRITE_BEHIND_LIMIT = 16 * 1024 * 1024
+
+Run = Callable[..., Awaitable[Any]]
+
+
+class ReadHandle:
+    """A file opened for reading."""
+
+    def __init__(self, run: Run, reader: FileReader) -> None:
+        self._run = run
+        self.reader = reader
+        self.path = reader.entry.path
+        self._buf = b""
+        self._buf_at = 0
+
+    @property
+    def size(self) -> int:
+        return self.reader.size
+
+    async def read(self, offset: int, size: int) -> bytes:
+        end = offset + size
+        buf_end = self._buf_at + len(self._buf)
+        if self._buf_at <= offset and end <= buf_end:
+            return self._buf[offset - self._buf_at:end - self._buf_at]
+        if offset >= self.reader.size:
+            return b""
+        self._buf = await self._run(self.reader.pread, offset, max(size, READ_AHEAD))
+        self._buf_at = offset
+        return self._buf[:size]
+
+    async def close(self, error: BaseException | None = None) -> None:
+        self._buf = b""
+        await self._run(self.reader.close, error)
+
+
+class WriteHandle:
+    """A file opened for writing; the new version is committed on ``close``."""
+
+    def __init__(self, run: Run, session: Session, path: str, *, truncate: bool,
+                 append: bool, writer: FileWriter | None, base_size: int,
+                 readable: bool) -> None:
+        self._run = run
+        self._session = session
+        self.path = path
+        self._truncate = truncate
+        self.append = append
+        self.writer = writer
+        self.readable = readable
+        self.size = 0 if truncate else base_size
+        self.mtime: datetime | None = None
+        self._queue: list[tuple[int, bytes]] = []
+        self._queued = 0
+        self._task: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.error: BaseException | None = None
+        self.reader: ReadHandle | None = None
+
+    @property
+    def touched(self) -> bool:
+        return self.writer is not None
+
+    async def _ensure_writer(self) -> FileWriter:
+        if self.writer is None:
+            self.writer = await self._run(self._session.open_write, self.path,
+                                          truncate=self._truncate)
+        return self.writer
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def write(self, offset: int, data: bytes) -> None:
+        self._check()
+        if self.reader is not None:  # the file changes: stop serving the old version
+            await self.reader.close()
+            self.reader = None
+        await self._ensure_writer()
+        if self.append:
+            offset = self.size
+        self._queue.append((offset, data))
+        self._queued += len(data)
+        self.size = max(self.size, offset + len(data))
+        if self._task is None:
+            self._drained.clear()
+            self._task = asyncio.create_task(self._drain())
+        if self._queued > WRITE_BEHIND_LIMIT:
+            await self._drained.wait()
+            self._check()
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue and self.error is None:
+                batch, self._queue, self._queued = self._queue, [], 0
+                try:
+                    await self._run(self._apply, batch)
+                except Exception as exc:
+                    self.error = exc
+        finally:
+            self._queue, self._queued = [], 0
+            self._task = None
+            self._drained.set()
+
+    def _apply(self, batch: list[tuple[int, bytes]]) -> None:
+        assert self.writer is not None
+        for offset, data in batch:
+            self.writer.write(data, offset)
+
+    async def flush(self) -> None:
+        """Wait until every queued write reached the core (fsync)."""
+        await self._drained.wait()
+        self._check()
+
+    async def truncate(self, size: int) -> None:
+        await self.flush()
+        writer = await self._ensure_writer()
+        await self._run(writer.truncate, size)
+        self.size = size
+
+    async def read(self, offset: int, size: int) -> bytes:
+        """Reads on a read-write handle, served from the version opened (before writes)."""
+        if self.touched:
+            raise OSError("reading a file that is being written on the same handle")
+        if self.reader is None:
+            self.reader = ReadHandle(self._run, await self._run(self._session.open_read,
+                                                                 self.path))
+        return await self.reader.read(offset, size)
+
+    async def close(self) -> None:
+        """Commit the new version (raises and keeps the previous one on any error)."""
+        await self._close_reader()
+        await self._drained.wait()
+        if self.error is not None:
+            await self.abort("write failed")
+            raise self.error
+        if self.writer is None:
+            if self.mtime is not None:
+                await self._run(self._session.set_mtime, self.path, self.mtime)
+            return
+        await self._run(self.writer.close)
+        if self.mtime is not None:
+            await self._run(self._session.set_mtime, self.path, self.mtime)
+
+    async def abort(self, reason: str) -> None:
+        """Drop the new version (client gone, error); the previous version stays."""
+        await self._close_reader()
+        if self._task is not None:
+            await self._drained.wait()
+        if self.writer is not None and not self.writer.closed:
+            await self._run(self.writer.abort, reason)
+
+    async def _close_reader(self) -> None:
+        if self.reader is not None:
+            await self.reader.close()
+            self.reader = None
+
+
+def from_timestamp(seconds: int | float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

@@ -1,0 +1,112 @@
+"""The WSGI application: wsgidav configured with our provider, domain controller, catalog
+locks and two small middlewares (anonymous OPTIONS; finite PROPFIND depth)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgidav.dir_browser import WsgiDavDirBrowser
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.mw.base_mw import BaseMiddleware
+from wsgidav.request_resolver import RequestResolver
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from gateway.core import Core
+from gateway.policy.gate import Gate
+from gateway.webdav import context
+from gateway.webdav.auth import GatewayDomainController
+from gateway.webdav.locks import CatalogLockManager
+from gateway.webdav.resources import LumanoxProvider
+
+ALLOW = ("OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, "
+         "LOCK, UNLOCK")
+FINITE_DEPTH_BODY = (b'<?xml version="1.0" encoding="utf-8"?>\n'
+                     b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>\n')
+
+StartResponse = Callable[..., Any]
+
+
+class FiniteDepth(BaseMiddleware):
+    """Refuse ``PROPFIND Depth: infinity`` (RFC 4918 9.1: 403 propfind-finite-depth)."""
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "PROPFIND" and \
+                environ.get("HTTP_DEPTH", "infinity").strip().lower() == "infinity":
+            start_response("403 Forbidden", [
+                ("Content-Type", "application/xml; charset=utf-8"),
+                ("Content-Length", str(len(FINITE_DEPTH_BODY)))])
+            return [FINITE_DEPTH_BODY]
+        return self.next_app(environ, start_response)
+
+
+class GatewayApp:
+    """Outermost layer: per-request state, and OPTIONS answered without credentials
+    (Windows' mini-redirector probes anonymously before it sends any)."""
+
+    def __init__(self, dav: WsgiDAVApp) -> None:
+        self.dav = dav
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        context.begin_request()
+        if environ["REQUEST_METHOD"] == "OPTIONS":
+            start_response("200 OK", [
+                ("DAV", "1, 2"), ("MS-Author-Via", "DAV"), ("Allow", ALLOW),
+                ("Content-Length", "0"), ("Content-Type", "text/plain")])
+            return [b""]
+        return self.dav(environ, start_response)
+
+
+class _DropExpected(logging.Filter):
+    """A cut upload is an expected, audited event, not a traceback in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "byte copy failed" not in record.getMessage()
+
+
+def _quiet_wsgidav() -> None:
+    logger = logging.getLogger("wsgidav")
+    logger.setLevel(logging.ERROR)
+    if not any(isinstance(f, _DropExpected) for f in logger.filters):
+        for name in ("wsgidav", "wsgidav.request_server"):
+            logging.getLogger(name).addFilter(_DropExpected())
+
+
+def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
+    """The WSGI app serving every tenant of ``core`` (one per worker process)."""
+    cfg = core.config
+    provider = LumanoxProvider(free_bytes=lambda: shutil.disk_usage(cfg.blob_dir).free)
+    dav_config: dict[str, Any] = {
+        "provider_mapping": {"/": provider},
+        "lumanox": {"core": core, "gate": gate or Gate(core)},
+        "http_authenticator": {
+            "domain_controller": GatewayDomainController,
+            "accept_basic": True, "accept_digest": False, "default_to_digest": False,
+        },
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, FiniteDepth, WsgiDavDirBrowser,
+                             RequestResolver],
+        "lock_storage": True,  # replaced below by the catalog lock manager
+        "property_manager": None,  # dead properties live on the nodes (Session.set_props)
+        "block_size": cfg.webdav.block_size,
+        "add_header_MS_Author_Via": True,
+        "suppress_version_info": True,
+        "verbose": 1,
+        "logging": {"enable": False},
+        "dir_browser": {
+            "enable": True, "icon": False, "davmount": False, "davmount_links": False,
+            "ms_sharepoint_support": False, "libre_office_support": False,
+            "show_user": True, "response_trailer": "Lumanox Gateway",
+            "ignore": [],
+        },
+    }
+    dav = WsgiDAVApp(dav_config)
+    manager = CatalogLockManager(core)
+    dav.lock_manager = manager
+    provider.set_lock_manager(manager)
+    _quiet_wsgidav()
+    return GatewayApp(dav)

@@ -1,0 +1,70 @@
+"""Domain controller: HTTP Basic credentials -> ``Gate.authenticate_basic`` -> ``Session``.
+
+The gateway decides; this class only relays. A refusal because the tenant does not allow
+WebDAV is answered 403 (the Gate audits every login, accepted or not); any other refusal
+is a 401 with a generic message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dc.base_dc import BaseDomainController
+
+from gateway.core import Core
+from gateway.errors import AuthenticationFailed
+from gateway.policy.gate import Attempt, Gate
+from gateway.webdav import context
+
+REALM = "Lumanox Gateway"
+
+
+def is_protocol_refusal(exc: AuthenticationFailed) -> bool:
+    """Whether the Gate refused because WebDAV is not allowed for the tenant (or user).
+
+    The Gate has no structured flag for this yet, so its audit detail is matched
+    ("webdav not allowed for tenant ...", or a ``reason``/``rule`` attribute if present).
+    """
+    if getattr(exc, "rule", None) in ("protocol", "user-protocol") or \
+            getattr(exc, "hint", None) == "protocol":
+        return True
+    detail = exc.detail.lower()
+    return "not allowed for tenant" in detail or "webdav not allowed for this user" in detail \
+        or (detail.startswith("protocol ") and "not allowed" in detail)
+
+
+class GatewayDomainController(BaseDomainController):
+    """Configured through ``config["lumanox"]``: the process's Core and Gate."""
+
+    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, config)
+        opts = config["lumanox"]
+        self.core: Core = opts["core"]
+        self.gate: Gate = opts["gate"]
+
+    def __str__(self) -> str:
+        return "GatewayDomainController"
+
+    def get_domain_realm(self, path_info: str, environ: dict[str, Any]) -> str:
+        return REALM
+
+    def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
+        return True
+
+    def supports_http_digest_auth(self) -> bool:
+        return False
+
+    def basic_auth_user(self, realm: str, user_name: str, password: str,
+                        environ: dict[str, Any]) -> bool:
+        addr = environ.get("REMOTE_ADDR", "")
+        attempt = Attempt("webdav", user_name, addr, environ.get("HTTP_USER_AGENT", "")[:200])
+        try:
+            principal = self.gate.authenticate_basic(attempt, password)
+        except AuthenticationFailed as exc:
+            if is_protocol_refusal(exc):
+                raise DAVError(HTTP_FORBIDDEN, context_info="WebDAV is not enabled") from None
+            return False
+        environ[context.SESSION_KEY] = self.core.session(principal, "webdav", addr)
+        context.set_tenant(principal.tenant_id)
+        return True

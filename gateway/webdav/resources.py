@@ -1,0 +1,382 @@
+"""The wsgidav provider: resources backed by ``Session`` calls, nothing else.
+
+Each request carries the authenticated ``Session`` in ``environ`` (set by the domain
+controller). Resolving a URL uses ``stat_quiet`` (no audit); the operation the request
+performs (read, write, list, mkdir, delete, move, copy, proppatch, or a stat for PROPFIND
+Depth 0 / HEAD) is the one audited, permission-checked core call.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+from wsgidav import xml_tools
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from gateway.errors import GatewayError, InvalidName, NotADirectory, NotFound
+from gateway.filewriter import FileWriter
+from gateway.names import name_key, split_path
+from gateway.session import Entry, FileReader, Session
+from gateway.webdav.context import SESSION_KEY
+from gateway.webdav.errors import mapped, to_dav
+
+MS_NS = "{urn:schemas-microsoft-com:}"
+QUOTA_PROPS = ("{DAV:}quota-used-bytes", "{DAV:}quota-available-bytes")
+_USAGE_KEY = "lumanox.usage"
+
+
+def _join(parent: str, name: str) -> str:
+    return ("" if parent == "/" else parent) + "/" + name
+
+
+def _norm(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+class _ChildProps:
+    """Dead properties of a folder's children, fetched once (one query) when first needed."""
+
+    def __init__(self, session: Session, folder: str) -> None:
+        self.session, self.folder = session, folder
+        self._by_name: dict[str, dict[str, str]] | None = None
+
+    def of(self, name: str) -> dict[str, str]:
+        if self._by_name is None:
+            with mapped():
+                self._by_name = self.session.child_props(self.folder)
+        return self._by_name.get(name, {})
+
+
+class _Upload:
+    """The file object wsgidav writes a PUT body into; ``close`` commits atomically."""
+
+    def __init__(self, resource: FileResource, writer: FileWriter) -> None:
+        self.resource, self.writer = resource, writer
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def writelines(self, chunks: Iterator[bytes]) -> None:
+        for chunk in chunks:
+            self.writer.write(chunk)
+
+    def close(self) -> None:
+        with mapped():
+            self.writer.close()  # IncompleteUpload -> 400, previous version kept
+            self.resource.entry = self.resource.session.stat_quiet(self.resource.path)
+
+
+class _Mixin:
+    """What files and folders share: identity, live and dead properties, copy/move."""
+
+    path: str
+    environ: dict[str, Any]
+    is_collection: bool
+    provider: LumanoxProvider
+
+    def _init(self, session: Session, entry: Entry | None, parent_props: _ChildProps | None,
+              ) -> None:
+        self.session = session
+        self.entry = entry
+        self._parent_props = parent_props
+        self._props: dict[str, str] | None = None
+
+    @property
+    def spath(self) -> str:
+        return _norm(self.path)
+
+    # --- identity ----------------------------------------------------------------------
+    def get_ref_url(self) -> str:
+        """Lock/property key: case-folded for case-insensitive tenants (``/A`` == ``/a``)."""
+        ci = self.session.principal.case_insensitive
+        try:
+            key = "/" + "/".join(name_key(p, ci) for p in split_path(self.spath))
+        except InvalidName:
+            key = self.spath
+        if self.is_collection and key != "/":
+            key += "/"
+        return quote(key)
+
+    def get_display_name(self) -> str:
+        return self.entry.name if self.entry else self.spath.rsplit("/", 1)[-1]
+
+    def get_creation_date(self) -> float | None:
+        return float(int(self.entry.ctime.timestamp())) if self.entry else None
+
+    def get_last_modified(self) -> float | None:
+        # whole seconds: HTTP dates have no fraction, If-Modified-Since must compare equal
+        return float(int(self.entry.mtime.timestamp())) if self.entry else None
+
+    # --- properties --------------------------------------------------------------------
+    def _dead(self) -> dict[str, str]:
+        if self._props is None:
+            if self.entry is None:
+                self._props = {}
+            elif self._parent_props is not None:
+                self._props = self._parent_props.of(self.entry.name)
+            else:
+                with mapped():
+                    self._props = self.session.get_props(self.spath)
+        return self._props
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        if self.is_collection and not is_allprop:  # RFC 4331: not part of allprop
+            names.extend(QUOTA_PROPS)
+        names.extend(n for n in self._dead() if n not in names)
+        return names
+
+    def get_used_bytes(self) -> int | None:
+        return None  # quota properties are answered by get_property_value only
+
+    def get_available_bytes(self) -> int | None:
+        return None
+
+    def _usage(self) -> Any:
+        usage = self.environ.get(_USAGE_KEY)
+        if usage is None:
+            with mapped():
+                usage = self.environ[_USAGE_KEY] = self.session.usage()
+        return usage
+
+    def get_property_value(self, name: str) -> Any:
+        if name in QUOTA_PROPS and self.is_collection:
+            usage = self._usage()
+            if name == QUOTA_PROPS[0]:
+                return str(usage.used_bytes)
+            avail = usage.available_bytes
+            if avail is None:  # no quota: report the blob store's free space
+                avail = self.provider.free_bytes()
+            return str(avail)
+        if name.startswith("{DAV:}"):
+            return super().get_property_value(name)  # type: ignore[misc]
+        value = self._dead().get(name)
+        if value is None:
+            raise DAVError(404)
+        return xml_tools.string_to_xml(value)
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        if name.startswith("{DAV:}"):
+            return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        if self.entry is None:
+            raise DAVError(404)
+        if not self.session.principal.allowed("write", self.spath):
+            raise DAVError(HTTP_FORBIDDEN)
+        if dry_run:
+            return None
+        if name == MS_NS + "Win32LastModifiedTime" and value is not None and value.text:
+            try:
+                mtime = parsedate_to_datetime(value.text.strip())
+            except (TypeError, ValueError):
+                mtime = None
+            if mtime is not None:
+                with mapped():
+                    self.entry = self.session.set_mtime(
+                        self.spath, mtime if mtime.tzinfo else mtime.replace(tzinfo=UTC))
+        text = None if value is None else \
+            xml_tools.xml_to_bytes(value, pretty=False).decode("utf-8")
+        with mapped():
+            self.session.set_props(self.spath, {name: text})
+        self._props = None
+        self._parent_props = None
+        return None
+
+    def remove_all_properties(self, *, recursive: bool) -> None:
+        return None  # properties belong to the node: deleting it drops them (FK cascade)
+
+    # --- copy / move (one core transaction each) ----------------------------------------
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool | list[Any]:
+        dest = _norm(dest_path)
+        existed = self.provider.get_resource_inst(dest, self.environ)
+        with mapped():
+            self.session.copy(self.spath, dest, overwrite=True, recursive=depth_infinity)
+            self.session.copy_props(self.spath, dest)
+        if existed is not None:
+            existed.remove_all_locks(recursive=True)
+        return self._done(existed is None)
+
+    def handle_move(self, dest_path: str) -> bool | list[Any]:
+        dest = _norm(dest_path)
+        existed = self.provider.get_resource_inst(dest, self.environ)
+        with mapped():
+            self.session.move(self.spath, dest, overwrite=True)
+        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
+        if existed is not None:
+            existed.remove_all_locks(recursive=True)
+        return self._done(existed is None)
+
+    def _done(self, created: bool) -> bool | list[Any]:
+        """wsgidav answers 204 for a handled COPY/MOVE; RFC 4918 wants 201 for a new one:
+        a single "error" on the request URL makes it send exactly that status."""
+        if created:
+            return [(self.get_href(), DAVError(201))]  # type: ignore[attr-defined]
+        return True
+
+    def _after_delete(self) -> None:
+        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
+
+
+class FileResource(_Mixin, DAVNonCollection):
+    """A file (or, with ``entry`` None, a file about to be created by PUT)."""
+
+    def __init__(self, path: str, environ: dict[str, Any], session: Session,
+                 entry: Entry | None, parent_props: _ChildProps | None = None) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self._init(session, entry, parent_props)
+        self._upload: _Upload | None = None
+
+    def get_content_length(self) -> int:
+        return self.entry.size if self.entry else 0
+
+    def get_content_type(self) -> str:
+        guess, _ = mimetypes.guess_type(self.spath)
+        return guess or "application/octet-stream"
+
+    def get_etag(self) -> str | None:
+        return self.entry.etag if self.entry else None
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> FileReader:
+        with mapped():
+            return self.session.open_read(self.spath)
+
+    def begin_write(self, *, content_type: str | None = None) -> _Upload:
+        expected = _expected_length(self.environ)
+        with mapped():
+            writer = self.session.open_write(self.spath, expected_length=expected)
+        self._upload = _Upload(self, writer)
+        return self._upload
+
+    def end_write(self, *, with_errors: bool) -> None:
+        upload, self._upload = self._upload, None
+        if upload is not None and with_errors and not upload.writer.closed:
+            upload.writer.abort("the request body could not be read completely")
+
+    def delete(self) -> None:
+        with mapped():
+            self.session.delete(self.spath)
+        self._after_delete()
+
+
+class FolderResource(_Mixin, DAVCollection):
+    """A folder; members are streamed from the catalog page by page."""
+
+    def __init__(self, path: str, environ: dict[str, Any], session: Session,
+                 entry: Entry | None, parent_props: _ChildProps | None = None) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self._init(session, entry, parent_props)
+
+    def get_etag(self) -> str | None:
+        return None
+
+    def _iter_members(self) -> Iterator[FileResource | FolderResource]:
+        props = _ChildProps(self.session, self.spath)
+        with mapped():
+            entries = self.session.list(self.spath)
+        for entry in entries:
+            path = _join(self.spath, entry.name)
+            cls = FolderResource if entry.is_dir else FileResource
+            yield cls(path, self.environ, self.session, entry, props)
+
+    def get_member_names(self) -> list[str]:
+        return [m.name for m in self._iter_members()]
+
+    def get_member_list(self) -> list[FileResource | FolderResource]:  # type: ignore[override]
+        return list(self._iter_members())
+
+    def get_member(self, name: str) -> FileResource | FolderResource | None:
+        return self.provider.get_resource_inst(_join(self.spath, name), self.environ)
+
+    def create_empty_resource(self, name: str) -> FileResource:
+        path = _join(self.spath, name)
+        if self.environ.get("REQUEST_METHOD") == "LOCK":  # lock-null: an empty file
+            with mapped():
+                entry = self.session.write_file(path, b"")
+            return FileResource(path, self.environ, self.session, entry)
+        return FileResource(path, self.environ, self.session, None)
+
+    def create_collection(self, name: str) -> FolderResource:
+        path = _join(self.spath, name)
+        with mapped():
+            entry = self.session.mkdir(path)
+        return FolderResource(path, self.environ, self.session, entry)
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def delete(self) -> None:
+        with mapped():
+            self.session.delete(self.spath, recursive=True)
+        self._after_delete()
+
+
+def _expected_length(environ: dict[str, Any]) -> int | None:
+    """Content-Length, or macOS Finder's X-Expected-Entity-Length on chunked PUTs."""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    raw = environ.get("HTTP_X_EXPECTED_ENTITY_LENGTH") if chunked \
+        else environ.get("CONTENT_LENGTH")
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DAVError(400, context_info="invalid length header") from None
+    if value < 0:
+        raise DAVError(400, context_info="invalid length header")
+    return value
+
+
+class LumanoxProvider(DAVProvider):
+    """One provider for every tenant: the root URL is the logged-in user's tenant root."""
+
+    def __init__(self, free_bytes: Any = None) -> None:
+        super().__init__()
+        self._free_bytes = free_bytes
+
+    def is_readonly(self) -> bool:
+        return False
+
+    def free_bytes(self) -> int:
+        return int(self._free_bytes()) if self._free_bytes else 0
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]
+                          ) -> FileResource | FolderResource | None:
+        session: Session | None = environ.get(SESSION_KEY)
+        if session is None:
+            raise DAVError(401)
+        spath = _norm(path)
+        try:
+            entry = session.stat_quiet(spath)
+            if _is_request_target(environ, spath, entry.is_dir):
+                entry = session.stat(spath)  # the audited, permission-checked operation
+        except (NotFound, NotADirectory):
+            return None
+        except GatewayError as exc:
+            raise to_dav(exc) from None
+        cls = FolderResource if entry.is_dir else FileResource
+        return cls(spath, environ, session, entry)
+
+
+def _is_request_target(environ: dict[str, Any], spath: str, is_dir: bool) -> bool:
+    """HEAD and PROPFIND (but a folder's Depth 1, audited as a listing) touch no content:
+    their stat is the request's audited operation."""
+    method = environ.get("REQUEST_METHOD")
+    if method not in ("PROPFIND", "HEAD") or environ.get("lumanox.stat_done"):
+        return False
+    if _norm(environ.get("PATH_INFO", "/")) != spath:
+        return False
+    if method == "PROPFIND" and is_dir and environ.get("HTTP_DEPTH", "1") != "0":
+        return False
+    environ["lumanox.stat_done"] = True
+    return True

@@ -1,0 +1,16 @@
+"""Migration 0002 creates exactly the tables declared in tables.py (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from gateway.catalog.tables import metadata
+
+
+def test_migrated_schema_matches_tables(core) -> None:  # type: ignore[no-untyped-def]
+    with core.catalog.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert ctx.get_current_revision() == "0002"
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
