@@ -19,11 +19,16 @@ from gateway.audit import AuditEvent
 from gateway.catalog import namespace as ns
 from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
-from gateway.errors import AlreadyExists, AuthenticationFailed, ConfigError, NotFound
+from gateway.errors import AlreadyExists, AuthenticationFailed, ConfigError, Conflict, NotFound
+from gateway.names import name_key
 from gateway.policy.passwords import hash_password, verify_password
 from gateway.principal import DEFAULT_RULES, Principal, parse_rules, rules_to_json
 
 PROTOCOLS = ("webdav", "sftp", "scp")
+
+
+class ConflictingNames(Conflict):
+    """A change of case sensitivity would make two names in one folder equal."""
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -137,12 +142,42 @@ def set_tenant(core: Core, name: str, **changes: Any) -> Tenant:
             values[key] = value
         else:
             raise ConfigError(f"unknown tenant setting {key!r}")
+    if values.get("case_insensitive") == t.case_insensitive:
+        del values["case_insensitive"]
     if values:
         with core.catalog.write() as conn:
             conn.execute(update(tenants).where(tenants.c.id == t.id).values(**values))
+            if "case_insensitive" in values:
+                _rekey_names(conn, t.id, values["case_insensitive"])
             _admin_event(core, conn, t.id, t.name, "tenant-set",
                          reason=", ".join(sorted(values)))
     return get_tenant(core, name)
+
+
+def _rekey_names(conn, tenant_id: str, case_insensitive: bool) -> None:  # type: ignore[no-untyped-def]
+    """Recompute every name's comparison key after a change of case sensitivity.
+
+    Refuses (and so rolls the whole change back) when two names in one folder would
+    collide, naming them, so the admin can rename one first.
+    """
+    seen: dict[tuple[int | None, str], str] = {}
+    rows = conn.execute(select(nodes.c.id, nodes.c.parent_id, nodes.c.name)
+                        .where(nodes.c.tenant_id == tenant_id)).all()
+    for row in rows:
+        key = name_key(row.name, case_insensitive)
+        other = seen.setdefault((row.parent_id, key), row.name)
+        if other != row.name:
+            path = ns.path_of(conn, tenant_id, row.id)
+            raise ConflictingNames(
+                f"cannot make names case-insensitive: {path} and {other!r} in the same folder "
+                "differ only in case; rename one of them first")
+    # two passes through a temporary key so the unique index never sees a transient clash
+    for row in rows:
+        conn.execute(update(nodes).where(nodes.c.id == row.id)
+                     .values(name_key=f"/{row.id}"))  # "/" is never part of a name
+    for row in rows:
+        conn.execute(update(nodes).where(nodes.c.id == row.id)
+                     .values(name_key=name_key(row.name, case_insensitive)))
 
 
 def purge_tenant(core: Core, name: str) -> int:

@@ -33,7 +33,7 @@ from gateway.errors import GatewayError, IncompleteUpload
 if TYPE_CHECKING:
     from gateway.catalog.namespace import Node
     from gateway.crypto.spool import EncryptedSpool
-    from gateway.session import Session
+    from gateway.session import Entry, Session
 
 REORDER_LIMIT = 32 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
@@ -64,6 +64,7 @@ class FileWriter:
         self.closed = False
         self.started = time.monotonic()
         self.result: BlobRecord | None = None
+        self.entry: Entry | None = None  # the committed file, after close()
 
     # --- client-facing operations -----------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview, offset: int | None = None) -> int:
@@ -109,7 +110,7 @@ class FileWriter:
             self.session._write_failed(self, exc)
             raise
         try:
-            self.session._commit_write(self, self._parts, record, self._exclusive)
+            self.entry = self.session._commit_write(self, self._parts, record, self._exclusive)
         except BaseException as exc:
             self.session.core.store.delete(record.id)
             self.session._write_failed(self, exc)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, exists, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, or_, select, update
 
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from gateway.filewriter import FileWriter
 
 DENIED = (PermissionDenied, QuotaExceeded, Locked, AuthenticationFailed)
+_BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size).where(
+    blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Session:
         self.session_id = session_id or secrets.token_hex(8)
         self.tenant_id = principal.tenant_id
         self._ci = principal.case_insensitive
+        self._root_id: int | None = None
 
     # --- audit plumbing -------------------------------------------------------------------
     def _event(self, action: str, path: str | None, dest: str | None = None) -> AuditEvent:
@@ -150,6 +153,18 @@ class Session:
         ev.result, ev.reason, ev.bytes = result, reason, nbytes
         self.core.audit.record(ev)
 
+    def _root(self, conn: Connection) -> int:
+        """The tenant's root node id (fixed for the tenant's lifetime), cached."""
+        if self._root_id is None:
+            self._root_id = ns.root(conn, self.tenant_id).id
+        return self._root_id
+
+    def _resolve(self, conn: Connection, parts: list[str]) -> Node:
+        return ns.resolve(conn, self.tenant_id, parts, self._ci, self._root(conn))
+
+    def _resolve_parent(self, conn: Connection, parts: list[str]) -> tuple[Node, Node | None]:
+        return ns.resolve_parent(conn, self.tenant_id, parts, self._ci, self._root(conn))
+
     # --- helpers -----------------------------------------------------------------------------
     def _parts(self, path: str) -> tuple[list[str], str]:
         parts = split_path(path)
@@ -159,11 +174,11 @@ class Session:
         if not self.principal.allowed(perm, path):
             raise PermissionDenied(f"no {perm} permission on {path}")
 
-    def _open_blob(self, node: Node) -> BlobReader:
-        with self.core.catalog.read() as conn:
-            row = conn.execute(select(blobs.c.key_version, blobs.c.wrapped_key,
-                                      blobs.c.stored_size).where(
-                blobs.c.id == node.blob_id, blobs.c.tenant_id == self.tenant_id)).first()
+    def _open_blob(self, node: Node, conn: Connection | None = None) -> BlobReader:
+        if conn is None:
+            with self.core.catalog.read() as conn:
+                return self._open_blob(node, conn)
+        row = conn.execute(_BLOB_KEYS, {"b": node.blob_id, "t": self.tenant_id}).first()
         if row is None:
             raise NotFound("file content is missing from the catalog")
         return BlobReader(self.core.store, self.core.keyring, self.tenant_id, node.blob_id or "",
@@ -185,7 +200,7 @@ class Session:
                     or self.principal.may_traverse(norm)):
                 raise PermissionDenied(f"no permission on {norm}")
             with self.core.catalog.read() as conn:
-                node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+                node = self._resolve(conn, parts)
             return _entry(norm, node)
 
     def exists(self, path: str) -> bool:
@@ -205,7 +220,7 @@ class Session:
             if not full and not self.principal.may_traverse(norm):
                 raise PermissionDenied(f"no list permission on {norm}")
             with self.core.catalog.read() as conn:
-                node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+                node = self._resolve(conn, parts)
             if not node.is_dir:
                 raise NotADirectory(f"{norm} is a file, not a folder")
         return self._iter_entries(node, norm, full, page_size)
@@ -227,10 +242,10 @@ class Session:
             op.event.path = norm
             self._require("read", norm)
             with self.core.catalog.read() as conn:
-                node = ns.resolve(conn, self.tenant_id, parts, self._ci)
-            if node.is_dir:
-                raise IsADirectory(f"{norm} is a folder")
-            reader = self._open_blob(node) if node.blob_id else None
+                node = self._resolve(conn, parts)
+                if node.is_dir:
+                    raise IsADirectory(f"{norm} is a folder")
+                reader = self._open_blob(node, conn) if node.blob_id else None
         except BaseException as exc:
             self._record_failure(op.event, op.started, exc)
             raise
@@ -260,7 +275,7 @@ class Session:
                 raise IsADirectory("the root folder cannot be written as a file")
             self._require("write", norm)
             with self.core.catalog.read() as conn:
-                _parent, existing = ns.resolve_parent(conn, self.tenant_id, parts, self._ci)
+                _parent, existing = self._resolve_parent(conn, parts)
                 if existing is not None and existing.is_dir:
                     raise IsADirectory(f"{norm} is a folder")
                 if existing is not None and exclusive:
@@ -282,13 +297,14 @@ class Session:
         """Write a whole file in one call (tests, CLI, small files)."""
         with self.open_write(path, expected_length=len(data)) as writer:
             writer.write(data)
-        return self.stat_quiet(path)
+        assert writer.entry is not None
+        return writer.entry
 
     def stat_quiet(self, path: str) -> Entry:
         """Stat without an audit event: for front-ends describing a result just audited."""
         parts, norm = self._parts(path)
         with self.core.catalog.read() as conn:
-            return _entry(norm, ns.resolve(conn, self.tenant_id, parts, self._ci))
+            return _entry(norm, self._resolve(conn, parts))
 
     def _precheck_quota(self, conn: Connection, add_bytes: int, add_files: int) -> None:
         usage = self._usage(conn)
@@ -300,14 +316,14 @@ class Session:
             raise QuotaExceeded("file count quota reached")
 
     def _commit_write(self, writer: FileWriter, parts: list[str], record: BlobRecord,
-                      exclusive: bool) -> None:
+                      exclusive: bool) -> Entry:
         """Switch the catalog to the new blob: one transaction with quota and audit."""
         event = self._event("write", writer.path)
         event.bytes, event.sha256 = writer.received, record.sha256
         now = datetime.now(UTC)
         old_blob: str | None = None
         with self.core.catalog.write() as conn:
-            parent, existing = ns.resolve_parent(conn, self.tenant_id, parts, self._ci)
+            parent, existing = self._resolve_parent(conn, parts)
             if existing is not None and existing.is_dir:
                 raise IsADirectory(f"{writer.path} is a folder")
             if existing is not None and exclusive:
@@ -326,17 +342,23 @@ class Session:
             values = dict(size=record.size, blob_id=record.id, sha256=record.sha256,
                           etag=ns.new_etag(), owner_id=self.principal.user_id, mtime=now)
             if existing is None:
-                conn.execute(nodes.insert().values(
+                node_id = conn.execute(nodes.insert().values(
                     tenant_id=self.tenant_id, parent_id=parent.id, name=parts[-1],
-                    name_key=name_key(parts[-1], self._ci), kind=FILE, ctime=now, **values))
+                    name_key=name_key(parts[-1], self._ci), kind=FILE, ctime=now, **values)
+                ).inserted_primary_key[0]
                 self._touch(conn, parent.id, now)
+                name, ctime = parts[-1], now
             else:
                 conn.execute(update(nodes).where(nodes.c.id == existing.id).values(**values))
                 old_blob = self._release_blob(conn, existing.blob_id)
+                node_id, name, ctime = existing.id, existing.name, existing.ctime
             event.duration_ms = int((time.monotonic() - writer.started) * 1000)
             self.core.audit.append(conn, [event])
         if old_blob:
             self.core.store.delete(old_blob)
+        base = writer.path.rsplit("/", 1)[0]
+        return Entry(f"{base}/{name}", name, FILE, record.size, now, ctime, values["etag"],
+                     record.sha256, node_id)
 
     def _write_failed(self, writer: FileWriter, exc: BaseException) -> None:
         event = self._event("write", writer.path)
@@ -455,7 +477,7 @@ class Session:
                 raise PermissionDenied("the root folder cannot be deleted")
             self._require("delete", norm)
             with self.core.catalog.write() as conn:
-                node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+                node = self._resolve(conn, parts)
                 if node.is_dir:
                     if not recursive and ns.has_children(conn, self.tenant_id, node.id):
                         raise DirectoryNotEmpty(f"{norm} is not empty")
@@ -497,8 +519,8 @@ class Session:
             self._require("write", dnorm)
             dead: list[str] = []
             with self.core.catalog.write() as conn:
-                node = ns.resolve(conn, self.tenant_id, sparts, self._ci)
-                parent, existing = ns.resolve_parent(conn, self.tenant_id, dparts, self._ci)
+                node = self._resolve(conn, sparts)
+                parent, existing = self._resolve_parent(conn, dparts)
                 if ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
                     raise InvalidMove("a folder cannot be moved into itself")
                 if existing is not None and existing.id != node.id:
@@ -535,8 +557,8 @@ class Session:
             self._require("write", dnorm)
             dead: list[str] = []
             with self.core.catalog.write() as conn:
-                node = ns.resolve(conn, self.tenant_id, sparts, self._ci)
-                parent, existing = ns.resolve_parent(conn, self.tenant_id, dparts, self._ci)
+                node = self._resolve(conn, sparts)
+                parent, existing = self._resolve_parent(conn, dparts)
                 if node.is_dir and ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
                     raise InvalidMove("a folder cannot be copied into itself")
                 if existing is not None:
@@ -583,7 +605,7 @@ class Session:
             op.event.path = norm
             self._require("write", norm)
             with self.core.catalog.write() as conn:
-                node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+                node = self._resolve(conn, parts)
                 conn.execute(update(nodes).where(nodes.c.id == node.id).values(
                     mtime=mtime.astimezone(UTC), etag=ns.new_etag()))
                 op.commit_in(conn)
@@ -606,7 +628,7 @@ class Session:
                 or self.principal.may_traverse(norm)):
             raise PermissionDenied(f"no permission on {norm}")
         with self.core.catalog.read() as conn:
-            node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+            node = self._resolve(conn, parts)
             return properties.of_node(conn, self.tenant_id, node.id)
 
     def child_props(self, path: str) -> dict[str, dict[str, str]]:
@@ -617,7 +639,7 @@ class Session:
         if not (self.principal.allowed("list", norm) or self.principal.may_traverse(norm)):
             raise PermissionDenied(f"no list permission on {norm}")
         with self.core.catalog.read() as conn:
-            node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+            node = self._resolve(conn, parts)
             return properties.of_children(conn, self.tenant_id, node.id)
 
     def set_props(self, path: str, changes: dict[str, str | None]) -> None:
@@ -634,7 +656,7 @@ class Session:
                         value is not None and len(value) > properties.MAX_VALUE_CHARS):
                     raise InvalidName("property name or value too long")
             with self.core.catalog.write() as conn:
-                node = ns.resolve(conn, self.tenant_id, parts, self._ci)
+                node = self._resolve(conn, parts)
                 properties.apply(conn, self.tenant_id, node.id, changes)
                 op.commit_in(conn)
 
@@ -647,7 +669,7 @@ class Session:
         self._require("read", snorm)
         self._require("write", dnorm)
         with self.core.catalog.write() as conn:
-            s = ns.resolve(conn, self.tenant_id, sparts, self._ci)
+            s = self._resolve(conn, sparts)
             d = ns.resolve(conn, self.tenant_id, dparts, self._ci)
             properties.copy_subtree(conn, self.tenant_id, s.id, d.id, self._ci)
 

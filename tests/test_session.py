@@ -330,3 +330,21 @@ def test_only_ciphertext_reaches_the_disk(config, core: Core, session: Session) 
         for name in files:
             with open(os.path.join(root, name), "rb") as f:
                 assert marker not in f.read(), f"plaintext found in {name}"
+
+
+def test_changing_case_sensitivity_rekeys_or_refuses(core: Core) -> None:
+    admin.create_tenant(core, "switch", case_insensitive=False)
+    admin.create_user(core, "switch", "u")
+    s = core.session(admin.principal_for(core, "switch", "u"), "test", "::1")
+    s.mkdir("/Docs")
+    s.write_file("/Docs/Plan.txt", b"p")
+    s.write_file("/readme", b"r")
+    s.write_file("/README", b"R")
+    with pytest.raises(admin.ConflictingNames, match="differ only in case"):
+        admin.set_tenant(core, "switch", case_insensitive=True)
+    assert admin.get_tenant(core, "switch").case_insensitive is False  # rolled back
+    s.delete("/README")
+    admin.set_tenant(core, "switch", case_insensitive=True)
+    s = core.session(admin.principal_for(core, "switch", "u"), "test", "::1")
+    assert s.read_file("/docs/PLAN.TXT") == b"p"
+    assert s.read_file("/ReadMe") == b"r"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, func, literal, select
+from sqlalchemy import Connection, and_, bindparam, func, literal, select
 
 from gateway.catalog.tables import nodes
 from gateway.errors import NotADirectory, NotFound
@@ -20,6 +20,7 @@ from gateway.names import name_key
 
 DIR = "dir"
 FILE = "file"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,16 @@ def create_root(conn: Connection, tenant_id: str) -> int:
     )).inserted_primary_key[0]
 
 
+# hot statements are built once; only their parameters change per call
+_ROOT = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"), nodes.c.parent_id.is_(None))
+_CHILD = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"),
+                              nodes.c.parent_id == bindparam("p"),
+                              nodes.c.name_key == bindparam("k"))
+_BY_ID = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"), nodes.c.id == bindparam("i"))
+
+
 def root(conn: Connection, tenant_id: str) -> Node:
-    row = conn.execute(select(*_COLS).where(
-        nodes.c.tenant_id == tenant_id, nodes.c.parent_id.is_(None))).first()
+    row = conn.execute(_ROOT, {"t": tenant_id}).first()
     if row is None:
         raise NotFound("tenant has no namespace (was it purged?)")
     return _node(row)
@@ -78,16 +86,21 @@ def root(conn: Connection, tenant_id: str) -> Node:
 
 def child(conn: Connection, tenant_id: str, parent_id: int, name: str,
           case_insensitive: bool) -> Node | None:
-    row = conn.execute(select(*_COLS).where(
-        nodes.c.tenant_id == tenant_id, nodes.c.parent_id == parent_id,
-        nodes.c.name_key == name_key(name, case_insensitive))).first()
+    row = conn.execute(_CHILD, {"t": tenant_id, "p": parent_id,
+                                "k": name_key(name, case_insensitive)}).first()
     return _node(row) if row else None
 
 
 def resolve(conn: Connection, tenant_id: str, parts: list[str],
-            case_insensitive: bool) -> Node:
-    """The node at ``parts`` or NotFound / NotADirectory."""
-    node = root(conn, tenant_id)
+            case_insensitive: bool, root_id: int | None = None) -> Node:
+    """The node at ``parts`` or NotFound / NotADirectory.
+
+    ``root_id`` (the tenant's root node id, which never changes) saves one query."""
+    if not parts or root_id is None:
+        node = root(conn, tenant_id)
+    else:
+        node = Node(root_id, tenant_id, None, "", DIR, 0, None, None, "", None,
+                    _EPOCH, _EPOCH)
     for i, part in enumerate(parts):
         if not node.is_dir:
             raise NotADirectory(f"/{'/'.join(parts[:i])} is a file, not a folder")
@@ -99,17 +112,17 @@ def resolve(conn: Connection, tenant_id: str, parts: list[str],
 
 
 def resolve_parent(conn: Connection, tenant_id: str, parts: list[str],
-                   case_insensitive: bool) -> tuple[Node, Node | None]:
+                   case_insensitive: bool, root_id: int | None = None
+                   ) -> tuple[Node, Node | None]:
     """(parent folder, existing node or None) for a path that is not the root."""
-    parent = resolve(conn, tenant_id, parts[:-1], case_insensitive)
+    parent = resolve(conn, tenant_id, parts[:-1], case_insensitive, root_id)
     if not parent.is_dir:
         raise NotADirectory(f"/{'/'.join(parts[:-1])} is a file, not a folder")
     return parent, child(conn, tenant_id, parent.id, parts[-1], case_insensitive)
 
 
 def by_id(conn: Connection, tenant_id: str, node_id: int) -> Node | None:
-    row = conn.execute(select(*_COLS).where(
-        nodes.c.tenant_id == tenant_id, nodes.c.id == node_id)).first()
+    row = conn.execute(_BY_ID, {"t": tenant_id, "i": node_id}).first()
     return _node(row) if row else None
 
 
