@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from gateway.filewriter import FileWriter
 
 DENIED = (PermissionDenied, QuotaExceeded, Locked, AuthenticationFailed)
+_LOCK_TENANT = select(tenants.c.id).where(tenants.c.id == bindparam("t")).with_for_update()
 _BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size).where(
     blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
 
@@ -158,6 +159,19 @@ class Session:
         if self._root_id is None:
             self._root_id = ns.root(conn, self.tenant_id).id
         return self._root_id
+
+    @contextlib.contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """A write transaction that owns this tenant's namespace until it ends.
+
+        On PostgreSQL the tenant row is locked first, so namespace changes of one tenant
+        are serialised across gateway nodes exactly as SQLite's single writer serialises
+        them; different tenants still write in parallel.
+        """
+        with self.core.catalog.write() as conn:
+            if not self.core.catalog.is_sqlite:
+                conn.execute(_LOCK_TENANT, {"t": self.tenant_id})
+            yield conn
 
     def _resolve(self, conn: Connection, parts: list[str]) -> Node:
         return ns.resolve(conn, self.tenant_id, parts, self._ci, self._root(conn))
@@ -322,7 +336,7 @@ class Session:
         event.bytes, event.sha256 = writer.received, record.sha256
         now = datetime.now(UTC)
         old_blob: str | None = None
-        with self.core.catalog.write() as conn:
+        with self._write_tx() as conn:
             parent, existing = self._resolve_parent(conn, parts)
             if existing is not None and existing.is_dir:
                 raise IsADirectory(f"{writer.path} is a folder")
@@ -444,7 +458,7 @@ class Session:
                 raise AlreadyExists("the root folder always exists")
             self._require("write", norm)
             now = datetime.now(UTC)
-            with self.core.catalog.write() as conn:
+            with self._write_tx() as conn:
                 node = ns.root(conn, self.tenant_id)
                 for i, part in enumerate(parts):
                     found = ns.child(conn, self.tenant_id, node.id, part, self._ci)
@@ -476,7 +490,7 @@ class Session:
             if not parts:
                 raise PermissionDenied("the root folder cannot be deleted")
             self._require("delete", norm)
-            with self.core.catalog.write() as conn:
+            with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
                 if node.is_dir:
                     if not recursive and ns.has_children(conn, self.tenant_id, node.id):
@@ -518,7 +532,7 @@ class Session:
             self._require("rename", dnorm)
             self._require("write", dnorm)
             dead: list[str] = []
-            with self.core.catalog.write() as conn:
+            with self._write_tx() as conn:
                 node = self._resolve(conn, sparts)
                 parent, existing = self._resolve_parent(conn, dparts)
                 if ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
@@ -556,7 +570,7 @@ class Session:
             self._require("read", snorm)
             self._require("write", dnorm)
             dead: list[str] = []
-            with self.core.catalog.write() as conn:
+            with self._write_tx() as conn:
                 node = self._resolve(conn, sparts)
                 parent, existing = self._resolve_parent(conn, dparts)
                 if node.is_dir and ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
@@ -604,7 +618,7 @@ class Session:
             parts, norm = self._parts(path)
             op.event.path = norm
             self._require("write", norm)
-            with self.core.catalog.write() as conn:
+            with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
                 conn.execute(update(nodes).where(nodes.c.id == node.id).values(
                     mtime=mtime.astimezone(UTC), etag=ns.new_etag()))
@@ -655,7 +669,7 @@ class Session:
                 if not name or len(name) > properties.MAX_NAME_CHARS or (
                         value is not None and len(value) > properties.MAX_VALUE_CHARS):
                     raise InvalidName("property name or value too long")
-            with self.core.catalog.write() as conn:
+            with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
                 properties.apply(conn, self.tenant_id, node.id, changes)
                 op.commit_in(conn)
@@ -668,7 +682,7 @@ class Session:
         dparts, dnorm = self._parts(dst)
         self._require("read", snorm)
         self._require("write", dnorm)
-        with self.core.catalog.write() as conn:
+        with self._write_tx() as conn:
             s = self._resolve(conn, sparts)
             d = ns.resolve(conn, self.tenant_id, dparts, self._ci)
             properties.copy_subtree(conn, self.tenant_id, s.id, d.id, self._ci)

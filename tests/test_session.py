@@ -348,3 +348,33 @@ def test_changing_case_sensitivity_rekeys_or_refuses(core: Core) -> None:
     s = core.session(admin.principal_for(core, "switch", "u"), "test", "::1")
     assert s.read_file("/docs/PLAN.TXT") == b"p"
     assert s.read_file("/ReadMe") == b"r"
+
+
+def test_concurrent_writers_of_one_file_leave_one_consistent_version(
+        core: Core, session: Session) -> None:
+    """Many threads replace the same file at once: no error, no leaked blob, last one wins."""
+    import threading
+
+    bodies = [os.urandom(1000 + i) for i in range(8)]
+    errors: list[BaseException] = []
+
+    def writer(body: bytes) -> None:
+        try:
+            me = core.session(session.principal, "test", "127.0.0.1")
+            for _ in range(5):
+                me.write_file("/contended.bin", body)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert session.read_file("/contended.bin") in bodies
+    with core.catalog.read() as conn:  # exactly the one live blob is left
+        assert conn.execute(select(func.count()).select_from(blobs)).scalar() == 1
+    assert len(list(core.store.enumerate())) == 1
+    t = admin.get_tenant(core, "acme")
+    assert t.used_files == 1 and t.used_bytes == session.stat("/contended.bin").size
