@@ -200,13 +200,28 @@ class Keyring:
             ).first()
         if row is None or row.wrapped_key is None:
             raise KeyUnavailable(f"tenant key version {version} is destroyed or missing")
-        if row.master_key_id != self.master_key_id:
+        if row.master_key_id != self.master_key_id and not self._reload_master(
+                row.master_key_id):
             raise KeyUnavailable(
                 "tenant key is wrapped by another master key: check keys.master_key_file")
         key = _unwrap(self._master, row.wrapped_key, _tenant_aad(tenant_id, version))
         with self._lock:
             self._cache[(tenant_id, version)] = (now, key)
         return key
+
+    def _reload_master(self, wanted_id: str) -> bool:
+        """Pick up a master key rotated by another process (same key file path)."""
+        if self.master_key_path is None:
+            return False
+        try:
+            key = read_master_key_file(self.master_key_path)
+        except ConfigError:
+            return False
+        if master_key_id(key) != wanted_id:
+            return False
+        with self._lock:
+            self._master, self.master_key_id = key, wanted_id
+        return True
 
     # --- data keys ------------------------------------------------------------------------
     def new_data_key(self, tenant_id: str, blob_id: str) -> DataKey:
