@@ -228,3 +228,14 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
+    pol = cfg.policy
+    for key in ("credential_cache_ttl_s", "ldap_cache_ttl_s"):
+        if getattr(pol, key) < 0:
+            raise ConfigError(f"{src}: policy.{key}: must be 0 (off) or more seconds")
+    for key in ("credential_cache_size", "argon2_time_cost", "argon2_parallelism",
+                "defender_max_score", "defender_account_max_score", "defender_window_s",
+                "defender_ban_s"):
+        if getattr(pol, key) < 1:
+            raise ConfigError(f"{src}: policy.{key}: must be 1 or more")
+    if pol.argon2_memory_kib < 8 * pol.argon2_parallelism:
+        raise ConfigError(f"{src}: policy.argon2_memory_kib: must be at least 8 x parallelism")

@@ -76,16 +76,24 @@ class Principal:
     def display(self) -> str:
         return f"{self.user_name}@{self.tenant_name}"
 
+    def _fold(self, path: str) -> str:
+        """Paths compare as the tenant compares names: ``/Secret`` is ``/secret`` when the
+        tenant is case-insensitive, so a rule cannot be side-stepped by typing another case."""
+        return path.casefold() if self.case_insensitive else path
+
     def allowed(self, perm: str, path: str) -> bool:
         """Does this principal hold ``perm`` on ``path`` (a normalised path)?"""
-        if perm not in self.scope_perms or not _under(path, self.scope_prefix):
+        path = self._fold(path)
+        if perm not in self.scope_perms or not _under(path, self._fold(self.scope_prefix)):
             return False
         best: PermissionRule | None = None
         for rule in self.rules:
-            if _under(path, rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
+            prefix = self._fold(rule.prefix)
+            if _under(path, prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
                 best = rule
         return best is not None and perm in best.perms
 
     def may_traverse(self, path: str) -> bool:
         """May list ``path`` as an ancestor of the scope (to reach the scope at all)."""
-        return _under(self.scope_prefix, path) or self.allowed("list", path)
+        return _under(self._fold(self.scope_prefix), self._fold(path)) or \
+            self.allowed("list", path)

@@ -176,6 +176,13 @@ class Session:
     def _resolve(self, conn: Connection, parts: list[str]) -> Node:
         return ns.resolve(conn, self.tenant_id, parts, self._ci, self._root(conn))
 
+    def _resolve_named(self, conn: Connection, parts: list[str]) -> tuple[Node, str]:
+        """The node and its path spelled as stored (case-insensitive tenants: the stored
+        case, not the case the client typed)."""
+        names: list[str] = []
+        node = ns.resolve(conn, self.tenant_id, parts, self._ci, self._root(conn), names)
+        return node, join_path(names)
+
     def _resolve_parent(self, conn: Connection, parts: list[str]) -> tuple[Node, Node | None]:
         return ns.resolve_parent(conn, self.tenant_id, parts, self._ci, self._root(conn))
 
@@ -214,8 +221,8 @@ class Session:
                     or self.principal.may_traverse(norm)):
                 raise PermissionDenied(f"no permission on {norm}")
             with self.core.catalog.read() as conn:
-                node = self._resolve(conn, parts)
-            return _entry(norm, node)
+                node, stored = self._resolve_named(conn, parts)
+            return _entry(stored, node)
 
     def exists(self, path: str) -> bool:
         """Whether ``path`` exists (audited as a stat)."""
@@ -234,10 +241,10 @@ class Session:
             if not full and not self.principal.may_traverse(norm):
                 raise PermissionDenied(f"no list permission on {norm}")
             with self.core.catalog.read() as conn:
-                node = self._resolve(conn, parts)
+                node, stored = self._resolve_named(conn, parts)
             if not node.is_dir:
                 raise NotADirectory(f"{norm} is a file, not a folder")
-        return self._iter_entries(node, norm, full, page_size)
+        return self._iter_entries(node, stored, full, page_size)
 
     def _iter_entries(self, node: Node, norm: str, full: bool,
                       page_size: int) -> Iterator[Entry]:
@@ -256,14 +263,14 @@ class Session:
             op.event.path = norm
             self._require("read", norm)
             with self.core.catalog.read() as conn:
-                node = self._resolve(conn, parts)
+                node, stored = self._resolve_named(conn, parts)
                 if node.is_dir:
                     raise IsADirectory(f"{norm} is a folder")
                 reader = self._open_blob(node, conn) if node.blob_id else None
         except BaseException as exc:
             self._record_failure(op.event, op.started, exc)
             raise
-        return FileReader(self, op, _entry(norm, node), reader, offset, length)
+        return FileReader(self, op, _entry(stored, node), reader, offset, length)
 
     def read_file(self, path: str) -> bytes:
         with self.open_read(path) as reader:
@@ -316,9 +323,10 @@ class Session:
 
     def stat_quiet(self, path: str) -> Entry:
         """Stat without an audit event: for front-ends describing a result just audited."""
-        parts, norm = self._parts(path)
+        parts = split_path(path)
         with self.core.catalog.read() as conn:
-            return _entry(norm, self._resolve(conn, parts))
+            node, stored = self._resolve_named(conn, parts)
+        return _entry(stored, node)
 
     def _precheck_quota(self, conn: Connection, add_bytes: int, add_files: int) -> None:
         usage = self._usage(conn)
@@ -610,6 +618,9 @@ class Session:
                 size=n.size, blob_id=n.blob_id, sha256=n.sha256, etag=ns.new_etag(),
                 owner_id=mine, mtime=n.mtime, ctime=now)).inserted_primary_key[0]
             id_map[n.id] = new_id
+        from gateway.catalog import properties
+
+        properties.copy_nodes(conn, self.tenant_id, id_map)  # a copy keeps dead properties
         self._touch(conn, parent_id, now)
         return id_map[source[0].id]
 
@@ -673,19 +684,6 @@ class Session:
                 node = self._resolve(conn, parts)
                 properties.apply(conn, self.tenant_id, node.id, changes)
                 op.commit_in(conn)
-
-    def copy_props(self, src: str, dst: str) -> None:
-        """After ``copy``: duplicate the dead properties of ``src``'s tree onto ``dst``'s."""
-        from gateway.catalog import properties
-
-        sparts, snorm = self._parts(src)
-        dparts, dnorm = self._parts(dst)
-        self._require("read", snorm)
-        self._require("write", dnorm)
-        with self._write_tx() as conn:
-            s = self._resolve(conn, sparts)
-            d = ns.resolve(conn, self.tenant_id, dparts, self._ci)
-            properties.copy_subtree(conn, self.tenant_id, s.id, d.id, self._ci)
 
 
 class FileReader:

@@ -378,3 +378,29 @@ def test_concurrent_writers_of_one_file_leave_one_consistent_version(
     assert len(list(core.store.enumerate())) == 1
     t = admin.get_tenant(core, "acme")
     assert t.used_files == 1 and t.used_bytes == session.stat("/contended.bin").size
+
+
+def test_paths_come_back_in_stored_case(session: Session) -> None:
+    session.mkdir("/Projects")
+    session.write_file("/Projects/Plan.TXT", b"x")
+    assert session.stat("/projects/plan.txt").path == "/Projects/Plan.TXT"
+    assert [e.path for e in session.list("/PROJECTS")] == ["/Projects/Plan.TXT"]
+    with session.open_read("/PROJECTS/PLAN.txt") as r:
+        assert r.entry.path == "/Projects/Plan.TXT"
+
+
+def test_permission_rules_cannot_be_bypassed_by_case(core: Core, tenant: admin.Tenant) -> None:
+    """On a case-insensitive tenant, /secret and /Secret are one folder and one rule."""
+    admin.create_user(core, "acme", "boss")
+    boss = core.session(admin.principal_for(core, "acme", "boss"), "test", "::1")
+    boss.mkdir("/Secret")
+    boss.write_file("/Secret/plan.txt", b"confidential")
+    rules = ('[{"prefix": "/", "perms": ["list", "read", "write", "delete", "rename"]},'
+             ' {"prefix": "/Secret", "perms": []}]')
+    admin.create_user(core, "acme", "intern", permissions=rules)
+    intern = core.session(admin.principal_for(core, "acme", "intern"), "test", "::1")
+    for spelling in ("/Secret/plan.txt", "/secret/plan.txt", "/SECRET/Plan.txt"):
+        with pytest.raises(PermissionDenied):
+            intern.read_file(spelling)
+        with pytest.raises(PermissionDenied):
+            intern.delete(spelling)

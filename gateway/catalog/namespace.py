@@ -92,10 +92,12 @@ def child(conn: Connection, tenant_id: str, parent_id: int, name: str,
 
 
 def resolve(conn: Connection, tenant_id: str, parts: list[str],
-            case_insensitive: bool, root_id: int | None = None) -> Node:
+            case_insensitive: bool, root_id: int | None = None,
+            names: list[str] | None = None) -> Node:
     """The node at ``parts`` or NotFound / NotADirectory.
 
-    ``root_id`` (the tenant's root node id, which never changes) saves one query."""
+    ``root_id`` (the tenant's root node id, which never changes) saves one query;
+    ``names``, if given, receives the stored names along the way (their stored case)."""
     if not parts or root_id is None:
         node = root(conn, tenant_id)
     else:
@@ -108,6 +110,8 @@ def resolve(conn: Connection, tenant_id: str, parts: list[str],
         if found is None:
             raise NotFound(f"/{'/'.join(parts[: i + 1])} does not exist")
         node = found
+        if names is not None:
+            names.append(found.name)
     return node
 
 

@@ -1,16 +1,16 @@
 """WebDAV dead properties in the catalog (``dav_props``), attached to nodes.
 
 Properties belong to the node, not to a path: a move keeps them (the node moves), a delete
-drops them (foreign key ``ON DELETE CASCADE``), a copy duplicates them with
-``copy_subtree``. Names are Clark notation (``{namespace}local``), values the property's
-XML as text. Functions take an open connection; the caller decides the transaction.
+drops them (foreign key ``ON DELETE CASCADE``), a copy duplicates them (``copy_nodes``,
+inside ``Session.copy``'s transaction). Names are Clark notation (``{namespace}local``),
+values the property's XML as text. Functions take an open connection; the caller decides
+the transaction.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, delete, select
 
-from gateway.catalog import namespace as ns
 from gateway.catalog.tables import dav_props, nodes
 
 MAX_NAME_CHARS = 512
@@ -48,29 +48,14 @@ def apply(conn: Connection, tenant_id: str, node_id: int,
                 tenant_id=tenant_id, node_id=node_id, name=name, value=value))
 
 
-def copy_subtree(conn: Connection, tenant_id: str, src_id: int, dst_id: int,
-                 case_insensitive: bool) -> None:
-    """Copy the properties of a node and its descendants onto a copy of that tree."""
-    src = ns.subtree(conn, tenant_id, src_id)
-    dst = ns.subtree(conn, tenant_id, dst_id)
-    src_rel = _relative_keys(src, case_insensitive)
-    dst_by_rel = {rel: nid for nid, rel in _relative_keys(dst, case_insensitive).items()}
-    ids = [n.id for n in src]
+def copy_nodes(conn: Connection, tenant_id: str, id_map: dict[int, int]) -> None:
+    """Copy the properties of copied nodes (old node id -> new node id), in bulk."""
+    ids = list(id_map)
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        rows = conn.execute(select(dav_props).where(
-            dav_props.c.tenant_id == tenant_id, dav_props.c.node_id.in_(chunk))).all()
-        for r in rows:
-            target = dst_by_rel.get(src_rel[r.node_id])
-            if target is not None:
-                apply(conn, tenant_id, target, {r.name: r.value})
-
-
-def _relative_keys(tree: list[ns.Node], case_insensitive: bool) -> dict[int, str]:
-    """node id -> path relative to the tree's top (parents come first in ``tree``)."""
-    from gateway.names import name_key
-
-    rel: dict[int, str] = {}
-    for i, n in enumerate(tree):
-        rel[n.id] = "" if i == 0 else f"{rel[n.parent_id]}/{name_key(n.name, case_insensitive)}"  # type: ignore[index]
-    return rel
+        rows = conn.execute(select(dav_props.c.node_id, dav_props.c.name, dav_props.c.value)
+                            .where(dav_props.c.tenant_id == tenant_id,
+                                   dav_props.c.node_id.in_(ids[start:start + 500]))).all()
+        if rows:
+            conn.execute(dav_props.insert(), [
+                {"tenant_id": tenant_id, "node_id": id_map[r.node_id], "name": r.name,
+                 "value": r.value} for r in rows])

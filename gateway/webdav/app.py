@@ -3,6 +3,8 @@ locks and two small middlewares (anonymous OPTIONS; finite PROPFIND depth)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import shutil
 from collections.abc import Callable, Iterable
@@ -18,7 +20,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from gateway.core import Core
 from gateway.policy.gate import Gate
 from gateway.webdav import context
-from gateway.webdav.auth import GatewayDomainController
+from gateway.webdav.auth import REALM, GatewayDomainController
 from gateway.webdav.locks import CatalogLockManager
 from gateway.webdav.resources import LumanoxProvider
 
@@ -44,6 +46,17 @@ class FiniteDepth(BaseMiddleware):
         return self.next_app(environ, start_response)
 
 
+class DirBrowser(WsgiDavDirBrowser):
+    """wsgidav's folder listing, asked only for GET/HEAD (it resolves the URL of every
+    request otherwise: one wasted catalog lookup per PUT, PROPFIND, ...)."""
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return self.next_app(environ, start_response)
+        return super().__call__(environ, start_response)
+
+
 class GatewayApp:
     """Outermost layer: per-request state, and OPTIONS answered without credentials
     (Windows' mini-redirector probes anonymously before it sends any)."""
@@ -53,13 +66,30 @@ class GatewayApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
-        context.begin_request()
+        context.begin_request(environ)
         if environ["REQUEST_METHOD"] == "OPTIONS":
             start_response("200 OK", [
                 ("DAV", "1, 2"), ("MS-Author-Via", "DAV"), ("Allow", ALLOW),
                 ("Content-Length", "0"), ("Content-Type", "text/plain")])
             return [b""]
+        if not _basic_header_ok(environ.get("HTTP_AUTHORIZATION")):
+            body = b"authentication failed\n"
+            start_response("401 Unauthorized", [
+                ("WWW-Authenticate", f'Basic realm="{REALM}"'),
+                ("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
         return self.dav(environ, start_response)
+
+
+def _basic_header_ok(header: str | None) -> bool:
+    """A Basic header wsgidav can parse (it answers 500 to broken ones)."""
+    if not header or header[:6].lower() != "basic ":
+        return True
+    try:
+        text = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return ":" in text
 
 
 class _DropExpected(logging.Filter):
@@ -88,7 +118,7 @@ def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
             "domain_controller": GatewayDomainController,
             "accept_basic": True, "accept_digest": False, "default_to_digest": False,
         },
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, FiniteDepth, WsgiDavDirBrowser,
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, FiniteDepth, DirBrowser,
                              RequestResolver],
         "lock_storage": True,  # replaced below by the catalog lock manager
         "property_manager": None,  # dead properties live on the nodes (Session.set_props)

@@ -12,8 +12,9 @@ SESSION_KEY = "lumanox.session"
 _local = threading.local()
 
 
-def begin_request() -> None:
+def begin_request(environ: dict[str, Any] | None = None) -> None:
     """Forget everything about the previous request handled by this thread."""
+    _local.environ = environ
     _local.tenant_id = None
     _local.locks = None
     _local.conn = None
@@ -45,3 +46,11 @@ def bound_connection() -> Connection | None:
 
 def bind_connection(conn: Connection | None) -> None:
     _local.conn = conn
+
+
+def environ() -> dict[str, Any]:
+    """The WSGI environ of the request this thread is serving."""
+    env = getattr(_local, "environ", None)
+    if env is None:
+        raise RuntimeError("no request")
+    return env

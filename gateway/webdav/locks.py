@@ -10,11 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.lock_man.lock_manager import LockManager, generate_lock_token, normalize_lock_root
 
 from gateway.catalog import locks as store
 from gateway.core import Core
+from gateway.errors import InvalidName
+from gateway.names import normalize_path
+from gateway.session import Session
 from gateway.webdav import context
+from gateway.webdav.errors import mapped
+from gateway.webdav.resources import LOCK_NULL_KEY
 
 
 def _is_child(parent: str, url: str) -> bool:
@@ -106,18 +112,40 @@ class CatalogLockManager(LockManager):
     def acquire(self, *, url: str, lock_type: str, lock_scope: str, lock_depth: str,
                 lock_owner: bytes, timeout: float | None, principal: str,
                 token_list: list[str]) -> dict[str, Any]:
+        env = context.environ()
+        session: Session = env[context.SESSION_KEY]
+        path = _request_path(env)
+        if not session.principal.allowed("write", path):
+            session.record("lock", path=path, result="denied", reason="permission")
+            raise DAVError(HTTP_FORBIDDEN)
         url = normalize_lock_root(url)
         tid = context.tenant_id()
-        with self.core.catalog.write() as conn:
-            store.serialize_tenant(conn, tid)
-            self._bind(conn)
+        try:
+            with self.core.catalog.write() as conn:
+                store.serialize_tenant(conn, tid)
+                self._bind(conn)
+                try:
+                    self._check_lock_permission(url, lock_type, lock_scope, lock_depth,
+                                                token_list, principal)
+                    lock = self._generate_lock(principal, lock_type, lock_scope, lock_depth,
+                                               lock_owner, url, timeout)
+                finally:
+                    self._bind(None)
+        except DAVError as exc:
+            session.record("lock", path=path, result="denied",
+                           reason="locked" if exc.value == 423 else str(exc.value))
+            raise
+        lock_null = env.pop(LOCK_NULL_KEY, None)
+        if lock_null is not None:  # LOCK on an unmapped URL: now create the empty file
             try:
-                self._check_lock_permission(url, lock_type, lock_scope, lock_depth,
-                                            token_list, principal)
-                return self._generate_lock(principal, lock_type, lock_scope, lock_depth,
-                                           lock_owner, url, timeout)
-            finally:
-                self._bind(None)
+                with mapped():
+                    session.write_file(lock_null, b"")
+            except BaseException:
+                self.storage.delete(lock["token"])
+                raise
+        else:
+            session.record("lock", path=path, reason=f"{lock_scope} depth={lock_depth}")
+        return lock
 
     @staticmethod
     def _bind(conn: Connection | None) -> None:
@@ -125,4 +153,30 @@ class CatalogLockManager(LockManager):
         context.bind_connection(conn)
 
     def refresh(self, token: str, *, timeout: float | None = None) -> dict[str, Any]:
-        return self.storage.refresh(token, timeout=timeout)
+        lock = self.storage.refresh(token, timeout=timeout)
+        self._record("lock-refresh")
+        return lock
+
+    def release(self, token: str) -> None:
+        """UNLOCK (audited)."""
+        self.storage.delete(token)
+        self._record("unlock")
+
+    def remove_all_locks_from_url(self, url: str, *, recursive: bool = False) -> None:
+        """After DELETE/MOVE: drop the locks of vanished resources (part of that request)."""
+        for lock in self.get_url_lock_list(url, recursive=recursive):
+            self.storage.delete(lock["token"])
+
+    @staticmethod
+    def _record(action: str) -> None:
+        env = context.environ()
+        session: Session | None = env.get(context.SESSION_KEY)
+        if session is not None:
+            session.record(action, path=_request_path(env))
+
+
+def _request_path(env: dict[str, Any]) -> str:
+    try:
+        return normalize_path(env.get("PATH_INFO", "/"))
+    except InvalidName:
+        raise DAVError(400) from None

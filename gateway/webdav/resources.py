@@ -15,20 +15,24 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-from wsgidav import xml_tools
+from wsgidav import util, xml_tools
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from gateway.errors import GatewayError, InvalidName, NotADirectory, NotFound
-from gateway.filewriter import FileWriter
 from gateway.names import name_key, split_path
 from gateway.session import Entry, FileReader, Session
 from gateway.webdav.context import SESSION_KEY
 from gateway.webdav.errors import mapped, to_dav
+from gateway.webdav.streams import READ_AHEAD_MIN, Prefetch, Upload
 
 MS_NS = "{urn:schemas-microsoft-com:}"
 QUOTA_PROPS = ("{DAV:}quota-used-bytes", "{DAV:}quota-available-bytes")
 _USAGE_KEY = "lumanox.usage"
+LOCK_NULL_KEY = "lumanox.lock_null"
+_RES_CACHE_KEY = "lumanox.resources"
+#: methods that change nothing: a URL resolves to the same resource all request long
+_READ_ONLY_METHODS = ("GET", "HEAD", "PROPFIND")
 
 
 def _join(parent: str, name: str) -> str:
@@ -51,25 +55,6 @@ class _ChildProps:
             with mapped():
                 self._by_name = self.session.child_props(self.folder)
         return self._by_name.get(name, {})
-
-
-class _Upload:
-    """The file object wsgidav writes a PUT body into; ``close`` commits atomically."""
-
-    def __init__(self, resource: FileResource, writer: FileWriter) -> None:
-        self.resource, self.writer = resource, writer
-
-    def write(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    def writelines(self, chunks: Iterator[bytes]) -> None:
-        for chunk in chunks:
-            self.writer.write(chunk)
-
-    def close(self) -> None:
-        with mapped():
-            self.writer.close()  # IncompleteUpload -> 400, previous version kept
-            self.resource.entry = self.resource.session.stat_quiet(self.resource.path)
 
 
 class _Mixin:
@@ -196,7 +181,6 @@ class _Mixin:
         existed = self.provider.get_resource_inst(dest, self.environ)
         with mapped():
             self.session.copy(self.spath, dest, overwrite=True, recursive=depth_infinity)
-            self.session.copy_props(self.spath, dest)
         if existed is not None:
             existed.remove_all_locks(recursive=True)
         return self._done(existed is None)
@@ -218,6 +202,20 @@ class _Mixin:
             return [(self.get_href(), DAVError(201))]  # type: ignore[attr-defined]
         return True
 
+    def handle_delete(self) -> bool:
+        """DELETE as one core call (one audit event): wsgidav's generic path would list
+        every subfolder (audited listings) just to look for locks, which we ask directly."""
+        env = self.environ
+        manager = self.provider.lock_manager
+        if manager is not None:
+            if "wsgidav.conditions.if" not in env:
+                util.parse_if_header_dict(env)
+            manager.check_write_permission(url=self.get_ref_url(), depth="infinity",
+                                           token_list=env["wsgidav.ifLockTokenList"],
+                                           principal=env["wsgidav.user_name"])
+        self.delete()  # type: ignore[attr-defined]
+        return True
+
     def _after_delete(self) -> None:
         self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
 
@@ -229,7 +227,7 @@ class FileResource(_Mixin, DAVNonCollection):
                  entry: Entry | None, parent_props: _ChildProps | None = None) -> None:
         DAVNonCollection.__init__(self, path, environ)
         self._init(session, entry, parent_props)
-        self._upload: _Upload | None = None
+        self._upload: Upload | None = None
 
     def get_content_length(self) -> int:
         return self.entry.size if self.entry else 0
@@ -247,15 +245,18 @@ class FileResource(_Mixin, DAVNonCollection):
     def support_ranges(self) -> bool:
         return True
 
-    def get_content(self) -> FileReader:
+    def get_content(self) -> FileReader | Prefetch:
         with mapped():
-            return self.session.open_read(self.spath)
+            reader = self.session.open_read(self.spath)
+        if reader.size >= READ_AHEAD_MIN and "HTTP_RANGE" not in self.environ:
+            return Prefetch(reader)
+        return reader
 
-    def begin_write(self, *, content_type: str | None = None) -> _Upload:
+    def begin_write(self, *, content_type: str | None = None) -> Upload:
         expected = _expected_length(self.environ)
         with mapped():
             writer = self.session.open_write(self.spath, expected_length=expected)
-        self._upload = _Upload(self, writer)
+        self._upload = Upload(self, writer)
         return self._upload
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -300,10 +301,9 @@ class FolderResource(_Mixin, DAVCollection):
 
     def create_empty_resource(self, name: str) -> FileResource:
         path = _join(self.spath, name)
-        if self.environ.get("REQUEST_METHOD") == "LOCK":  # lock-null: an empty file
-            with mapped():
-                entry = self.session.write_file(path, b"")
-            return FileResource(path, self.environ, self.session, entry)
+        if self.environ.get("REQUEST_METHOD") == "LOCK":
+            # lock-null: the empty file is created once the lock is granted (locks.py)
+            self.environ[LOCK_NULL_KEY] = path
         return FileResource(path, self.environ, self.session, None)
 
     def create_collection(self, name: str) -> FolderResource:
@@ -347,6 +347,14 @@ class LumanoxProvider(DAVProvider):
     def is_readonly(self) -> bool:
         return False
 
+    def custom_request_handler(self, environ: dict[str, Any], start_response: Any,
+                               default_handler: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "PROPFIND":
+            from gateway.webdav import propfind
+
+            return propfind.handle(self, environ, start_response, default_handler)
+        return default_handler(environ, start_response)
+
     def free_bytes(self) -> int:
         return int(self._free_bytes()) if self._free_bytes else 0
 
@@ -356,6 +364,18 @@ class LumanoxProvider(DAVProvider):
         if session is None:
             raise DAVError(401)
         spath = _norm(path)
+        cache = environ.get(_RES_CACHE_KEY)
+        if cache is None and environ.get("REQUEST_METHOD") in _READ_ONLY_METHODS:
+            cache = environ[_RES_CACHE_KEY] = {}
+        if cache is not None and spath in cache:
+            return cache[spath]
+        res = self._resolve(session, spath, environ)
+        if cache is not None:
+            cache[spath] = res
+        return res
+
+    def _resolve(self, session: Session, spath: str, environ: dict[str, Any]
+                 ) -> FileResource | FolderResource | None:
         try:
             entry = session.stat_quiet(spath)
             if _is_request_target(environ, spath, entry.is_dir):

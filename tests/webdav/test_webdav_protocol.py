@@ -200,3 +200,52 @@ def test_blob_store_holds_only_ciphertext(gateway: Gateway, alice: DavClient,
                 if marker in f.read():
                     found.append(name)
     assert found == []
+
+
+def test_streamed_propfind_matches_the_general_handler(alice: DavClient, folder: str) -> None:
+    """The streaming PROPFIND (allprop / live props) and wsgidav's handler (named dead
+    properties, locked resources) report the same facts."""
+    alice.put(f"{folder}/a.txt", b"12345")
+    alice.request("MKCOL", f"{folder}/sub")
+    body = (b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+            b'xmlns:X="http://example.com/x"><D:set><D:prop><X:tag>green &amp; red</X:tag>'
+            b'</D:prop></D:set></D:propertyupdate>')
+    assert alice.request("PROPPATCH", f"{folder}/a.txt", body).status == 207
+    allprop = alice.request("PROPFIND", folder, headers={"Depth": "1"})
+    assert allprop.status == 207
+    assert allprop.body.count(b"<D:response>") == 3
+    assert b"green &amp; red" in allprop.body
+    assert b"<D:getcontentlength>5</D:getcontentlength>" in allprop.body
+    named = alice.request("PROPFIND", folder, (
+        b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/>'
+        b'<D:resourcetype/></D:prop></D:propfind>'), {"Depth": "1"})
+    assert named.status == 207
+    assert named.body.count(b"404 Not Found") == 2  # the two folders have no length
+    dead = alice.request("PROPFIND", f"{folder}/a.txt", (
+        b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:X="http://example.com/x">'
+        b'<D:prop><X:tag/></D:prop></D:propfind>'), {"Depth": "0"})
+    assert dead.status == 207 and b"green &amp; red" in dead.body
+    token = alice.lock(f"{folder}/a.txt").header("Lock-Token").strip("<>")
+    locked = alice.request("PROPFIND", folder, headers={"Depth": "1"})
+    assert token.encode() in locked.body
+    assert alice.request("PROPFIND", folder, b"<not-xml", {"Depth": "1"}).status == 400
+
+
+def test_delete_of_a_tree_is_one_audited_operation(gateway: Gateway, alice: DavClient,
+                                                   folder: str) -> None:
+    alice.request("MKCOL", f"{folder}/tree")
+    alice.request("MKCOL", f"{folder}/tree/a")
+    alice.put(f"{folder}/tree/a/f.txt", b"f")
+    assert alice.request("DELETE", f"{folder}/tree").status == 204
+    events = [e for e in audit_events(gateway) if (e.get("path") or "").startswith(
+        f"{folder}/tree")]
+    assert [e["action"] for e in events if e["action"] in ("delete", "list")] == ["delete"]
+    assert events[-1]["result"] == "ok"
+
+
+@pytest.mark.parametrize("header", ["Basic !!!not-base64", "Basic bm9jb2xvbg==",
+                                    "Basic YWz/aWNlOng=", "Bearer abc"])
+def test_malformed_credentials_are_401(gateway: Gateway, header: str) -> None:
+    c = gateway.client()
+    r = c.request("PROPFIND", "/", headers={"Depth": "0", "Authorization": header}, auth=False)
+    assert r.status == 401
