@@ -142,7 +142,13 @@ def cmd_tenant(args: argparse.Namespace, cfg: Config) -> int:
             _emit(args, ts, table([_tenant_row(t) for t in ts], TENANT_HEADERS))
         elif args.action == "show":
             t = admin.get_tenant(core, args.name)
-            _emit(args, t, table([_tenant_row(t)], TENANT_HEADERS))
+            from dataclasses import asdict
+
+            from gateway.policy import manage
+
+            _emit(args, {**asdict(t), "policy": manage.show(core, t.name)},
+                  table([_tenant_row(t)], TENANT_HEADERS) + "\n"
+                  + "\n".join(manage.summary_lines(core, t.name)))
         elif args.action == "set":
             t = admin.set_tenant(
                 core, args.name, display_name=args.display_name,

@@ -55,13 +55,16 @@ class CredentialCache(Generic[T]):
             self._entries.move_to_end(digest)
             return hit[2]
 
-    def put(self, tenant: str, user: str, secret: str, value: T, kind: str = "basic") -> None:
-        """Remember a SUCCESSFUL check (callers never put a failure)."""
-        if not self.enabled:
+    def put(self, tenant: str, user: str, secret: str, value: T, kind: str = "basic",
+            ttl_s: float | None = None) -> None:
+        """Remember a SUCCESSFUL check (callers never put a failure); ``ttl_s`` may only
+        shorten the cache's TTL for this entry (0: do not cache)."""
+        ttl = self.ttl_s if ttl_s is None else min(self.ttl_s, ttl_s)
+        if ttl <= 0:
             return
         digest = self._digest(tenant, user, secret, kind)
         with self._lock:
-            self._entries[digest] = (time.monotonic() + self.ttl_s, f"{user}@{tenant}", value)
+            self._entries[digest] = (time.monotonic() + ttl, f"{user}@{tenant}", value)
             self._entries.move_to_end(digest)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

@@ -100,11 +100,13 @@ class Decision:
 
     @property
     def reason(self) -> str:
-        """The audit reason: the failed rule, or the last rule for allow/continue."""
+        """The audit reason: the failed rule, or (allow/continue) the second-factor rule and
+        the last rule."""
         for r in self.rules:
             if not r.passed:
                 return f"{r.name}: {r.detail}"
-        return f"{self.rules[-1].name}: {self.rules[-1].detail}" if self.rules else ""
+        shown = [r for r in self.rules if r.name == "second-factor"] + list(self.rules[-1:])
+        return "; ".join(dict.fromkeys(f"{r.name}: {r.detail}" for r in shown))
 
     def explain(self) -> str:
         lines = [f"decision: {self.verdict.value.upper()}"
@@ -222,8 +224,8 @@ def _webdav(facts: Facts, kinds: set[str], totp_needed: bool, methods: tuple[str
     if kinds & {F_PASSWORD, F_APP}:
         rules.append(Rule("sufficient", True, "one WebDAV credential is enough"))
         return Decision(Verdict.ALLOW, tuple(rules))
-    nxt = tuple(m for m in methods if m in (APP_PASSWORD,) or
-                (m == PASSWORD and facts.user.kind == "human" and not totp_needed))
+    password_ok = facts.user.kind == "human" and not totp_needed
+    nxt = tuple(m for m in methods if m == APP_PASSWORD or (m == PASSWORD and password_ok))
     rules.append(Rule("sufficient", True, f"needs one of: {', '.join(nxt) or 'nothing allowed'}"))
     return Decision(Verdict.CONTINUE if nxt else Verdict.DENY, tuple(rules), nxt)
 

@@ -101,7 +101,8 @@ class Defender:
                     score = self._decay(row.score, _aware(row.updated_at), now) + 1.0
                     count, until = row.ban_count, _aware(row.banned_until)
                 values: dict[str, object] = {"score": score, "updated_at": now}
-                if score >= limit and (until is None or until <= now):
+                # rounded: failures seconds apart decay a little but count in full
+                if round(score, 1) >= limit and (until is None or until <= now):
                     length = min(timedelta(seconds=self.limits.ban_s * 2 ** min(count, 16)),
                                  MAX_BAN)
                     values.update(banned_until=now + length, ban_count=count + 1, score=0.0)

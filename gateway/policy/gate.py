@@ -20,6 +20,7 @@ import enum
 import json
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -108,10 +109,14 @@ class TooManySessions(AuthenticationFailed):
 class LoginRefused(AuthenticationFailed):
     """A refused login; ``hint`` (a category) and ``hint_text`` are safe for the client."""
 
-    def __init__(self, detail: str, hint: str = "") -> None:
+    def __init__(self, detail: str, hint: str = "", rule: str = "") -> None:
         super().__init__(detail)
         self.hint = hint
         self.hint_text = HINT_TEXTS.get(hint, "")
+        #: the decision rule that refused: set only for tenant-level rules (``protocol``,
+        #: ``tenant``, ``tenant-network``, ``defender``) or after a VALID credential, so it
+        #: never tells an unauthenticated client anything about an account
+        self.rule = rule
 
 
 @dataclass
@@ -123,6 +128,19 @@ class SessionTicket:
     closed: bool = False
     id: str = ""
     gate: Gate | None = field(default=None, repr=False)
+
+    remote_addr: str = ""
+    checked_at: float = 0.0
+
+    def recheck(self, every_s: float = 30.0) -> None:
+        """Re-decide the session's principal (tenant/user disabled, expired, protocol or
+        network rules changed) at most every ``every_s`` seconds; raises LoginRefused.
+        Long-lived (SSH) sessions call this before operations."""
+        now = time.monotonic()
+        if self.gate is None or now - self.checked_at < every_s:
+            return
+        self.checked_at = now
+        self.gate.check_protocol(self.principal, self.protocol, self.remote_addr)
 
     def close(self) -> None:
         if not self.closed and self.gate is not None and self.id:
@@ -147,6 +165,7 @@ class Loaded:
     facts: Facts
     tenant_row: Any
     user_row: Any
+    failures: bool = False  # the account has a failure score to clear after a success
 
 
 class Gate:
@@ -200,7 +219,8 @@ class Gate:
                 users.c.tenant_id == trow.id, users.c.name == user_name)).first()
             enrolled = urow is not None and totp.enrolled(conn, urow.id)
             keys = [address_key(remote_addr), account_key(tenant_name, user_name)]
-            bans = conn.execute(select(auth_failures.c.key, auth_failures.c.banned_until)
+            bans = conn.execute(select(auth_failures.c.key, auth_failures.c.banned_until,
+                                       auth_failures.c.score)
                                 .where(auth_failures.c.key.in_(keys))).all()
         banned = next((b.key for b in bans
                        if b.banned_until is not None and _aware(b.banned_until) > now), None)
@@ -210,7 +230,8 @@ class Gate:
         uf = None if urow is None else UserFacts(
             urow.id, urow.name, urow.kind, bool(urow.disabled), _aware(urow.expires_at),
             user_policy_from_settings(urow.settings), enrolled)
-        return Loaded(Facts(protocol, remote_addr, tf, uf, now, banned), trow, urow)
+        failures = any(b.key == keys[1] and b.score > 0 for b in bans)
+        return Loaded(Facts(protocol, remote_addr, tf, uf, now, banned), trow, urow, failures)
 
     def principal(self, loaded: Loaded, method: str, app: apppasswords.AppPassword | None = None,
                   ) -> Principal:
@@ -246,24 +267,32 @@ class Gate:
                 return principal  # verified < ttl ago: no new login event
             self.audit_login(attempt, "denied", d.reason, method=factor.method,
                              chain=facts.tenant.id if facts.tenant else None)
-            raise LoginRefused(d.reason, d.hint)
+            raise LoginRefused(d.reason, d.hint, d.rules[-1].name)
         loaded = self.load(attempt.protocol, tenant_name, user_name, attempt.remote_addr)
         facts = loaded.facts
         chain = facts.tenant.id if facts.tenant else NO_TENANT_CHAIN
         method = APP_PASSWORD if apppasswords.looks_like(password) else PASSWORD
 
-        def refuse(reason: str, hint: str = "", guess: bool = False) -> LoginRefused:
+        def refuse(reason: str, hint: str = "", guess: bool = False,
+                   rule: str = "") -> LoginRefused:
             if guess:
                 self._failure(attempt, names, chain)
             self.audit_login(attempt, "denied", reason, method=method, chain=chain)
-            return LoginRefused(reason, hint)
+            return LoginRefused(reason, hint, rule)
 
         pre = decide(facts, ())
-        if pre.verdict is Verdict.DENY and not self._may_provision(pre, facts):
-            if pre.rules[-1].name not in _PRE_RULES:
-                passwords.verify_password(None, password)  # same time as a real check
-            raise refuse(pre.reason, guess=pre.rules[-1].name == "user")
-        app = None
+        if pre.verdict is Verdict.DENY:
+            rule = pre.rules[-1].name
+            if rule in _PRE_RULES:
+                raise refuse(pre.reason, rule=rule)
+            if facts.user is None and not self._may_provision(pre, facts):
+                if method == APP_PASSWORD:  # same work (and time) as a real check
+                    apppasswords.find(self.core, "-", password)
+                else:
+                    passwords.verify_password(None, password)
+                raise refuse(pre.reason, guess=True)
+            # other user-level refusals: only after a valid credential (decided below)
+        app, how, cache_ttl = None, "", None
         if method == APP_PASSWORD and facts.user is not None:
             app = apppasswords.find(self.core, facts.user.id, password)
         if app is not None:
@@ -271,8 +300,9 @@ class Gate:
                 raise refuse(f"app password {app.label!r} revoked", guess=True)
             factor = Factor(F_APP, APP_PASSWORD, tuple(app.networks), _aware(app.expires_at),
                             app.label)
+        elif method == APP_PASSWORD:  # shaped like one: never tried as an account password
+            raise refuse("no such app password", guess=True)
         else:
-            method = PASSWORD
             check = self.identity.check(facts.tenant, user_name, loaded.user_row, password)  # type: ignore[arg-type]
             if not check.ok:
                 raise refuse(check.reason, guess=check.guessable)
@@ -280,17 +310,21 @@ class Gate:
                 loaded = self.load(attempt.protocol, tenant_name, user_name,
                                    attempt.remote_addr)
                 facts = loaded.facts
-            factor = Factor(F_PASSWORD, PASSWORD)
+            factor, how = Factor(F_PASSWORD, PASSWORD), check.reason
+            if check.source == "ldap":  # the directory decides: cache only if allowed
+                cache_ttl = self.identity.ldap_cache.ttl_s
         d = decide(facts, (factor,))
         if d.verdict is not Verdict.ALLOW:
-            raise refuse(d.reason, d.hint)
+            raise refuse(d.reason, d.hint, rule=d.rules[-1].name)
         principal = self.principal(loaded, method, app)
-        self.credential_cache.put(tenant_name, user_name, password, (facts, factor, principal))
-        if facts.user is not None:
+        self.credential_cache.put(tenant_name, user_name, password, (facts, factor, principal),
+                                  ttl_s=cache_ttl)
+        if loaded.failures:
             self.defender.success(tenant_name, user_name)
         if app is not None:
             apppasswords.touch(self.core, app, facts.now)
-        self.audit_login(attempt, "ok", d.reason, principal, method=method)
+        self.audit_login(attempt, "ok", "; ".join(x for x in (how, d.reason) if x), principal,
+                         method=method)
         return principal
 
     @staticmethod
@@ -316,7 +350,7 @@ class Gate:
         if d.verdict is Verdict.DENY:
             attempt = Attempt(protocol, principal.display, remote_addr)
             self.audit_login(attempt, "denied", d.reason, principal)
-            raise LoginRefused(d.reason)
+            raise LoginRefused(d.reason, rule=d.rules[-1].name)
 
     def open_session(self, principal: Principal, protocol: str, remote_addr: str) -> SessionTicket:
         """Admit one more session of this principal (session limits of tenant and user,
@@ -349,7 +383,8 @@ class Gate:
             self.audit_login(Attempt(protocol, principal.display, remote_addr), "denied",
                              detail, principal)
             raise TooManySessions(detail)
-        return SessionTicket(principal, protocol, id=sid, gate=self)
+        return SessionTicket(principal, protocol, id=sid, gate=self, remote_addr=remote_addr,
+                             checked_at=time.monotonic())
 
     def _reap(self, conn) -> None:  # type: ignore[no-untyped-def]
         """Forget sessions of processes of this node that no longer run."""
@@ -372,7 +407,7 @@ class Gate:
         if pre.verdict is Verdict.DENY and pre.rules[-1].name in _PRE_RULES:
             self.audit_login(attempt, "denied", pre.reason,
                              chain=loaded.facts.tenant.id if loaded.facts.tenant else None)
-            raise LoginRefused(pre.reason)
+            raise LoginRefused(pre.reason, rule=pre.rules[-1].name)
         return LoginFlow(self, attempt, names, loaded=loaded)
 
 
@@ -455,7 +490,8 @@ class LoginFlow:
             return StepResult(Outcome.CONTINUE, next_methods=d.next_methods)
         assert self.loaded is not None
         principal = self.gate.principal(self.loaded, "+".join(sorted(self.done)))
-        self.gate.defender.success(self.names[1], self.names[0])
+        if self.loaded.failures:
+            self.gate.defender.success(self.names[1], self.names[0])
         self.gate.audit_login(self.attempt, "ok", d.reason, principal, method=method)
         return StepResult(Outcome.ACCEPT, principal)
 
@@ -487,19 +523,28 @@ class LoginFlow:
                    key.fingerprint)
         result = self._step([f], PUBLICKEY)
         if result.outcome is not Outcome.REJECT:
-            sshkeys.touch(self.gate.core, key.id)
+            sshkeys.touch(self.gate.core, key)
         return result
 
-    def _check_password(self, password: str, method: str) -> str | None:
-        """Verify the account password; None if right, else the audit reason."""
+    def _banned_now(self) -> str | None:
+        """A ban that started during this connection (facts were loaded at ``begin``)."""
+        return self.gate.defender.banned([address_key(self.attempt.remote_addr),
+                                          account_key(self.names[1], self.names[0])])
+
+    def _check_password(self, password: str) -> tuple[str, bool] | None:
+        """Verify the account password; None if right, else (audit reason, counts as a
+        guess for the defender)."""
+        banned = self._banned_now()
+        if banned:
+            return f"defender: {banned} is banned", False
         facts = self.facts
         if facts.tenant is None:
             passwords.verify_password(None, password)
-            return "unknown tenant"
+            return "unknown tenant", True
         check = self.gate.identity.check(facts.tenant, self.names[0],
                                          self.loaded.user_row if self.loaded else None, password)
         if not check.ok:
-            return check.reason
+            return check.reason, check.guessable
         if self.loaded is not None and self.loaded.user_row is None:  # provisioned (LDAP)
             self.loaded = self.gate.load(self.attempt.protocol, self.names[1], self.names[0],
                                          self.attempt.remote_addr)
@@ -511,12 +556,11 @@ class LoginFlow:
         hypothetical = Factor(F_PASSWORD, PASSWORD)
         d = decide(self.facts, (*self.factors, hypothetical))
         if d.verdict is Verdict.DENY and not self._may_provision(d):
-            if d.rules[-1].name == "user":
-                passwords.verify_password(None, password)
+            passwords.verify_password(None, password)  # a refusal takes a check's time
             return self._refuse(d.reason, PASSWORD, guess=d.rules[-1].name == "user")
-        problem = self._check_password(password, PASSWORD)
+        problem = self._check_password(password)
         if problem:
-            return self._refuse(problem, PASSWORD, guess="unavailable" not in problem)
+            return self._refuse(problem[0], PASSWORD, guess=problem[1])
         return self._step([hypothetical], PASSWORD)
 
     def _may_provision(self, d: Decision) -> bool:
@@ -547,15 +591,17 @@ class LoginFlow:
             pw_factor = Factor(F_PASSWORD, KBDINT)
             d = decide(self.facts, (*self.factors, pw_factor))
             if d.verdict is Verdict.DENY and not self._may_provision(d):
-                if d.rules[-1].name == "user":
-                    passwords.verify_password(None, given[_PASSWORD_PROMPT])
+                passwords.verify_password(None, given[_PASSWORD_PROMPT])  # same time
                 return self._refuse(d.reason, KBDINT, guess=d.rules[-1].name == "user")
-            problem = self._check_password(given[_PASSWORD_PROMPT], KBDINT)
+            problem = self._check_password(given[_PASSWORD_PROMPT])
             if problem:
-                return self._refuse(problem, KBDINT, guess="unavailable" not in problem)
+                return self._refuse(problem[0], KBDINT, guess=problem[1])
             new.append(pw_factor)
         if _CODE_PROMPT in given:
             u, t = self.facts.user, self.facts.tenant
+            if _PASSWORD_PROMPT not in given and self._banned_now():
+                return self._refuse("defender: banned during this connection", KBDINT,
+                                    guess=False)
             if u is None or t is None or not totp.verify(self.gate.core, t.id, u.id,
                                                          given[_CODE_PROMPT]):
                 return self._refuse("wrong, reused or expired TOTP code", KBDINT, guess=True)

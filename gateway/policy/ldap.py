@@ -18,6 +18,7 @@ locked account looks like a wrong password to everyone but the audit log ("bind 
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import ssl
 from dataclasses import dataclass
@@ -56,7 +57,8 @@ class LdapDirectory:
     def _open(self, url: str, user: str, password: str) -> Connection:
         """An open, TLS-protected, NOT yet bound connection (raises LDAPException)."""
         conn = Connection(self._server(url), user=user, password=password,
-                          authentication=SIMPLE, receive_timeout=self.s.timeout_s,
+                          authentication=SIMPLE,
+                          receive_timeout=max(1, math.ceil(self.s.timeout_s)),
                           read_only=True, raise_exceptions=False, auto_bind="NONE")
         conn.open()
         sock = conn.socket

@@ -13,7 +13,7 @@ import json
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
@@ -123,7 +123,12 @@ def find_key(core: Core, user_id: str, line: str) -> SshKey | None:
     return _row(row)
 
 
-def touch(core: Core, key_id: str) -> None:
+def touch(core: Core, key: SshKey) -> None:
+    """Record a use (at most every 5 minutes: not a catalog write per login)."""
+    now = datetime.now(UTC)
+    last = key.last_used_at
+    if last is not None and now - (last if last.tzinfo else last.replace(tzinfo=UTC)) \
+            < timedelta(minutes=5):
+        return
     with core.catalog.write() as conn:
-        conn.execute(update(ssh_keys).where(ssh_keys.c.id == key_id)
-                     .values(last_used_at=datetime.now(UTC)))
+        conn.execute(update(ssh_keys).where(ssh_keys.c.id == key.id).values(last_used_at=now))

@@ -1,8 +1,9 @@
 """Domain controller: HTTP Basic credentials -> ``Gate.authenticate_basic`` -> ``Session``.
 
 The gateway decides; this class only relays. A refusal because the tenant does not allow
-WebDAV is answered 403 (the Gate audits every login, accepted or not); any other refusal
-is a 401 with a generic message.
+WebDAV (the Gate's ``rule == "protocol"``) is answered 403; any other refusal is a 401
+whose realm carries the Gate's client-safe hint when it gives one (the Gate audits every
+login, accepted or not, with the precise reason).
 """
 
 from __future__ import annotations
@@ -21,17 +22,11 @@ REALM = "Lumanox Gateway"
 
 
 def is_protocol_refusal(exc: AuthenticationFailed) -> bool:
-    """Whether the Gate refused because WebDAV is not allowed for the tenant (or user).
+    """Whether the Gate refused because WebDAV is not allowed for the tenant (or user)."""
+    return getattr(exc, "rule", "") in ("protocol", "user-protocol")
 
-    The Gate has no structured flag for this yet, so its audit detail is matched
-    ("webdav not allowed for tenant ...", or a ``reason``/``rule`` attribute if present).
-    """
-    if getattr(exc, "rule", None) in ("protocol", "user-protocol") or \
-            getattr(exc, "hint", None) == "protocol":
-        return True
-    detail = exc.detail.lower()
-    return "not allowed for tenant" in detail or "webdav not allowed for this user" in detail \
-        or (detail.startswith("protocol ") and "not allowed" in detail)
+
+HINT_KEY = "lumanox.auth_hint"
 
 
 class GatewayDomainController(BaseDomainController):
@@ -46,8 +41,11 @@ class GatewayDomainController(BaseDomainController):
     def __str__(self) -> str:
         return "GatewayDomainController"
 
-    def get_domain_realm(self, path_info: str, environ: dict[str, Any]) -> str:
-        return REALM
+    def get_domain_realm(self, path_info: str, environ: dict[str, Any] | None) -> str:
+        """The realm; on a 401 after a refusal with a client-safe hint (e.g. a 2FA user
+        who sent the account password), the hint, so the login dialog says what to do."""
+        hint = environ.get(HINT_KEY) if environ else None
+        return f"{REALM}: {hint}" if hint else REALM
 
     def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
         return True
@@ -64,6 +62,9 @@ class GatewayDomainController(BaseDomainController):
         except AuthenticationFailed as exc:
             if is_protocol_refusal(exc):
                 raise DAVError(HTTP_FORBIDDEN, context_info="WebDAV is not enabled") from None
+            hint = getattr(exc, "hint_text", "")
+            if hint:
+                environ[HINT_KEY] = hint.replace('"', "'")
             return False
         environ[context.SESSION_KEY] = self.core.session(principal, "webdav", addr)
         context.set_tenant(principal.tenant_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import PW, code, enroll, new_key
+from policy_helpers import PW, code, enroll, new_key
 
 from gateway import admin
 from gateway.audit import query_events
@@ -281,3 +281,31 @@ def test_check_protocol_per_operation(core, gate, acme) -> None:  # type: ignore
     admin.set_user(core, "acme", "alice", disabled=True)
     with pytest.raises(AuthenticationFailed):
         gate.check_protocol(p, "sftp", "203.0.113.7")
+
+
+def test_user_level_refusal_only_after_valid_credential(core, gate, acme) -> None:  # type: ignore[no-untyped-def]
+    manage.set_user_policy(core, "acme", "alice", protocols=["sftp"])
+    with pytest.raises(AuthenticationFailed) as exc:
+        gate.authenticate_basic(dav(), "wrong password!")
+    assert exc.value.rule == "" and exc.value.hint == ""
+    assert "wrong password" in last_login_reason(core)
+    with pytest.raises(AuthenticationFailed) as exc:
+        gate.authenticate_basic(dav(), PW)
+    assert exc.value.rule == "user-protocol"
+    admin.set_tenant(core, "acme", protocols=["sftp"])
+    with pytest.raises(AuthenticationFailed) as exc:
+        gate.authenticate_basic(dav(), "anything")
+    assert exc.value.rule == "protocol"  # tenant-level: known before any credential
+
+
+def test_ticket_recheck_and_expiry(core, gate, acme) -> None:  # type: ignore[no-untyped-def]
+    p = gate.authenticate_basic(dav(), PW)
+    ticket = gate.open_session(p, "sftp", "203.0.113.7")
+    ticket.recheck(every_s=0)
+    admin.set_user(core, "acme", "alice", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    ticket.recheck(every_s=3600)  # throttled: not re-decided yet
+    with pytest.raises(AuthenticationFailed) as exc:
+        ticket.recheck(every_s=0)
+    assert exc.value.rule == "user"
+    assert "account expired" in last_login_reason(core)
+    ticket.close()
