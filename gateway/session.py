@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, delete, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
@@ -87,6 +98,22 @@ def _entry(path: str, node: Node) -> Entry:
     name = path.rsplit("/", 1)[-1]
     return Entry(path, name, node.kind, node.size, node.mtime, node.ctime, node.etag,
                  node.sha256, node.id)
+
+
+def _add_usage(conn: Connection, table: Table, where: ColumnElement[bool], add_bytes: int,
+               add_files: int) -> bool:
+    """Add to a row's usage counters unless a positive addition would pass its quota.
+
+    One conditional UPDATE, so the check and the change are atomic across processes.
+    Returns False when the row is missing or over quota."""
+    c = table.c
+    stmt = update(table).where(where).values(used_bytes=c.used_bytes + add_bytes,
+                                             used_files=c.used_files + add_files)
+    if add_bytes > 0:
+        stmt = stmt.where(or_(c.quota_bytes.is_(None), c.used_bytes + add_bytes <= c.quota_bytes))
+    if add_files > 0:
+        stmt = stmt.where(or_(c.quota_files.is_(None), c.used_files + add_files <= c.quota_files))
+    return conn.execute(stmt).rowcount == 1
 
 
 class _Op:
@@ -392,30 +419,15 @@ class Session:
         """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
         total_b = sum(d[0] for d in deltas.values())
         total_f = sum(d[1] for d in deltas.values())
-        stmt = update(tenants).where(tenants.c.id == self.tenant_id).values(
-            used_bytes=tenants.c.used_bytes + total_b, used_files=tenants.c.used_files + total_f)
-        if total_b > 0:
-            stmt = stmt.where(or_(tenants.c.quota_bytes.is_(None),
-                                  tenants.c.used_bytes + total_b <= tenants.c.quota_bytes))
-        if total_f > 0:
-            stmt = stmt.where(or_(tenants.c.quota_files.is_(None),
-                                  tenants.c.used_files + total_f <= tenants.c.quota_files))
-        if conn.execute(stmt).rowcount != 1:
+        if not _add_usage(conn, tenants, tenants.c.id == self.tenant_id, total_b, total_f):
             raise QuotaExceeded("the tenant's storage quota is exhausted")
         for owner, (db, df) in sorted(deltas.items(), key=lambda kv: kv[0] or ""):
             if owner is None or (db == 0 and df == 0):
                 continue
-            stmt = update(users).where(users.c.id == owner, users.c.tenant_id == self.tenant_id) \
-                .values(used_bytes=users.c.used_bytes + db, used_files=users.c.used_files + df)
-            if db > 0:
-                stmt = stmt.where(or_(users.c.quota_bytes.is_(None),
-                                      users.c.used_bytes + db <= users.c.quota_bytes))
-            if df > 0:
-                stmt = stmt.where(or_(users.c.quota_files.is_(None),
-                                      users.c.used_files + df <= users.c.quota_files))
-            if conn.execute(stmt).rowcount != 1 and (db > 0 or df > 0):
+            where = and_(users.c.id == owner, users.c.tenant_id == self.tenant_id)
+            if not _add_usage(conn, users, where, db, df) and (db > 0 or df > 0):
                 known = conn.execute(select(users.c.id).where(users.c.id == owner)).first()
-                if known is not None:
+                if known is not None:  # a deleted owner has no quota to exceed
                     raise QuotaExceeded("your storage quota is exhausted")
 
     def _release_blob(self, conn: Connection, blob_id: str | None) -> str | None:
