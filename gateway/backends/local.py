@@ -53,8 +53,12 @@ class LocalBlobSink(BlobSink):
             os.close(fd)
         parent = self._final.parent
         if not parent.is_dir():
+            top = parent.parent
+            new_top = not top.is_dir()
             parent.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(parent.parent)
+            _fsync_dir(top)  # the new leaf directory's entry
+            if new_top:
+                _fsync_dir(top.parent)  # and the new top-level directory's entry
         os.replace(self._tmp, self._final)
         _fsync_dir(parent)
         return self._size
