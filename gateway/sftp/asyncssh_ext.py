@@ -25,6 +25,9 @@ tests/sftp/test_auth_extension.py fails loudly if an upgrade breaks it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import asyncssh
 from asyncssh import auth as _auth
 from asyncssh import connection as _connection
@@ -63,7 +66,13 @@ class _StepMixin:
         if hook is None:
             await super().send_success()  # type: ignore[misc]
             return
-        verdict = await hook(self._method.decode("ascii"), self._key_data)
+        try:
+            verdict = await hook(self._method.decode("ascii"), self._key_data)
+        except (asyncssh.DisconnectError, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug must fail closed, not drop the connection silently
+            logging.getLogger("gateway.sftp").exception("auth step failed")
+            verdict = REJECT
         if verdict == ACCEPT:
             await super().send_success()  # type: ignore[misc]
         else:

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncssh
 from asyncssh import DISC_TOO_MANY_CONNECTIONS
+from asyncssh.public_key import decode_ssh_public_key
 
 from gateway.core import Core
 from gateway.errors import AuthenticationFailed
@@ -142,7 +143,10 @@ class GatewaySSHServer(asyncssh.SSHServer):
         if method == SSH_PUBLICKEY:
             if key_data is None:
                 return REJECT
-            key = asyncssh.import_public_key(key_data)
+            try:
+                key = decode_ssh_public_key(key_data)
+            except asyncssh.KeyImportError:
+                return REJECT
             line = key.export_public_key("openssh").decode("ascii").strip()
             self.result = await self._run(self.flow.public_key_verified, line)
         result, self.result = self.result, None

@@ -12,11 +12,14 @@ import contextlib
 import functools
 import posixpath
 import stat as statmod
+import struct
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncssh
 from asyncssh import SFTPAttrs, SFTPName, SFTPVFSAttrs
+from asyncssh.packet import String
 from asyncssh.sftp import (
     FXF_APPEND,
     FXF_CREAT,
@@ -29,8 +32,8 @@ from asyncssh.sftp import (
 from gateway import errors
 from gateway.principal import Principal
 from gateway.session import Entry, Session
-from gateway.sftp.errors import failure, to_sftp, unsupported
-from gateway.sftp.handles import ReadHandle, WriteHandle, from_timestamp
+from gateway.sftp.errors import failure, log, to_sftp, unsupported
+from gateway.sftp.handles import QuotaProbe, ReadHandle, WriteHandle, from_timestamp
 
 FILE_MODE = statmod.S_IFREG | 0o644
 READONLY_FILE_MODE = statmod.S_IFREG | 0o444
@@ -38,8 +41,46 @@ DIR_MODE = statmod.S_IFDIR | 0o755
 UNLIMITED = 1 << 50  # statvfs size reported when there is no quota
 BLOCK = 4096
 LIST_BATCH = 1000
+MAX_OPEN_FILES = 256  # per SFTP session (each read handle holds a file descriptor)
+FIRST_LIST_BATCH = 200  # a quick first answer, then larger pages
 
 Handle = ReadHandle | WriteHandle
+_MODES: dict[int, str] = {}
+
+
+_V3_ATTRS = struct.Struct(">IQIIIII")  # flags, size, uid, gid, permissions, atime, mtime
+_V3_FLAGS = (asyncssh.sftp.FILEXFER_ATTR_SIZE | asyncssh.sftp.FILEXFER_ATTR_UIDGID
+             | asyncssh.sftp.FILEXFER_ATTR_PERMISSIONS | asyncssh.sftp.FILEXFER_ATTR_ACMODTIME)
+
+
+class WireName:
+    """A directory entry encoded once for SFTP v3 (the only version served): building
+    asyncssh ``SFTPName`` records and their encoding dominated large listings. Also
+    read by asyncssh's SCP source (``filename``, ``attrs``) like an ``SFTPName``.
+    ``tests/sftp/test_quirks.py`` checks the bytes against asyncssh's own encoding."""
+
+    __slots__ = ("_wire", "attrs", "filename", "longname")
+
+    def __init__(self, filename: bytes, longname: bytes, attrs: SFTPAttrs) -> None:
+        self.filename, self.longname, self.attrs = filename, longname, attrs
+        self._wire = (String(filename) + String(longname) + _V3_ATTRS.pack(
+            _V3_FLAGS, attrs.size or 0, attrs.uid or 0, attrs.gid or 0,
+            attrs.permissions or 0, attrs.atime or 0, attrs.mtime or 0))
+
+    def encode(self, sftp_version: int) -> bytes:
+        if sftp_version != 3:
+            raise ValueError("only SFTP v3 is served")
+        return self._wire
+
+    def __str__(self) -> str:
+        return self.longname.decode("utf-8", "replace")
+
+
+def _format_date(mtime: int) -> str:
+    """``Nov 28 17:20`` within the last half year, else ``Nov 28  2025``."""
+    t = time.localtime(mtime)
+    recent = time.time() - 365 * 24 * 3600 / 2 < mtime <= time.time()
+    return time.strftime("%b %e %H:%M" if recent else "%b %e  %Y", t)
 
 
 def client_path(raw: bytes) -> str:
@@ -64,7 +105,11 @@ def _guard(func):  # type: ignore[no-untyped-def]
             raise
         except (errors.GatewayError, OSError, ValueError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, errors.GatewayError):
-                raise failure(str(exc) or "failure") from None
+                # never a host path in a client message: strerror only, details in the log
+                if exc.filename is not None:
+                    log.warning("sftp: %s", exc)
+                raise failure(exc.strerror or (str(exc) if exc.filename is None else "")
+                              or "failure") from None
             raise to_sftp(exc) from None
 
     return wrapper
@@ -83,6 +128,12 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
             executor, functools.partial(fn, *a, **kw))
         self._send_exit_status = send_exit_status
         self._exited = False
+        # files being written in this session: POSIX clients (sshfs) stat a file right
+        # after creating it, before the new version is committed on close
+        self._writing: dict[str, WriteHandle] = {}
+        self._quota = QuotaProbe(self._run, session)
+        self._dates: dict[int, str] = {}
+        self._handles = 0
 
     # --- presentation -----------------------------------------------------------------
     def format_user(self, uid: int | None) -> str:
@@ -102,10 +153,27 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         return SFTPAttrs(type=ftype, size=entry.size, uid=0, gid=0, permissions=mode,
                          atime=mtime, mtime=mtime, nlink=1)
 
-    def _name(self, entry: Entry) -> SFTPName:
-        name = SFTPName(entry.name.encode("utf-8"), attrs=self._attrs(entry))
-        self.format_longname(name)
-        return name
+    def _name(self, entry: Entry) -> WireName:
+        attrs = self._attrs(entry)
+        filename = entry.name.encode("utf-8")
+        return WireName(filename, self._longname(attrs) + filename, attrs)
+
+    def _longname(self, attrs: SFTPAttrs) -> bytes:
+        """``ls -l`` style prefix (as asyncssh formats it, with caches: listings of
+        thousands of entries spend most of their time here otherwise)."""
+        mode = _MODES.get(attrs.permissions or 0)
+        if mode is None:
+            mode = _MODES.setdefault(attrs.permissions or 0,
+                                     statmod.filemode(attrs.permissions or 0))
+        mtime = attrs.mtime or 0
+        date = self._dates.get(mtime // 60)
+        if date is None:
+            date = _format_date(mtime)
+            if len(self._dates) > 4096:
+                self._dates.clear()
+            self._dates[mtime // 60] = date
+        return (f"{mode:10s} {1:>4d} {self.principal.user_name:8s} "
+                f"{self.principal.tenant_name:8s} {attrs.size or 0:>8d} {date:12s} ").encode()
 
     # --- paths -------------------------------------------------------------------------
     def map_path(self, path: bytes) -> bytes:
@@ -117,12 +185,21 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
 
     @_guard
     async def stat(self, path: bytes) -> SFTPAttrs:
-        return self._attrs(await self._run(self.session.stat, client_path(path)))
+        norm = client_path(path)
+        handle = self._writing.get(norm)
+        if handle is not None:
+            return self._pending_attrs(handle)
+        return self._attrs(await self._run(self.session.stat, norm))
+
+    def _pending_attrs(self, handle: WriteHandle) -> SFTPAttrs:
+        mtime = int(handle.mtime.timestamp() if handle.mtime else time.time())
+        return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, size=handle.size, uid=0, gid=0,
+                         permissions=FILE_MODE, atime=mtime, mtime=mtime, nlink=1)
 
     lstat = stat
 
     # --- directories -------------------------------------------------------------------
-    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName | WireName]:
         norm = client_path(path)
         try:
             it = await self._run(self.session.list, norm)
@@ -130,21 +207,27 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         except errors.GatewayError as exc:
             raise to_sftp(exc) from None
         for dot in (b".", b".."):
-            name = SFTPName(dot, attrs=self._attrs(here))
-            self.format_longname(name)
-            yield name
+            attrs = self._attrs(here)
+            yield WireName(dot, self._longname(attrs) + dot, attrs)
 
-        def batch() -> list[Entry]:
-            return [e for _, e in zip(range(LIST_BATCH), it, strict=False)]
+        def batch(n: int) -> list[Entry]:
+            return [e for _, e in zip(range(n), it, strict=False)]
 
+        # the next page is read from the catalog (thread pool) while this one is sent
+        size = FIRST_LIST_BATCH
+        pending = asyncio.ensure_future(self._run(batch, size))
         while True:
             try:
-                entries = await self._run(batch)
+                entries = await pending
             except errors.GatewayError as exc:
                 raise to_sftp(exc) from None
+            more = len(entries) == size
+            if more:
+                size = LIST_BATCH
+                pending = asyncio.ensure_future(self._run(batch, size))
             for entry in entries:
                 yield self._name(entry)
-            if len(entries) < LIST_BATCH:
+            if not more:
                 return
 
     @_guard
@@ -154,7 +237,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     @_guard
     async def rmdir(self, path: bytes) -> None:
         norm = client_path(path)
-        entry = await self._run(self.session.stat, norm)
+        entry = await self._run(self.session.stat_quiet, norm)  # the delete is the audit
         if not entry.is_dir:
             raise failure("not a directory")
         await self._run(self.session.delete, norm)
@@ -162,7 +245,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     @_guard
     async def remove(self, path: bytes) -> None:
         norm = client_path(path)
-        entry = await self._run(self.session.stat, norm)
+        entry = await self._run(self.session.stat_quiet, norm)  # the delete is the audit
         if entry.is_dir:
             raise failure("is a directory")
         await self._run(self.session.delete, norm)
@@ -191,6 +274,10 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     async def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
         """Size and mtime are applied; permissions/owner/atime are accepted and ignored."""
         norm = client_path(path)
+        handle = self._writing.get(norm)
+        if handle is not None:
+            await self.fsetstat(handle, attrs)
+            return
         if attrs.size is not None:
             await self._run(self.session.truncate, norm, attrs.size)
         if attrs.mtime is not None:
@@ -204,8 +291,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     async def fstat(self, file_obj: Handle) -> SFTPAttrs:
         if isinstance(file_obj, ReadHandle):
             return self._attrs(file_obj.reader.entry)
-        return SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, size=file_obj.size, uid=0,
-                         gid=0, permissions=FILE_MODE)
+        return self._pending_attrs(file_obj)
 
     @_guard
     async def fsetstat(self, file_obj: Handle, attrs: SFTPAttrs) -> None:
@@ -240,34 +326,53 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     @_guard
     async def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> Handle:
         norm = client_path(path)
+        if self._handles >= MAX_OPEN_FILES:
+            raise failure(f"too many open files (limit {MAX_OPEN_FILES} per session)")
         if not pflags & (FXF_WRITE | FXF_APPEND):
-            reader = await self._run(self.session.open_read, norm)
-            return ReadHandle(self._run, reader)
-        return await self._open_write(norm, pflags)
+            handle: Handle = ReadHandle(self._run, await self._run(self.session.open_read,
+                                                                   norm))
+        else:
+            handle = await self._open_write(norm, pflags)
+        self._handles += 1
+        return handle
 
     async def _open_write(self, norm: str, pflags: int) -> WriteHandle:
         create, truncate = bool(pflags & FXF_CREAT), bool(pflags & FXF_TRUNC)
         exclusive = create and bool(pflags & FXF_EXCL)
-        try:
-            existing: Entry | None = await self._run(self.session.stat, norm)
-        except errors.NotFound:
-            existing = None
-            if not create:
-                raise
-        if existing is not None and existing.is_dir:
-            raise errors.IsADirectory(f"{norm} is a folder")
-        if existing is not None and exclusive:
-            raise errors.AlreadyExists(f"{norm} already exists")
         writer = None
-        if existing is None or truncate:  # the file must exist/be emptied even if unwritten
+        base_size = 0
+        if truncate:  # the common upload: one core call, which checks and audits refusals
             writer = await self._run(self.session.open_write, norm, truncate=True,
-                                     exclusive=exclusive)
-        elif not self.principal.allowed("write", norm):
-            raise errors.PermissionDenied(f"no write permission on {norm}")
-        return WriteHandle(self._run, self.session, norm, truncate=truncate,
-                           append=bool(pflags & FXF_APPEND), writer=writer,
-                           base_size=existing.size if existing else 0,
-                           readable=bool(pflags & FXF_READ))
+                                     exclusive=exclusive, must_exist=not create)
+        else:  # keep the content: open the core writer only when something changes
+            if not self.principal.allowed("write", norm):
+                raise errors.PermissionDenied(f"no write permission on {norm}")
+            try:
+                existing: Entry | None = await self._run(self.session.stat_quiet, norm)
+            except errors.NotFound:
+                existing = None
+            if existing is not None and existing.is_dir:
+                raise errors.IsADirectory(f"{norm} is a folder")
+            if existing is None:
+                if not create:
+                    raise errors.NotFound(f"{norm} does not exist")
+                writer = await self._run(self.session.open_write, norm, truncate=True,
+                                         exclusive=exclusive)
+            elif exclusive:
+                raise errors.AlreadyExists(f"{norm} already exists")
+            else:
+                base_size = existing.size
+        handle = WriteHandle(self._run, self.session, norm, truncate=truncate,
+                             append=bool(pflags & FXF_APPEND), writer=writer,
+                             base_size=base_size, readable=bool(pflags & FXF_READ),
+                             quota=self._quota)
+        self._writing[norm] = handle
+        return handle
+
+    def _forget(self, file_obj: Handle) -> None:
+        self._handles -= 1
+        if isinstance(file_obj, WriteHandle) and self._writing.get(file_obj.path) is file_obj:
+            del self._writing[file_obj.path]
 
     @_guard
     async def read(self, file_obj: Handle, offset: int, size: int) -> bytes:
@@ -289,6 +394,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         if self._exited:  # client gone or session ending with the handle open: abort
             await self._abort(file_obj)
             return
+        self._forget(file_obj)
         try:
             await file_obj.close()
         except asyncssh.SFTPError:
@@ -297,6 +403,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
             raise to_sftp(exc) from None
 
     async def _abort(self, file_obj: Handle) -> None:
+        self._forget(file_obj)
         try:
             if isinstance(file_obj, ReadHandle):
                 await file_obj.close(ConnectionResetError("session ended"))

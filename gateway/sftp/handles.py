@@ -11,15 +11,18 @@ the previous version of the file stays.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.errors import NotFound, QuotaExceeded
 from gateway.filewriter import FileWriter
 from gateway.session import FileReader, Session
 
 READ_AHEAD = 1024 * 1024
-WRITE_BEHIND_LIMIT = 16 * 1024 * 1024
+WRITE_BEHIND_LIMIT = 8 * 1024 * 1024
+DRAIN_AT = 256 * 1024  # queued bytes that start a background batch
 
 Run = Callable[..., Awaitable[Any]]
 
@@ -33,6 +36,7 @@ class ReadHandle:
         self.path = reader.entry.path
         self._buf = b""
         self._buf_at = 0
+        self.delivered = 0
 
     @property
     def size(self) -> int:
@@ -41,16 +45,18 @@ class ReadHandle:
     async def read(self, offset: int, size: int) -> bytes:
         end = offset + size
         buf_end = self._buf_at + len(self._buf)
-        if self._buf_at <= offset and end <= buf_end:
-            return self._buf[offset - self._buf_at:end - self._buf_at]
-        if offset >= self.reader.size:
-            return b""
-        self._buf = await self._run(self.reader.pread, offset, max(size, READ_AHEAD))
-        self._buf_at = offset
-        return self._buf[:size]
+        if not (self._buf_at <= offset and end <= buf_end):
+            if offset >= self.reader.size:
+                return b""
+            self._buf = await self._run(self.reader.pread, offset, max(size, READ_AHEAD))
+            self._buf_at = offset
+        data = self._buf[offset - self._buf_at:end - self._buf_at]
+        self.delivered += len(data)
+        return data
 
     async def close(self, error: BaseException | None = None) -> None:
         self._buf = b""
+        self.reader.sent = self.delivered  # audit what the client got, not the read-ahead
         await self._run(self.reader.close, error)
 
 
@@ -59,7 +65,7 @@ class WriteHandle:
 
     def __init__(self, run: Run, session: Session, path: str, *, truncate: bool,
                  append: bool, writer: FileWriter | None, base_size: int,
-                 readable: bool) -> None:
+                 readable: bool, quota: QuotaProbe) -> None:
         self._run = run
         self._session = session
         self.path = path
@@ -76,6 +82,7 @@ class WriteHandle:
         self._drained.set()
         self.error: BaseException | None = None
         self.reader: ReadHandle | None = None
+        self._quota = quota
 
     @property
     def touched(self) -> bool:
@@ -86,6 +93,19 @@ class WriteHandle:
             self.writer = await self._run(self._session.open_write, self.path,
                                           truncate=self._truncate)
         return self.writer
+
+    async def _check_room(self, new_size: int) -> None:
+        """Fail a write early when the file would clearly not fit the quota.
+
+        The core enforces quotas when the new version is committed (close); some
+        clients (paramiko) ignore errors on close, so an upload that cannot fit is
+        refused at the write that crosses the limit.
+        """
+        if not await self._quota.fits(self.path, new_size):
+            exc = QuotaExceeded("the upload does not fit the storage quota")
+            self.error = exc
+            await self.abort("quota exceeded")
+            raise exc
 
     def _check(self) -> None:
         if self.error is not None:
@@ -99,15 +119,21 @@ class WriteHandle:
         await self._ensure_writer()
         if self.append:
             offset = self.size
+        if offset + len(data) > self.size:
+            await self._check_room(offset + len(data))
         self._queue.append((offset, data))
         self._queued += len(data)
         self.size = max(self.size, offset + len(data))
-        if self._task is None:
-            self._drained.clear()
-            self._task = asyncio.create_task(self._drain())
+        if self._task is None and self._queued >= DRAIN_AT:
+            self._start_drain()
         if self._queued > WRITE_BEHIND_LIMIT:
             await self._drained.wait()
             self._check()
+
+    def _start_drain(self) -> None:
+        if self._task is None and self._queue:
+            self._drained.clear()
+            self._task = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
@@ -122,6 +148,11 @@ class WriteHandle:
             self._task = None
             self._drained.set()
 
+    def _apply_and_close(self, batch: list[tuple[int, bytes]]) -> None:
+        self._apply(batch)
+        assert self.writer is not None
+        self.writer.close()
+
     def _apply(self, batch: list[tuple[int, bytes]]) -> None:
         assert self.writer is not None
         for offset, data in batch:
@@ -129,6 +160,7 @@ class WriteHandle:
 
     async def flush(self) -> None:
         """Wait until every queued write reached the core (fsync)."""
+        self._start_drain()
         await self._drained.wait()
         self._check()
 
@@ -158,13 +190,20 @@ class WriteHandle:
             if self.mtime is not None:
                 await self._run(self._session.set_mtime, self.path, self.mtime)
             return
-        await self._run(self.writer.close)
+        batch, self._queue, self._queued = self._queue, [], 0
+        try:  # small files: the last writes and the commit in one thread-pool hop
+            await self._run(self._apply_and_close, batch)
+        except Exception as exc:
+            self.error = exc
+            await self.abort("write failed")
+            raise
         if self.mtime is not None:
             await self._run(self._session.set_mtime, self.path, self.mtime)
 
     async def abort(self, reason: str) -> None:
         """Drop the new version (client gone, error); the previous version stays."""
         await self._close_reader()
+        self._queue, self._queued = [], 0
         if self._task is not None:
             await self._drained.wait()
         if self.writer is not None and not self.writer.closed:
@@ -174,6 +213,38 @@ class WriteHandle:
         if self.reader is not None:
             await self.reader.close()
             self.reader = None
+
+
+class QuotaProbe:
+    """Room left in the quota, per SFTP session: a snapshot at most ``TTL`` old says yes
+    quickly; a no is confirmed with fresh numbers (counting the bytes the new version
+    replaces) before a write is refused."""
+
+    TTL = 1.0
+
+    def __init__(self, run: Run, session: Session) -> None:
+        self._run = run
+        self._session = session
+        self._at = -1e9
+        self._available: int | None = None
+
+    async def fits(self, path: str, new_size: int) -> bool:
+        fresh = time.monotonic() - self._at < self.TTL
+        if fresh and (self._available is None or new_size <= self._available):
+            return True
+        available, replaced = await self._run(self._probe, path)
+        self._available, self._at = available, time.monotonic()
+        return available is None or new_size <= available + replaced
+
+    def _probe(self, path: str) -> tuple[int | None, int]:
+        available = self._session.usage().available_bytes
+        if available is None:
+            return None, 0
+        try:
+            replaced = self._session.stat_quiet(path).size
+        except NotFound:
+            replaced = 0
+        return available, replaced
 
 
 def from_timestamp(seconds: int | float) -> datetime:

@@ -87,7 +87,8 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
             config.sftp.host, config.sftp.port, reuse_port=True, reuse_address=True,
             server_factory=lambda: GatewaySSHServer(core, gate, executor),
             server_host_keys=keys, login_timeout=config.sftp.login_timeout,
-            keepalive_interval=60, keepalive_count_max=3,
+            keepalive_interval=60, keepalive_count_max=3, allow_pty=False,
+            agent_forwarding=False, x11_forwarding=False,
             server_version="LumanoxGateway", **policy_from_config(config).options())
         os.write(ready_fd, b"+")
         os.close(ready_fd)
@@ -96,15 +97,22 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 10)
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=True, cancel_futures=True)  # let running commits finish
         core.close()
 
 
 def _run_worker(config: Config, keys: list[asyncssh.SSHKey], ready_fd: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    profile = os.environ.get("LUMANOX_SFTP_PROFILE")  # a path prefix: debugging aid
     try:
-        asyncio.run(_worker_main(config, keys, ready_fd))
+        if profile:
+            import cProfile
+
+            cProfile.runctx("asyncio.run(_worker_main(config, keys, ready_fd))", globals(),
+                            locals(), f"{profile}.{os.getpid()}")
+        else:
+            asyncio.run(_worker_main(config, keys, ready_fd))
     except (GatewayError, OSError) as exc:
         print(f"{PREFIX} worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -39,9 +39,10 @@ PW = "Correct-Horse-7-battery"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=password,keyboard-interactive",
-            "-o", "PubkeyAuthentication=no", "-o", "BatchMode=no", "-o", "ConnectTimeout=20"]
+SSH_BASE = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=no", "-o", "ConnectTimeout=20"]
+SSH_OPTS = [*SSH_BASE, "-o", "PreferredAuthentications=password,keyboard-interactive",
+            "-o", "PubkeyAuthentication=no"]
 
 
 def need(tool: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PW, SSH_OPTS, Gateway, make_file, need, sha256_file
+from .conftest import PW, SSH_OPTS, Gateway, make_file, need, sha256_file, wait_until
 
 MiB = 1024 * 1024
 
@@ -72,13 +72,17 @@ def test_put_preserves_mtime(gateway: Gateway, work: Path) -> None:
     assert "2001" in out  # 1e9 s = Sep 2001
 
 
-def _killed(args: list[str], env: dict[str, str], input_text: str, after: float) -> None:
+def _killed(args: list[str], env: dict[str, str], input_text: str, after: float,
+            started: Path | None = None) -> None:
+    """Run a rate-limited transfer and kill it mid-way (once ``started`` has bytes)."""
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     assert proc.stdin is not None
     proc.stdin.write(input_text)
     proc.stdin.close()
+    if started is not None:
+        assert wait_until(lambda: started.exists() and started.stat().st_size > 0, 30)
     time.sleep(after)
     assert proc.poll() is None, "transfer finished before it could be killed"
     proc.kill()
@@ -107,7 +111,7 @@ def test_reget_after_killed_transfer(gateway: Gateway, work: Path) -> None:
     dst = work / "g-local.bin"
     args = [need("sftp"), *SSH_OPTS, "-l", "80000", "-P", str(gateway.port), "-b", "-",
             "alice@acme@127.0.0.1"]
-    _killed(args, gateway.ssh_env(PW), f"get reget/g.bin {dst}\n", after=2.0)
+    _killed(args, gateway.ssh_env(PW), f"get reget/g.bin {dst}\n", after=1.0, started=dst)
     partial = dst.stat().st_size
     assert 0 < partial < src.stat().st_size
     ok(gateway.sftp_batch("alice@acme", f"reget reget/g.bin {dst}\n"))

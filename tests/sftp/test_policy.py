@@ -62,9 +62,8 @@ def test_over_quota_write_fails_and_keeps_previous(gateway: Gateway, work: Path)
     client = _paramiko(gateway, "erin@tight")
     try:
         sftp = client.open_sftp()
-        with pytest.raises(OSError, match="quota"):
-            with sftp.open("q.bin", "wb") as f:
-                f.write(big.read_bytes())
+        with pytest.raises(OSError, match="quota"), sftp.open("q.bin", "wb") as f:
+            f.write(big.read_bytes())
         assert sftp.open("q.bin").read() == b"the previous version\n"
     finally:
         client.close()
@@ -124,3 +123,36 @@ def test_transfer_audited_with_bytes_and_duration(gateway: Gateway, work: Path) 
         assert e["bytes"] == 1 * MiB + 5 and e["protocol"] == "sftp"
         assert e.get("duration_ms") is not None
     assert len([e for e in found() if e["action"] == "write"]) == 1
+
+
+def test_replacing_a_file_may_use_the_space_it_frees(gateway: Gateway, work: Path) -> None:
+    from gateway import admin
+
+    with gateway.core() as core:
+        admin.create_tenant(core, "roomy", quota_bytes=3 * MiB)
+        admin.create_user(core, "roomy", "ron", password=PW)
+    first = make_file(work / "first.bin", 2 * MiB, seed=41)
+    second = make_file(work / "second.bin", 2 * MiB + MiB // 2, seed=42)
+    assert gateway.sftp_batch("ron@roomy", f"put {first} f.bin\n").returncode == 0
+    r = gateway.sftp_batch("ron@roomy", f"put {second} f.bin\nget f.bin {work / 'b.bin'}\n")
+    assert r.returncode == 0, r.stderr
+    assert sha256_file(work / "b.bin") == sha256_file(second)
+
+
+def test_session_limit_refused_with_clear_reason(gateway: Gateway) -> None:
+    from gateway import admin
+    from gateway.policy import manage
+
+    with gateway.core() as core:
+        admin.create_user(core, "acme", "solo", password=PW)
+        manage.set_user_policy(core, "acme", "solo", max_sessions=1)
+    first = _paramiko(gateway, "solo@acme")
+    try:
+        first.open_sftp().listdir(".")
+        r = gateway.sftp_batch("solo@acme", "ls\n")
+        assert r.returncode != 0
+        assert "too many sessions" in r.stderr
+    finally:
+        first.close()
+    # the slot is released when the first connection ends
+    assert wait_until(lambda: gateway.sftp_batch("solo@acme", "ls\n").returncode == 0, 10)

@@ -1,0 +1,471 @@
+"""SFTP throughput, side by side: the gateway (encryption at rest, N workers) against
+OpenSSH sshd with internal-sftp (temp config, own port), ``rclone serve sftp`` and a
+minimal asyncssh SFTP server, all on local disk on 127.0.0.1. Client: OpenSSH ``sftp -b``
+with an Ed25519 key, once per cipher (aes128-gcm, chacha20-poly1305).
+
+    .venv/bin/python bench/bench_sftp.py            # 1 GiB, 8 x 64 MiB, 500 x 4 KiB, 5,000 entries
+    .venv/bin/python bench/bench_sftp.py --quick    # 128 MiB, 8 x 8 MiB, 100 x 4 KiB, 1,000
+
+Reports MB/s (files/s, seconds), server CPU-seconds per GB (whole process tree, reaped
+children included), peak server RSS (sampled), the gateway's ratio to each peer, and the
+RSS of 200 idle authenticated gateway sessions. Peers whose tool is missing are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+MiB = 1024 * 1024
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+# --- process-tree accounting ------------------------------------------------------------
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            with contextlib.suppress(OSError):
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    kids, out, todo = _children(), [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def tree_cpu(pid: int) -> float:
+    """utime+stime of the tree, plus the reaped children's time of every member."""
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in f[11:15])
+    return total / TICK
+
+
+def tree_pss(pid: int) -> int:
+    """Proportional set size of the tree (shared copy-on-write pages counted once)."""
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def tree_rss(pid: int) -> int:
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError, IndexError):
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+    return total
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            time.sleep(0.1)
+
+    def __enter__(self) -> RssSampler:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+# --- servers ------------------------------------------------------------------------------
+@dataclass
+class Server:
+    name: str
+    port: int
+    login: str
+    proc: subprocess.Popen[bytes]
+    root: Path  # local directory behind "/" (None-like for the gateway: catalog)
+    populate: object = None  # callable(n) making n entries in /list
+    encrypted: bool = False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_gateway(base: Path, key_pub: str, workers: int) -> Server:
+    from gateway import admin
+    from gateway.cli.setup import ensure_ssh_host_keys
+    from gateway.config import load_config
+    from gateway.core import Core
+    from gateway.keyring import create_master_key_file
+    from gateway.policy import sshkeys
+
+    port = free_port()
+    base.mkdir(parents=True, exist_ok=True)
+    cfg_path = base / "gateway.toml"
+    cfg_path.write_text(f"""
+[gateway]
+data_dir = "{base / 'data'}"
+[audit]
+log = "{base / 'audit.jsonl'}"
+[sftp]
+port = {port}
+workers = {workers}
+host_keys = ["{base / 'k' / 'ssh_host_ed25519_key'}"]
+""")
+    cfg = load_config(cfg_path)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    create_master_key_file(cfg.master_key_file)
+    ensure_ssh_host_keys([cfg.path(p) for p in cfg.sftp.host_keys])
+    with Core.open(cfg) as core:
+        admin.create_tenant(core, "bench")
+        admin.create_user(core, "bench", "bench")
+        sshkeys.add_key(core, "bench", "bench", key_pub)
+    env = dict(os.environ, LUMANOX_CONFIG=str(cfg_path), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.sftp"], env=env,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    wait_port(port)
+
+    def populate(n: int) -> None:
+        with Core.open(cfg) as core:
+            s = core.session(admin.principal_for(core, "bench", "bench"), "bench", "127.0.0.1")
+            s.mkdir("/list", exist_ok=True)
+            for i in range(n):
+                s.write_file(f"/list/f{i:05d}", b"x")
+
+    return Server("gateway", port, "bench@bench", proc, base, populate, encrypted=True)
+
+
+def start_openssh(base: Path, key_pub: str) -> Server | None:
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(sshd) or os.geteuid() != 0:
+        print("  (OpenSSH peer skipped: needs sshd and root)")
+        return None
+    Path("/run/sshd").mkdir(exist_ok=True, mode=0o755)
+    root = base / "files"
+    root.mkdir(parents=True)
+    hk = base / "hostkey"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hk)], check=True)
+    ak = base / "authorized_keys"
+    ak.write_text(key_pub)
+    ak.chmod(0o600)
+    port = free_port()
+    conf = base / "sshd_config"
+    conf.write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {hk}
+PidFile {base / 'sshd.pid'}
+AuthorizedKeysFile {ak}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp -d {root}
+ForceCommand internal-sftp -d {root}
+""")
+    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(conf)], stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_port(port)
+
+    def populate(n: int) -> None:
+        (root / "list").mkdir(exist_ok=True)
+        for i in range(n):
+            (root / "list" / f"f{i:05d}").write_bytes(b"x")
+
+    return Server("openssh", port, os.environ.get("USER", "root"), proc, root, populate)
+
+
+def start_rclone(base: Path, key_pub: str) -> Server | None:
+    rclone = shutil.which("rclone")
+    if not rclone:
+        print("  (rclone peer skipped: rclone not installed)")
+        return None
+    root = base / "files"
+    root.mkdir(parents=True)
+    ak = base / "authorized_keys"
+    ak.write_text(key_pub)
+    port = free_port()
+    proc = subprocess.Popen([rclone, "serve", "sftp", str(root), "--addr", f"127.0.0.1:{port}",
+                             "--authorized-keys", str(ak), "--config", "/dev/null",
+                             "--dir-cache-time", "1s"],
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_port(port)
+
+    def populate(n: int) -> None:
+        (root / "list").mkdir(exist_ok=True)
+        for i in range(n):
+            (root / "list" / f"f{i:05d}").write_bytes(b"x")
+
+    return Server("rclone", port, "bench", proc, root, populate)
+
+
+def start_asyncssh(base: Path, key_pub: str) -> Server:
+    root = base / "files"
+    root.mkdir(parents=True)
+    ak = base / "authorized_keys"
+    ak.write_text(key_pub)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-asyncssh", str(port), str(root),
+                             str(ak)], start_new_session=True)
+    wait_port(port)
+
+    def populate(n: int) -> None:
+        (root / "list").mkdir(exist_ok=True)
+        for i in range(n):
+            (root / "list" / f"f{i:05d}").write_bytes(b"x")
+
+    return Server("asyncssh", port, "bench", proc, root, populate)
+
+
+def serve_asyncssh(port: int, root: str, authorized: str) -> None:
+    """The minimal asyncssh peer: stock SFTPServer chrooted to ``root``."""
+    import asyncssh
+
+    class Chroot(asyncssh.SFTPServer):
+        def __init__(self, chan: asyncssh.SSHServerChannel) -> None:
+            super().__init__(chan, chroot=root.encode())
+
+    async def main() -> None:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        await asyncssh.listen("127.0.0.1", port, server_host_keys=[key],
+                              authorized_client_keys=authorized, sftp_factory=Chroot)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# --- client workloads --------------------------------------------------------------------
+@dataclass
+class Client:
+    key: Path
+    tmp: Path
+
+    def sftp(self, srv: Server, cipher: str, commands: str) -> subprocess.Popen[bytes]:
+        args = ["sftp", "-q", "-o", "StrictHostKeyChecking=no", "-o",
+                "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o",
+                f"Ciphers={cipher}", "-o", "IdentitiesOnly=yes", "-i", str(self.key),
+                "-P", str(srv.port), "-b", "-", f"{srv.login}@127.0.0.1"]
+        p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        assert p.stdin is not None
+        p.stdin.write(commands.encode())
+        p.stdin.close()
+        return p
+
+    def run(self, srv: Server, cipher: str, commands: list[str]) -> float:
+        """Run one sftp process per command list entry, in parallel; wall seconds."""
+        t0 = time.perf_counter()
+        procs = [self.sftp(srv, cipher, c) for c in commands]
+        for p in procs:
+            p.wait()
+            if p.returncode != 0:
+                err = p.stderr.read().decode() if p.stderr else ""
+                raise RuntimeError(f"{srv.name}: sftp failed: {err[-500:]}")
+        return time.perf_counter() - t0
+
+
+@dataclass
+class Result:
+    value: float  # MB/s or files/s or seconds
+    unit: str
+    cpu_per_gb: float | None
+    peak_rss: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def measure(srv: Server, fn, nbytes: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    cpu0 = tree_cpu(srv.proc.pid)
+    with RssSampler(srv.proc.pid) as rss:
+        secs = fn()
+    time.sleep(0.3)  # let per-connection processes be reaped
+    cpu = tree_cpu(srv.proc.pid) - cpu0
+    return secs, (cpu / (nbytes / 1e9) if nbytes else cpu), rss.peak
+
+
+def workloads(c: Client, srv: Server, cipher: str, sizes: dict[str, int],
+              files: dict[str, Path]) -> dict[str, Result]:
+    out: dict[str, Result] = {}
+    tag = f"{srv.name}-{cipher[:6]}"
+    big, nbig = files["big"], sizes["big"]
+    secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, [f"put {big} {tag}.big\n"]), nbig)
+    out["put 1 stream"] = Result(nbig / MiB / secs, "MB/s", cpu, rss)
+    dst = c.tmp / f"{tag}.back"
+    secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, [f"get {tag}.big {dst}\n"]), nbig)
+    out["get 1 stream"] = Result(nbig / MiB / secs, "MB/s", cpu, rss)
+    dst.unlink()
+    par, npar = files["par"], sizes["par"]
+    cmds = [f"put {par} {tag}.p{i}\n" for i in range(8)]
+    secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, cmds), 8 * npar)
+    out["put 8 clients"] = Result(8 * npar / MiB / secs, "MB/s", cpu, rss)
+    n = sizes["small"]
+    small = "".join(f"put {files['small']} {tag}.s{i}\n" for i in range(n))
+    secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, [f"mkdir {tag}s\n" + small]),
+                             n * 4096)
+    out[f"{n} x 4 KiB puts"] = Result(n / secs, "files/s", None, rss)
+    return out
+
+
+def listing(c: Client, srv: Server, n: int) -> Result:
+    srv.populate(n)  # type: ignore[operator]
+    time.sleep(1.5)  # rclone's directory cache
+    secs, _cpu, rss = measure(srv, lambda: c.run(srv, CIPHERS[0], ["ls -l list\n"]), 0)
+    return Result(secs, "s", None, rss)
+
+
+async def idle_sessions(srv: Server, key: Path, n: int) -> tuple[int, int, int, int]:
+    """RSS and PSS of the gateway tree before and with ``n`` idle authenticated sessions."""
+    import asyncssh
+
+    before, pss_before = tree_rss(srv.proc.pid), tree_pss(srv.proc.pid)
+    conns = []
+    for _ in range(n):
+        conn = await asyncssh.connect("127.0.0.1", srv.port, username=srv.login,
+                                      client_keys=[str(key)], known_hosts=None)
+        await conn.start_sftp_client()
+        conns.append(conn)
+    await asyncio.sleep(1)
+    during, pss_during = tree_rss(srv.proc.pid), tree_pss(srv.proc.pid)
+    for conn in conns:
+        conn.close()
+    return before, during, pss_before, pss_during
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--workers", type=int, default=0, help="gateway workers (0 = cores)")
+    ap.add_argument("--serve-asyncssh", nargs=3, metavar=("PORT", "ROOT", "KEYS"))
+    args = ap.parse_args()
+    if args.serve_asyncssh:
+        serve_asyncssh(int(args.serve_asyncssh[0]), args.serve_asyncssh[1],
+                       args.serve_asyncssh[2])
+        return 0
+    sizes = ({"big": 128 * MiB, "par": 8 * MiB, "small": 100, "list": 1000} if args.quick
+             else {"big": 1024 * MiB, "par": 64 * MiB, "small": 500, "list": 5000})
+    base = Path(tempfile.mkdtemp(prefix="bench-sftp-"))
+    servers: list[Server] = []
+    try:
+        key = base / "client_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                       check=True)
+        pub = (base / "client_key.pub").read_text()
+        files = {"big": base / "big.bin", "par": base / "par.bin", "small": base / "s.bin"}
+        for name, size in (("big", sizes["big"]), ("par", sizes["par"])):
+            with files[name].open("wb") as f:
+                for _ in range(size // MiB):
+                    f.write(os.urandom(MiB))
+        files["small"].write_bytes(os.urandom(4096))
+        print(f"load before: {os.getloadavg()}; cores: {os.cpu_count()}")
+        gw = start_gateway(base / "gw", pub, args.workers)
+        servers.append(gw)
+        for make in (start_openssh, start_rclone, start_asyncssh):
+            d = base / make.__name__
+            d.mkdir()
+            s = make(d, pub)
+            if s is not None:
+                servers.append(s)
+        time.sleep(1)
+        idle = asyncio.run(idle_sessions(gw, key, 200))  # on a fresh gateway
+        client = Client(key, base)
+        table: dict[tuple[str, str], dict[str, Result]] = {}
+        for cipher in CIPHERS:
+            for srv in servers:
+                print(f"  {srv.name} {cipher} ...", flush=True)
+                table[(srv.name, cipher)] = workloads(client, srv, cipher, sizes, files)
+        lists = {srv.name: listing(client, srv, sizes["list"]) for srv in servers}
+        report(table, lists, servers, sizes, idle)
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"load after: {os.getloadavg()}")
+    return 0
+
+
+def report(table: dict[tuple[str, str], dict[str, Result]], lists: dict[str, Result],
+           servers: list[Server], sizes: dict[str, int],
+           idle: tuple[int, int, int, int]) -> None:
+    names = [s.name for s in servers]
+    peers = [n for n in names if n != "gateway"]
+    print(f"\nSFTP benchmark (big={sizes['big'] // MiB} MiB, 8 x {sizes['par'] // MiB} MiB, "
+          f"{sizes['small']} x 4 KiB, list {sizes['list']}); gateway = encryption at rest")
+    for cipher in CIPHERS:
+        print(f"\n[{cipher}]")
+        print(f"{'workload':<18}" + "".join(f"{n:>24}" for n in names)
+              + "".join(f"{'gw/' + p:>12}" for p in peers))
+        for wl in table[("gateway", cipher)]:
+            row = f"{wl:<18}"
+            for n in names:
+                r = table[(n, cipher)][wl]
+                cpu = f" {r.cpu_per_gb:4.1f}cs/GB" if r.cpu_per_gb is not None else ""
+                row += f"{r.value:>9.1f} {r.unit:<7}{cpu:>8}"
+            g = table[("gateway", cipher)][wl].value
+            for p in peers:
+                row += f"{g / table[(p, cipher)][wl].value:>12.2f}"
+            print(row)
+        print(f"{'peak RSS MiB':<18}" + "".join(
+            f"{max(r.peak_rss for r in table[(n, cipher)].values()) / MiB:>24.0f}" for n in names))
+    print(f"\nlisting {sizes['list']} entries (ls -l), seconds: "
+          + ", ".join(f"{n} {lists[n].value:.2f}" for n in names)
+          + " | gateway speed ratio: "
+          + ", ".join(f"vs {p} {lists[p].value / lists['gateway'].value:.2f}" for p in peers))
+    before, during, pss_before, pss_during = idle
+    print(f"200 idle authenticated sessions (fresh gateway, supervisor + workers): "
+          f"RSS {before / MiB:.0f} -> {during / MiB:.0f} MiB (+{(during - before) / MiB:.0f}), "
+          f"PSS {pss_before / MiB:.0f} -> {pss_during / MiB:.0f} MiB "
+          f"(+{(pss_during - pss_before) / MiB:.0f})")
+    print("cs/GB = server CPU-seconds per GB transferred (process tree)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""asyncssh rough edges not covered elsewhere (see also test_scp, test_clients,
+test_auth_extension): read clamping and the statvfs/limits extensions as clients see them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paramiko
+from paramiko.sftp import CMD_DATA, CMD_READ, int64
+
+from .conftest import PW, Gateway, make_file
+
+MiB = 1024 * 1024
+
+
+def _client(gateway: Gateway) -> paramiko.SSHClient:
+    c = paramiko.SSHClient()
+    c.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test server
+    c.connect("127.0.0.1", gateway.port, username="alice@acme", password=PW,
+              allow_agent=False, look_for_keys=False, timeout=20)
+    return c
+
+
+def test_read_lengths_are_clamped(gateway: Gateway, work: Path) -> None:
+    src = make_file(work / "c.bin", 12 * MiB, seed=31)
+    c = _client(gateway)
+    try:
+        sftp = c.open_sftp()
+        sftp.put(str(src), "clamp.bin")
+        with sftp.open("clamp.bin", "rb") as f:
+            t, msg = sftp._request(CMD_READ, f.handle, int64(0), 32 * MiB)  # type: ignore[attr-defined]
+            assert t == CMD_DATA
+            data = msg.get_string()
+        assert 0 < len(data) <= 4 * MiB  # the advertised limits@openssh.com read length
+        assert data == src.read_bytes()[: len(data)]
+    finally:
+        c.close()
+
+
+def test_statvfs_is_the_quota_not_the_disk(gateway: Gateway) -> None:
+    c = paramiko.SSHClient()
+    c.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test server
+    c.connect("127.0.0.1", gateway.port, username="erin@tight", password=PW,
+              allow_agent=False, look_for_keys=False, timeout=20)
+    try:
+        sftp = c.open_sftp()
+        _, msg = sftp._request(  # type: ignore[attr-defined]
+            paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", "/")
+        bsize, frsize, blocks = msg.get_int64(), msg.get_int64(), msg.get_int64()
+        assert frsize * blocks == 3 * MiB
+        assert bsize == frsize
+    finally:
+        c.close()
+
+
+def test_random_offset_out_of_order_writes_and_truncate(gateway: Gateway) -> None:
+    c = _client(gateway)
+    try:
+        sftp = c.open_sftp()
+        chunks = {i: bytes([65 + i]) * 40_000 for i in range(10)}
+        with sftp.open("ooo.bin", "wb") as f:
+            for i in (3, 0, 9, 5, 1, 7, 2, 8, 4, 6):  # out of order, some backwards
+                f.seek(i * 40_000)
+                f.write(chunks[i])
+        whole = b"".join(chunks[i] for i in range(10))
+        assert sftp.open("ooo.bin").read() == whole
+        with sftp.open("ooo.bin", "r+") as f:  # in-place update keeps the rest
+            f.seek(100_000)
+            f.write(b"ZZZZ")
+        expected = whole[:100_000] + b"ZZZZ" + whole[100_004:]
+        assert sftp.open("ooo.bin").read() == expected
+        sftp.truncate("ooo.bin", 50_000)  # setstat size
+        assert sftp.stat("ooo.bin").st_size == 50_000
+        assert sftp.open("ooo.bin").read() == expected[:50_000]
+        sftp.utime("ooo.bin", (1_500_000_000, 1_600_000_000))  # setstat mtime
+        assert sftp.stat("ooo.bin").st_mtime == 1_600_000_000
+        sftp.chmod("ooo.bin", 0o600)  # accepted (ignored), never an error
+    finally:
+        c.close()
+
+
+def test_posix_rename_overwrites_plain_rename_does_not(gateway: Gateway, work: Path) -> None:
+    a, b = work / "a.txt", work / "b.txt"
+    a.write_text("A")
+    b.write_text("B")
+    r = gateway.sftp_batch("alice@acme", f"mkdir ren\nput {a} ren/a\nput {b} ren/b\n")
+    assert r.returncode == 0, r.stderr
+    r = gateway.sftp_batch("alice@acme", "rename -l ren/a ren/b\n")  # legacy: no overwrite
+    assert r.returncode != 0
+    r = gateway.sftp_batch("alice@acme", f"rename ren/a ren/b\nget ren/b {work / 'x'}\n")
+    assert r.returncode == 0, r.stderr  # posix-rename@openssh.com replaces the target
+    assert (work / "x").read_text() == "A"
+
+
+def test_fsync_and_copy_data(gateway: Gateway, work: Path) -> None:
+    import asyncio
+
+    import asyncssh
+
+    src = make_file(work / "cp.bin", 3 * MiB + 7, seed=33)
+    r = gateway.sftp_batch("alice@acme", f"put -f {src} cp.bin\n")  # -f: fsync@openssh.com
+    assert r.returncode == 0, r.stderr
+
+    async def copy() -> bytes:
+        async with asyncssh.connect("127.0.0.1", gateway.port, username="alice@acme",
+                                    password=PW, known_hosts=None,
+                                    preferred_auth="password") as conn, \
+                conn.start_sftp_client() as sftp:
+            async with sftp.open("cp.bin", "rb") as s, sftp.open("cp2.bin", "wb") as d:
+                await sftp.remote_copy(s, d)  # copy-data extension, committed on close
+            async with sftp.open("cp2.bin", "rb") as f:
+                return await f.read()
+
+    assert asyncio.run(copy()) == src.read_bytes()
+
+
+def test_wire_names_match_asyncssh_encoding() -> None:
+    """The pre-encoded readdir entries are byte-identical to asyncssh's v3 encoding."""
+    import asyncssh
+
+    from gateway.sftp.handler import DIR_MODE, FILE_MODE, WireName
+
+    for perm, size in ((FILE_MODE, 12345678901), (DIR_MODE, 0)):
+        attrs = asyncssh.SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, size=size, uid=0,
+                                   gid=0, permissions=perm, atime=1_700_000_000,
+                                   mtime=1_700_000_000, nlink=1)
+        ours = WireName(b"f\xc3\xa9.txt", b"-rw-r--r-- long", attrs).encode(3)
+        theirs = asyncssh.SFTPName(b"f\xc3\xa9.txt", b"-rw-r--r-- long", attrs).encode(3)
+        assert ours == theirs
+
+
+def test_open_files_are_limited_per_session(gateway: Gateway, work: Path) -> None:
+    from gateway.sftp.handler import MAX_OPEN_FILES
+
+    c = _client(gateway)
+    try:
+        sftp = c.open_sftp()
+        with sftp.open("many-handles.txt", "w") as f:
+            f.write(b"x")
+        handles = [sftp.open("many-handles.txt", "r") for _ in range(MAX_OPEN_FILES)]
+        try:
+            sftp.open("many-handles.txt", "r")
+            raise AssertionError("expected the open-files limit")
+        except OSError as exc:
+            assert "too many open files" in str(exc)
+        handles.pop().close()
+        sftp.open("many-handles.txt", "r").close()  # a slot is free again
+        for h in handles:
+            h.close()
+    finally:
+        c.close()
