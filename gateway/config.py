@@ -105,6 +105,7 @@ class PolicySection:
     defender_account_max_score: int = 4  # failures on one account (keep < LDAP lockout)
     defender_window_s: int = 600
     defender_ban_s: int = 900
+    session_recheck_s: int = 30  # long-lived sessions re-decide their login this often
 
 
 @dataclass

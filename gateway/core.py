@@ -7,6 +7,8 @@ store stops the process with a one-line reason instead of serving half-way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gateway.audit import AuditEvent, AuditLog
 from gateway.backends import BlobStore, open_store
 from gateway.catalog import Catalog
@@ -48,8 +50,9 @@ class Core:
         return cls(config, catalog, store, keyring, audit)
 
     def session(self, principal: Principal, protocol: str, remote_addr: str,
-                session_id: str | None = None) -> Session:
-        return Session(self, principal, protocol, remote_addr, session_id)
+                session_id: str | None = None,
+                guard: Callable[[], None] | None = None) -> Session:
+        return Session(self, principal, protocol, remote_addr, session_id, guard)
 
     def record(self, event: AuditEvent) -> None:
         """Audit an event that belongs to no session (e.g. a refused login)."""

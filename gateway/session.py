@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -136,7 +136,11 @@ class Session:
     """Operations on one tenant's files on behalf of one principal."""
 
     def __init__(self, core: Core, principal: Principal, protocol: str, remote_addr: str,
-                 session_id: str | None = None) -> None:
+                 session_id: str | None = None,
+                 guard: Callable[[], None] | None = None) -> None:
+        """``guard`` is called before every operation and raises to refuse it: long-lived
+        sessions (SSH) pass the policy's re-check, so a disabled account, an expired one
+        or a withdrawn protocol stops working mid-session, not only at the next login."""
         self.core = core
         self.principal = principal
         self.protocol = protocol
@@ -145,6 +149,7 @@ class Session:
         self.tenant_id = principal.tenant_id
         self._ci = principal.case_insensitive
         self._root_id: int | None = None
+        self.guard = guard
 
     # --- audit plumbing -------------------------------------------------------------------
     def _event(self, action: str, path: str | None, dest: str | None = None) -> AuditEvent:
@@ -157,6 +162,8 @@ class Session:
     def _op(self, action: str, path: str | None, dest: str | None = None) -> Iterator[_Op]:
         op = _Op(self, action, path, dest)
         try:
+            if self.guard is not None:
+                self.guard()
             yield op
         except BaseException as exc:
             self._record_failure(op.event, op.started, exc)
@@ -286,6 +293,8 @@ class Session:
         """A reader over ``[offset, offset+length)`` of a file. Audited when closed."""
         op = _Op(self, "read", path, None)
         try:
+            if self.guard is not None:
+                self.guard()
             parts, norm = self._parts(path)
             op.event.path = norm
             self._require("read", norm)
@@ -317,6 +326,8 @@ class Session:
         started = time.monotonic()
         event = self._event("write", path)
         try:
+            if self.guard is not None:
+                self.guard()
             parts, norm = self._parts(path)
             event.path = norm
             if not parts:

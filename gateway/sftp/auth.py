@@ -179,7 +179,11 @@ class GatewaySSHServer(asyncssh.SSHServer):
     async def _make_server(self, chan: asyncssh.SSHServerChannel,
                            protocol: str) -> GatewaySFTPServer:
         assert self.principal is not None
-        session = self.core.session(self.principal, protocol, self.addr, self.session_id)
+        ticket = self.ticket
+        every = self.core.config.policy.session_recheck_s
+        session = self.core.session(
+            self.principal, protocol, self.addr, self.session_id,
+            guard=(lambda: ticket.recheck(every)) if ticket is not None else None)
         return GatewaySFTPServer(chan, session, self.executor,
                                  send_exit_status=protocol == "sftp")
 

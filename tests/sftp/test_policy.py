@@ -156,3 +156,32 @@ def test_session_limit_refused_with_clear_reason(gateway: Gateway) -> None:
         first.close()
     # the slot is released when the first connection ends
     assert wait_until(lambda: gateway.sftp_batch("solo@acme", "ls\n").returncode == 0, 10)
+
+
+def test_disabling_an_account_stops_its_live_session(tmp_path: Path) -> None:
+    """Policy is enforced on every operation, not only at login."""
+    from gateway import admin
+
+    from .conftest import start_gateway, stop
+
+    gw = start_gateway(tmp_path / "gw", extra="[policy]\nsession_recheck_s = 0\n")
+    try:
+        client = _paramiko(gw, "bob@acme")
+        sftp = client.open_sftp()
+        sftp.mkdir("/still-here")
+        assert "still-here" in sftp.listdir("/")
+        with gw.core() as core:
+            admin.set_user(core, "acme", "bob", disabled=True)
+        with pytest.raises(OSError):
+            sftp.listdir("/")
+        with pytest.raises(OSError):
+            sftp.mkdir("/after-disable")
+        client.close()
+        with gw.core() as core:
+            session = core.session(admin.principal_for(core, "acme", "alice"), "test", "::1")
+            assert [e.name for e in session.list("/")] == ["still-here"]
+        assert wait_until(lambda: any(
+            e.get("user") == "bob" and e.get("action") == "list" and e.get("result") == "denied"
+            for e in gw.audit_events()))
+    finally:
+        stop(gw.proc)
