@@ -403,6 +403,13 @@ class Gate:
             self.audit_login(attempt, "denied", "login is not USER@TENANT")
             raise LoginRefused("login is not USER@TENANT")
         loaded = self.load(attempt.protocol, names[1], names[0], attempt.remote_addr)
+        tenant = loaded.facts.tenant
+        if attempt.protocol == "sftp" and tenant is not None and \
+                "sftp" not in tenant.protocols and "scp" in tenant.protocols:
+            # one SSH login serves both; a tenant that allows only (legacy) scp logs in under
+            # the scp rules and each channel is checked for its own protocol
+            attempt = replace(attempt, protocol="scp")
+            loaded = self.load("scp", names[1], names[0], attempt.remote_addr)
         pre = decide(loaded.facts, ())
         if pre.verdict is Verdict.DENY and pre.rules[-1].name in _PRE_RULES:
             self.audit_login(attempt, "denied", pre.reason,

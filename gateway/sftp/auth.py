@@ -174,7 +174,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
     def session_requested(self) -> GatewayChannel | bool:
         if self.principal is None:
             return False
-        return GatewayChannel(self._make_server, self._scp_allowed)
+        return GatewayChannel(self._make_server, self._protocol_allowed)
 
     async def _make_server(self, chan: asyncssh.SSHServerChannel,
                            protocol: str) -> GatewaySFTPServer:
@@ -187,10 +187,11 @@ class GatewaySSHServer(asyncssh.SSHServer):
         return GatewaySFTPServer(chan, session, self.executor,
                                  send_exit_status=protocol == "sftp")
 
-    async def _scp_allowed(self) -> bool:
+    async def _protocol_allowed(self, protocol: str) -> bool:
+        """May this login use ``protocol`` (sftp subsystem, legacy scp) on a channel?"""
         assert self.principal is not None
         try:
-            await self._run(self.gate.check_protocol, self.principal, "scp", self.addr)
+            await self._run(self.gate.check_protocol, self.principal, protocol, self.addr)
         except AuthenticationFailed:
             return False
         return True

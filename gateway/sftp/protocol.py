@@ -79,10 +79,10 @@ class GatewayChannel(SSHServerStreamSession):
     """One session channel: SFTP subsystem or a legacy scp command, per policy."""
 
     def __init__(self, make_server: SessionMaker,
-                 scp_allowed: Callable[[], Awaitable[bool]]) -> None:
+                 protocol_allowed: Callable[[str], Awaitable[bool]]) -> None:
         super().__init__(None)
         self._make_server = make_server
-        self._scp_allowed = scp_allowed
+        self._allowed = protocol_allowed
 
     def shell_requested(self) -> bool:
         return False
@@ -109,13 +109,16 @@ class GatewayChannel(SSHServerStreamSession):
 
     async def _run_sftp(self, chan: asyncssh.SSHServerChannel, stdin: SSHReader[bytes],
                         stdout: SSHWriter[bytes]) -> None:
+        if not await self._allowed("sftp"):  # an SSH login of a tenant that allows only scp
+            chan.exit(1)
+            return
         server = await self._make_server(chan, "sftp")
         await GatewaySFTPHandler(server, stdin, stdout, 3).run()
 
     async def _run_scp(self, chan: asyncssh.SSHServerChannel, command: str,
                        stdin: SSHReader[bytes], stdout: SSHWriter[bytes],
                        stderr: SSHWriter[bytes]) -> None:
-        if not await self._scp_allowed():
+        if not await self._allowed("scp"):
             stderr.write(b"scp: legacy scp (-O) is not allowed for this account; "
                          b"use sftp or scp without -O\n")
             chan.exit(1)

@@ -178,6 +178,8 @@ def start_gateway(base: Path, *, workers: int = 1, extra: str = "") -> Gateway:
         admin.create_user(core, "nosftp", "carol", password=PW)
         admin.create_tenant(core, "noscp", protocols=["sftp", "webdav"])
         admin.create_user(core, "noscp", "dave", password=PW)
+        admin.create_tenant(core, "scponly", protocols=["scp"])
+        admin.create_user(core, "scponly", "frank", password=PW)
         admin.create_tenant(core, "tight", quota_bytes=3 * 1024 * 1024)
         admin.create_user(core, "tight", "erin", password=PW)
     askpass = base / "askpass.sh"

@@ -76,3 +76,17 @@ def test_legacy_scp_killed_upload_keeps_previous(gateway: Gateway, work: Path) -
     r = gateway.scp(gateway.remote("alice@acme", "scpkill/f.bin"), str(work / "after.bin"))
     assert r.returncode == 0, r.stderr
     assert (work / "after.bin").read_bytes() == b"previous version\n"
+
+
+def test_tenant_allowing_only_scp_gets_legacy_scp_but_not_sftp(gateway: Gateway,
+                                                               work: Path) -> None:
+    src = make_file(work / "only.bin", 100_000, seed=3)
+    up = gateway.scp(str(src), gateway.remote("frank@scponly", "only.bin"), legacy=True)
+    assert up.returncode == 0, up.stderr
+    down = gateway.scp(gateway.remote("frank@scponly", "only.bin"), str(work / "back.bin"),
+                       legacy=True)
+    assert down.returncode == 0 and sha256_file(work / "back.bin") == sha256_file(src)
+    r = gateway.sftp_batch("frank@scponly", "ls\n")
+    assert r.returncode != 0  # the sftp subsystem is refused on the same login
+    modern = gateway.scp(str(src), gateway.remote("frank@scponly", "x.bin"), legacy=False)
+    assert modern.returncode != 0  # scp in SFTP mode is SFTP
