@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -12,6 +15,10 @@ _hasher = PasswordHasher()  # argon2id; RFC 9106 low-memory profile defaults
 _DUMMY = _hasher.hash("lumanox-dummy-password-for-timing")
 
 MIN_LENGTH = 8
+
+#: argon2id takes 64 MiB per check and a core's worth of time: more checks at once than
+#: cores only queue in memory (a burst of logins could otherwise take a GiB), so they wait
+_ARGON2_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 def configure(time_cost: int, memory_kib: int, parallelism: int) -> None:
@@ -24,7 +31,8 @@ def configure(time_cost: int, memory_kib: int, parallelism: int) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _ARGON2_SLOTS:
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
@@ -32,7 +40,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     if not password:
         return False
     try:
-        return _hasher.verify(stored_hash or _DUMMY, password) and stored_hash is not None
+        with _ARGON2_SLOTS:
+            return _hasher.verify(stored_hash or _DUMMY, password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

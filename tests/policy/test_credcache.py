@@ -69,3 +69,42 @@ def test_password_change_ends_access_within_ttl(core, tenant) -> None:  # type: 
     time.sleep(1.1)
     with pytest.raises(AuthenticationFailed):
         gate.authenticate_basic(a, PW)
+
+
+def test_argon2_checks_run_at_most_one_per_core_at_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A burst of password logins queues instead of taking 64 MiB per waiting thread."""
+    import os
+    import threading
+    import time
+
+    from gateway.policy import passwords
+
+    active = peak = 0
+    lock = threading.Lock()
+    real = passwords._hasher.verify
+
+    def counting(stored: str, password: str) -> bool:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            time.sleep(0.02)
+            return real(stored, password)
+        finally:
+            with lock:
+                active -= 1
+
+    stored = passwords.hash_password("correct horse battery")
+
+    class Counting:  # PasswordHasher has slots: wrap it
+        verify = staticmethod(counting)
+
+    monkeypatch.setattr(passwords, "_hasher", Counting())
+    threads = [threading.Thread(target=passwords.verify_password,
+                                args=(stored, "correct horse battery")) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= peak <= max(1, os.cpu_count() or 1)
