@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events, audit_heads
@@ -37,6 +37,14 @@ from gateway.catalog.tables import audit_events, audit_heads
 GENESIS = "0" * 64
 NO_TENANT_CHAIN = "-"
 log = logging.getLogger(__name__)
+
+
+_HEAD = select(audit_heads.c.seq, audit_heads.c.hash).where(
+    audit_heads.c.chain == bindparam("chain")).with_for_update()
+_MOVE_HEAD = audit_heads.update().where(audit_heads.c.chain == bindparam("head")).values(
+    seq=bindparam("seq"), hash=bindparam("hash"))
+_NEW_HEAD = audit_heads.insert()
+_INSERT_EVENTS = audit_events.insert()
 
 
 @dataclass
@@ -117,11 +125,7 @@ class AuditLog:
             by_chain.setdefault(ev.chain, []).append(ev)
         rows = []
         for chain in sorted(by_chain):  # fixed order: no lock-order deadlocks on PostgreSQL
-            head = conn.execute(
-                select(audit_heads.c.seq, audit_heads.c.hash)
-                .where(audit_heads.c.chain == chain)
-                .with_for_update()
-            ).first()
+            head = conn.execute(_HEAD, {"chain": chain}).first()
             seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
             for ev in by_chain[chain]:
                 seq += 1
@@ -130,13 +134,10 @@ class AuditLog:
                 ev.hash = prev = event_hash(prev, fields, ev.ts)
                 fields["hash"] = ev.hash
                 rows.append(fields)
-            if head:
-                conn.execute(audit_heads.update().where(audit_heads.c.chain == chain)
-                             .values(seq=seq, hash=prev))
-            else:
-                conn.execute(audit_heads.insert().values(chain=chain, seq=seq, hash=prev))
+            conn.execute(_MOVE_HEAD if head else _NEW_HEAD,
+                         {"head": chain, "chain": chain, "seq": seq, "hash": prev})
         if rows:
-            conn.execute(audit_events.insert(), rows)
+            conn.execute(_INSERT_EVENTS, rows)
             committed = [ev for evs in by_chain.values() for ev in evs]
             Catalog.after_commit(conn, lambda: self.emit_json(committed))
 

@@ -10,6 +10,7 @@ and map the ``gateway.errors`` types back to protocol status codes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Table,
-    and_,
     bindparam,
     delete,
     exists,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.dml import Update
 
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
@@ -56,6 +56,20 @@ if TYPE_CHECKING:
     from gateway.filewriter import FileWriter
 
 DENIED = (PermissionDenied, QuotaExceeded, Locked, AuthenticationFailed)
+# hot statements, built once (their parameters change per call)
+_INSERT_BLOB = blobs.insert()
+_INSERT_NODE = nodes.insert()
+_CONTENT = ("size", "blob_id", "sha256", "etag", "owner_id", "mtime")
+_UPDATE_CONTENT = update(nodes).where(nodes.c.id == bindparam("node")).values(
+    {c: bindparam(c) for c in _CONTENT})
+_TOUCH = update(nodes).where(nodes.c.id == bindparam("node")).values(
+    mtime=bindparam("mtime"), etag=bindparam("etag"))
+_USAGE = select(
+    tenants.c.used_bytes, tenants.c.quota_bytes, tenants.c.used_files, tenants.c.quota_files,
+    users.c.used_bytes.label("u_used_bytes"), users.c.quota_bytes.label("u_quota_bytes"),
+    users.c.used_files.label("u_used_files"), users.c.quota_files.label("u_quota_files"),
+).select_from(tenants.outerjoin(users, users.c.id == bindparam("u"))).where(
+    tenants.c.id == bindparam("t"))
 _LOCK_TENANT = select(tenants.c.id).where(tenants.c.id == bindparam("t")).with_for_update()
 _BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size).where(
     blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
@@ -100,20 +114,32 @@ def _entry(path: str, node: Node) -> Entry:
                  node.sha256, node.id)
 
 
-def _add_usage(conn: Connection, table: Table, where: ColumnElement[bool], add_bytes: int,
+@functools.cache
+def _usage_update(table_name: str, check_bytes: bool, check_files: bool) -> Update:
+    """``UPDATE <tenants|users> SET used += :b, :f WHERE <row> [AND it still fits]``."""
+    table = tenants if table_name == "tenants" else users
+    c = table.c
+    stmt = update(table).where(c.id == bindparam("row")).values(
+        used_bytes=c.used_bytes + bindparam("b"), used_files=c.used_files + bindparam("f"))
+    if table is users:
+        stmt = stmt.where(c.tenant_id == bindparam("tenant"))
+    if check_bytes:
+        stmt = stmt.where(or_(c.quota_bytes.is_(None),
+                              c.used_bytes + bindparam("b") <= c.quota_bytes))
+    if check_files:
+        stmt = stmt.where(or_(c.quota_files.is_(None),
+                              c.used_files + bindparam("f") <= c.quota_files))
+    return stmt
+
+
+def _add_usage(conn: Connection, table: Table, params: dict[str, str], add_bytes: int,
                add_files: int) -> bool:
     """Add to a row's usage counters unless a positive addition would pass its quota.
 
     One conditional UPDATE, so the check and the change are atomic across processes.
     Returns False when the row is missing or over quota."""
-    c = table.c
-    stmt = update(table).where(where).values(used_bytes=c.used_bytes + add_bytes,
-                                             used_files=c.used_files + add_files)
-    if add_bytes > 0:
-        stmt = stmt.where(or_(c.quota_bytes.is_(None), c.used_bytes + add_bytes <= c.quota_bytes))
-    if add_files > 0:
-        stmt = stmt.where(or_(c.quota_files.is_(None), c.used_files + add_files <= c.quota_files))
-    return conn.execute(stmt).rowcount == 1
+    stmt = _usage_update(table.name, add_bytes > 0, add_files > 0)
+    return conn.execute(stmt, {**params, "b": add_bytes, "f": add_files}).rowcount == 1
 
 
 class _Op:
@@ -395,21 +421,21 @@ class Session:
                 old = deltas.setdefault(existing.owner_id, [0, 0])
                 old[0] -= existing.size
             self._charge(conn, deltas)
-            conn.execute(blobs.insert().values(
-                id=record.id, tenant_id=self.tenant_id, size=record.size,
-                stored_size=record.stored_size, key_version=record.key_version,
-                wrapped_key=record.wrapped_key, sha256=record.sha256, created_at=now))
+            conn.execute(_INSERT_BLOB, {
+                "id": record.id, "tenant_id": self.tenant_id, "size": record.size,
+                "stored_size": record.stored_size, "key_version": record.key_version,
+                "wrapped_key": record.wrapped_key, "sha256": record.sha256, "created_at": now})
             values = dict(size=record.size, blob_id=record.id, sha256=record.sha256,
                           etag=ns.new_etag(), owner_id=self.principal.user_id, mtime=now)
             if existing is None:
-                node_id = conn.execute(nodes.insert().values(
-                    tenant_id=self.tenant_id, parent_id=parent.id, name=parts[-1],
-                    name_key=name_key(parts[-1], self._ci), kind=FILE, ctime=now, **values)
-                ).inserted_primary_key[0]
+                node_id = conn.execute(_INSERT_NODE, {
+                    "tenant_id": self.tenant_id, "parent_id": parent.id, "name": parts[-1],
+                    "name_key": name_key(parts[-1], self._ci), "kind": FILE, "ctime": now,
+                    **values}).inserted_primary_key[0]
                 self._touch(conn, parent.id, now)
                 name, ctime = parts[-1], now
             else:
-                conn.execute(update(nodes).where(nodes.c.id == existing.id).values(**values))
+                conn.execute(_UPDATE_CONTENT, {"node": existing.id, **values})
                 old_blob = self._release_blob(conn, existing.blob_id)
                 node_id, name, ctime = existing.id, existing.name, existing.ctime
             event.duration_ms = int((time.monotonic() - writer.started) * 1000)
@@ -430,13 +456,13 @@ class Session:
         """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
         total_b = sum(d[0] for d in deltas.values())
         total_f = sum(d[1] for d in deltas.values())
-        if not _add_usage(conn, tenants, tenants.c.id == self.tenant_id, total_b, total_f):
+        if not _add_usage(conn, tenants, {"row": self.tenant_id}, total_b, total_f):
             raise QuotaExceeded("the tenant's storage quota is exhausted")
         for owner, (db, df) in sorted(deltas.items(), key=lambda kv: kv[0] or ""):
             if owner is None or (db == 0 and df == 0):
                 continue
-            where = and_(users.c.id == owner, users.c.tenant_id == self.tenant_id)
-            if not _add_usage(conn, users, where, db, df) and (db > 0 or df > 0):
+            params = {"row": owner, "tenant": self.tenant_id}
+            if not _add_usage(conn, users, params, db, df) and (db > 0 or df > 0):
                 known = conn.execute(select(users.c.id).where(users.c.id == owner)).first()
                 if known is not None:  # a deleted owner has no quota to exceed
                     raise QuotaExceeded("your storage quota is exhausted")
@@ -450,18 +476,13 @@ class Session:
         return blob_id if result.rowcount else None
 
     def _touch(self, conn: Connection, node_id: int, now: datetime) -> None:
-        conn.execute(update(nodes).where(nodes.c.id == node_id)
-                     .values(mtime=now, etag=ns.new_etag()))
+        conn.execute(_TOUCH, {"node": node_id, "mtime": now, "etag": ns.new_etag()})
 
     def _usage(self, conn: Connection) -> Usage:
-        t = conn.execute(select(tenants.c.used_bytes, tenants.c.quota_bytes, tenants.c.used_files,
-                                tenants.c.quota_files).where(tenants.c.id == self.tenant_id)).one()
-        u = conn.execute(select(users.c.used_bytes, users.c.quota_bytes, users.c.used_files,
-                                users.c.quota_files).where(
-            users.c.id == self.principal.user_id)).first()
-        candidates = [(t.used_bytes, t.quota_bytes, t.used_files, t.quota_files)]
-        if u is not None:
-            candidates.append((u.used_bytes, u.quota_bytes, u.used_files, u.quota_files))
+        row = conn.execute(_USAGE, {"t": self.tenant_id, "u": self.principal.user_id}).one()
+        candidates = [tuple(row[:4])]
+        if row.u_used_bytes is not None:  # the user still exists
+            candidates.append(tuple(row[4:]))
 
         def room(c: tuple) -> float:
             return float("inf") if c[1] is None else c[1] - c[0]
