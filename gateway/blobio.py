@@ -8,6 +8,8 @@ only the segments a range touches.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -33,7 +35,16 @@ class BlobRecord:
 
 
 class BlobWriter:
-    """Encrypt a stream of plaintext into a new blob. Invisible until ``finish``."""
+    """Encrypt a stream of plaintext into a new blob. Invisible until ``finish``.
+
+    Small blobs are encrypted in the caller's thread. Once a blob passes
+    ``PIPELINE_AFTER`` bytes, encryption and the store's writes move to a helper thread
+    fed through a short bounded queue, so that hashing (in the caller's thread),
+    encrypting and writing run on different cores (all three release the GIL).
+    """
+
+    PIPELINE_AFTER = 4 * 1024 * 1024
+    QUEUE_CHUNKS = 8
 
     def __init__(self, store: BlobStore, keyring: Keyring, tenant_id: str) -> None:
         self.store = store
@@ -47,20 +58,59 @@ class BlobWriter:
         self._sha = hashlib.sha256()
         self._enc = BlobEncryptor(header, dk.key, self._sink.write)
         self.size = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._sha.update(data)
-        self._enc.write(data)
         self.size += len(data)
+        if self._queue is None:
+            if self.size <= self.PIPELINE_AFTER:
+                self._enc.write(data)
+                return
+            self._start_pipeline()
+            assert self._queue is not None
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(data))  # a copy: the caller may reuse its buffer
+
+    def _start_pipeline(self) -> None:
+        self._queue = queue.Queue(maxsize=self.QUEUE_CHUNKS)
+        self._worker = threading.Thread(target=self._pump, name="blob-writer", daemon=True)
+        self._worker.start()
+
+    def _pump(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._enc.write(chunk)
+                except BaseException as exc:  # reported to the writer's thread
+                    self._error = exc
+
+    def _drain(self) -> None:
+        if self._queue is not None and self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = self._worker = None
+        if self._error is not None:
+            raise self._error
 
     def finish(self) -> BlobRecord:
+        self._drain()
         size = self._enc.finish()
         stored = self._sink.commit()
         return BlobRecord(self.blob_id, self.tenant_id, size, stored, self._key_version,
                           self._wrapped, self._sha.hexdigest())
 
     def abort(self) -> None:
-        self._sink.abort()
+        try:
+            self._drain()
+        except BaseException:  # noqa: S110 - aborting anyway
+            pass
+        finally:
+            self._sink.abort()
 
 
 class BlobReader:

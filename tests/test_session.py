@@ -404,3 +404,30 @@ def test_permission_rules_cannot_be_bypassed_by_case(core: Core, tenant: admin.T
             intern.read_file(spelling)
         with pytest.raises(PermissionDenied):
             intern.delete(spelling)
+
+
+def test_a_failing_disk_mid_upload_keeps_the_previous_version(
+        core: Core, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store write error (disk full) in a large upload, on the pipelined path too."""
+    from gateway.backends.local import LocalBlobSink
+
+    session.write_file("/big.bin", b"previous version")
+    real_write = LocalBlobSink.write
+    written = 0
+
+    def failing_write(self, data) -> None:  # type: ignore[no-untyped-def]
+        nonlocal written
+        written += len(data)
+        if written > 6 * 1024 * 1024:
+            raise OSError(28, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(LocalBlobSink, "write", failing_write)
+    chunk = os.urandom(1024 * 1024)
+    with pytest.raises(OSError), session.open_write("/big.bin") as w:
+        for _ in range(16):
+            w.write(chunk)
+    monkeypatch.undo()
+    assert session.read_file("/big.bin") == b"previous version"
+    assert len(list(core.store.enumerate())) == 1
+    assert list(core.store.tmp_dir.iterdir()) == []

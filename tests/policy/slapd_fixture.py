@@ -1,8 +1,8 @@
 """A throwaway OpenLDAP slapd for the tests, on 127.0.0.1 and free ports.
 
-The directory recipe (slapd.conf/data templates, setup script) is copied at run time from
-the shared reference (``$LUMANOX_LDAP_RECIPE``, default /work/shared/reference/ldap) into a
-temporary folder; slapd runs attached (``-d``) so that the test owns its process and stops
+The directory recipe (slapd.conf/data templates, setup script in ``tests/policy/ldap/``,
+or ``$LUMANOX_LDAP_RECIPE``) is copied at run time into a temporary folder; slapd runs
+attached (``-d``) so that the test owns its process and stops
 it by its own pid. Tenants: ou=acme (alice, bob, carol locked by ppolicy, groups acme-admins,
 acme-users) and ou=globex (alice with another password, dave).
 """
@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-RECIPE = Path(os.environ.get("LUMANOX_LDAP_RECIPE", "/work/shared/reference/ldap"))
+RECIPE = Path(os.environ.get("LUMANOX_LDAP_RECIPE", Path(__file__).with_name("ldap")))
 SBIN = "/usr/sbin:/sbin"
 BASE_DN = "dc=example,dc=org"
 SVC_DN = "cn=svc-gateway,ou=services,dc=example,dc=org"
