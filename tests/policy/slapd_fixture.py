@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from gateway.localnet import free_port
+
 RECIPE = Path(os.environ.get("LUMANOX_LDAP_RECIPE", Path(__file__).with_name("ldap")))
 SBIN = "/usr/sbin:/sbin"
 BASE_DN = "dc=example,dc=org"
@@ -39,12 +41,6 @@ def slapd_problem() -> str | None:
     if not (RECIPE / "setup.sh").exists():
         return f"LDAP recipe not found at {RECIPE} (set LUMANOX_LDAP_RECIPE)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Slapd:

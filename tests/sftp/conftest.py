@@ -19,7 +19,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from gateway.cli.setup import ensure_ssh_host_keys
 from gateway.config import load_config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
+from gateway.localnet import free_port
 
 PW = "Correct-Horse-7-battery"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -54,12 +54,6 @@ def need(tool: str) -> str:
             pytest.fail(f"CI requires {message}")
         pytest.skip(message)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sha256_file(path: Path) -> str:

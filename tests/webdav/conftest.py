@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from davclient import DavClient
+
+from gateway.localnet import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,12 +47,6 @@ def require_tool(*names: str) -> str:
         pytest.fail(f"CI requires {reason}")
     pytest.skip(reason)
     raise AssertionError  # unreachable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(base: Path, port: int, *, name: str = "gateway.toml", workers: int = 2,
