@@ -19,7 +19,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from gateway.core import Core
 from gateway.policy.gate import Gate
-from gateway.webdav import context
+from gateway.webdav import conditionals, context
 from gateway.webdav.auth import REALM, GatewayDomainController
 from gateway.webdav.locks import CatalogLockManager
 from gateway.webdav.resources import LumanoxProvider
@@ -109,6 +109,7 @@ def _quiet_wsgidav() -> None:
 
 def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
     """The WSGI app serving every tenant of ``core`` (one per worker process)."""
+    conditionals.install()
     cfg = core.config
     provider = LumanoxProvider(free_bytes=lambda: shutil.disk_usage(cfg.blob_dir).free)
     dav_config: dict[str, Any] = {

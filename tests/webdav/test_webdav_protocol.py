@@ -80,6 +80,13 @@ def test_put_get_head_etag_and_conditionals(alice: DavClient, folder: str) -> No
     earlier = formatdate(time.time() - 3600, usegmt=True)
     assert alice.get(path, {"If-Modified-Since": later}).status == 304
     assert alice.get(path, {"If-Modified-Since": earlier}).status == 200
+    # the date the server itself sent: not modified since then (RFC 9110 13.1.3)
+    last_modified = r.header("Last-Modified")
+    assert alice.get(path, {"If-Modified-Since": last_modified}).status == 304
+    assert alice.put(path, b"version one",
+                     {"If-Unmodified-Since": earlier}).status == 412
+    assert alice.request("HEAD", path, None,
+                         {"If-Unmodified-Since": last_modified}).status == 200
     assert alice.put(path, b"lost", {"If-Match": '"wrong-etag"'}).status == 412
     assert alice.put(path, b"lost", {"If-None-Match": "*"}).status == 412
     assert alice.put(path, b"version two", {"If-Match": etag}).status == 204
