@@ -31,6 +31,10 @@ from gateway.blobio import BlobReader, BlobRecord, BlobWriter
 from gateway.errors import GatewayError, IncompleteUpload
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy import Connection
+
     from gateway.catalog.namespace import Node
     from gateway.crypto.spool import EncryptedSpool
     from gateway.session import Entry, Session
@@ -65,6 +69,8 @@ class FileWriter:
         self.started = time.monotonic()
         self.result: BlobRecord | None = None
         self.entry: Entry | None = None  # the committed file, after close()
+        #: runs inside the commit transaction; may raise to refuse the commit
+        self.precommit: Callable[[Connection], None] | None = None
 
     # --- client-facing operations -----------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview, offset: int | None = None) -> int:

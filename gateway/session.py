@@ -340,12 +340,15 @@ class Session:
 
     # --- writing -----------------------------------------------------------------------------
     def open_write(self, path: str, *, truncate: bool = True, exclusive: bool = False,
-                   must_exist: bool = False, expected_length: int | None = None) -> FileWriter:
+                   must_exist: bool = False, expected_length: int | None = None,
+                   precommit: Callable[[Connection], None] | None = None) -> FileWriter:
         """A write handle; the new version is committed by ``close()``.
 
         ``truncate=False`` keeps the previous content (resume, append, random updates);
         ``exclusive`` fails if the file exists; ``must_exist`` fails if it does not;
-        ``expected_length`` makes ``close()`` refuse a body of another length.
+        ``expected_length`` makes ``close()`` refuse a body of another length;
+        ``precommit(conn)`` runs inside the commit transaction and may raise to refuse it
+        (e.g. a WebDAV lock taken by someone else while the body was arriving).
         """
         from gateway.filewriter import FileWriter
 
@@ -375,8 +378,10 @@ class Session:
             raise
         if existing is not None and not truncate and existing.blob_id is None:
             existing = None
-        return FileWriter(self, norm, parts, existing, truncate=truncate, exclusive=exclusive,
-                          expected_length=expected_length)
+        writer = FileWriter(self, norm, parts, existing, truncate=truncate,
+                            exclusive=exclusive, expected_length=expected_length)
+        writer.precommit = precommit
+        return writer
 
     def write_file(self, path: str, data: bytes) -> Entry:
         """Write a whole file in one call (tests, CLI, small files)."""
@@ -414,6 +419,8 @@ class Session:
                 raise IsADirectory(f"{writer.path} is a folder")
             if existing is not None and exclusive:
                 raise AlreadyExists(f"{writer.path} already exists")
+            if writer.precommit is not None:
+                writer.precommit(conn)
             deltas: dict[str | None, list[int]] = {self.principal.user_id: [record.size, 0]}
             if existing is None:
                 deltas[self.principal.user_id][1] = 1

@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 from wsgidav import util, xml_tools
-from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
-from gateway.errors import GatewayError, InvalidName, NotADirectory, NotFound
+from gateway.errors import GatewayError, InvalidName, Locked, NotADirectory, NotFound
 from gateway.names import name_key, split_path
 from gateway.session import Entry, FileReader, Session
+from gateway.webdav import context
 from gateway.webdav.context import SESSION_KEY
 from gateway.webdav.errors import mapped, to_dav
 from gateway.webdav.streams import READ_AHEAD_MIN, Prefetch, Upload
@@ -255,9 +256,34 @@ class FileResource(_Mixin, DAVNonCollection):
     def begin_write(self, *, content_type: str | None = None) -> Upload:
         expected = _expected_length(self.environ)
         with mapped():
-            writer = self.session.open_write(self.spath, expected_length=expected)
+            writer = self.session.open_write(self.spath, expected_length=expected,
+                                             precommit=self._locks_still_allow_write)
         self._upload = Upload(self, writer)
         return self._upload
+
+    def _locks_still_allow_write(self, conn: Any) -> None:
+        """Inside the commit transaction: wsgidav checked the locks when the PUT began, but
+        another process may have locked the file (or a folder above it) while the body was
+        arriving. Checked again here, atomically with the commit; refused as Locked (423)."""
+        manager = self.provider.lock_manager
+        if manager is None:
+            return
+        env = self.environ
+        if "wsgidav.conditions.if" not in env:
+            util.parse_if_header_dict(env)
+        bound = context.bound_connection()
+        context.bind_connection(conn)  # read the locks inside this very transaction
+        try:
+            manager.check_write_permission(url=self.get_ref_url(), depth="0",
+                                           token_list=env["wsgidav.ifLockTokenList"],
+                                           principal=env["wsgidav.user_name"])
+        except DAVError as exc:
+            if exc.value == HTTP_LOCKED:
+                raise Locked(f"{self.spath} was locked by someone else during the upload") \
+                    from None
+            raise
+        finally:
+            context.bind_connection(bound)
 
     def end_write(self, *, with_errors: bool) -> None:
         upload, self._upload = self._upload, None

@@ -149,3 +149,28 @@ def test_lock_needs_write_permission_and_is_audited(gateway: Gateway, alice: Dav
     mine = [(e["action"], e["user"], e["result"]) for e in events if e.get("path") == path]
     assert ("lock", "carol", "denied") in mine
     assert ("lock", "alice", "ok") in mine and ("unlock", "alice", "ok") in mine
+
+
+def test_lock_taken_during_an_upload_refuses_its_commit(gateway: Gateway,
+                                                        second_gateway: Gateway,
+                                                        folder: str) -> None:
+    """A PUT checks locks when it starts; a lock another process grants while the body is
+    still arriving must stop the commit too (423, previous version kept)."""
+    a, b = gateway.client(), second_gateway.client()
+    path = f"{folder}/slow.txt"
+    assert a.put(path, b"previous version").status == 201
+    body = b"x" * 2_000_000
+    conn = a._connection()
+    conn.putrequest("PUT", a.url(path))
+    conn.putheader("Authorization", a.auth)
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders()
+    conn.send(body[:1_000_000])  # the upload is under way...
+    token = token_of(b.lock(path))  # ...when the other process grants a lock
+    conn.send(body[1_000_000:])
+    resp = conn.getresponse()
+    resp.read()
+    a.close()
+    assert resp.status == 423
+    assert b.get(path).body == b"previous version"
+    assert b.request("UNLOCK", path, headers={"Lock-Token": f"<{token}>"}).status == 204
