@@ -70,7 +70,6 @@ _USAGE = select(
     users.c.used_files.label("u_used_files"), users.c.quota_files.label("u_quota_files"),
 ).select_from(tenants.outerjoin(users, users.c.id == bindparam("u"))).where(
     tenants.c.id == bindparam("t"))
-_LOCK_TENANT = select(tenants.c.id).where(tenants.c.id == bindparam("t")).with_for_update()
 _BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size).where(
     blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
 
@@ -229,8 +228,7 @@ class Session:
         them; different tenants still write in parallel.
         """
         with self.core.catalog.write() as conn:
-            if not self.core.catalog.is_sqlite:
-                conn.execute(_LOCK_TENANT, {"t": self.tenant_id})
+            ns.lock_tenant(conn, self.tenant_id)
             yield conn
 
     def _resolve(self, conn: Connection, parts: list[str]) -> Node:
@@ -283,14 +281,6 @@ class Session:
             with self.core.catalog.read() as conn:
                 node, stored = self._resolve_named(conn, parts)
             return _entry(stored, node)
-
-    def exists(self, path: str) -> bool:
-        """Whether ``path`` exists (audited as a stat)."""
-        try:
-            self.stat(path)
-        except NotFound:
-            return False
-        return True
 
     def list(self, path: str, *, page_size: int = 1000) -> Iterator[Entry]:
         """Stream a folder's entries in name order, page by page (bounded memory)."""

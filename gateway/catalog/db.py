@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -40,10 +40,6 @@ class Catalog:
                 f"catalog.url: unsupported database {url.split(':', 1)[0]!r}; "
                 "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
             )
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -81,10 +77,6 @@ class Catalog:
     def after_commit(conn: Connection, callback) -> None:  # type: ignore[no-untyped-def]
         """Run ``callback`` once the write transaction of ``conn`` has committed."""
         conn.info.setdefault("after_commit", []).append(callback)
-
-    def for_update(self) -> str:
-        """Suffix that locks selected rows on PostgreSQL (SQLite locks the whole file)."""
-        return "" if self.is_sqlite else " FOR UPDATE"
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -155,8 +147,3 @@ def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
 
     return engine
 
-
-def ping(catalog: Catalog) -> None:
-    """Raise if the catalog cannot be reached."""
-    with catalog.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -3,10 +3,9 @@
 Functions take an open connection so the caller decides the transaction. A lock is a plain
 dict in the shape wsgidav's lock manager uses (root, type, scope, depth, owner, principal,
 timeout, expire, token); ``expire`` is seconds since the epoch. Expired locks are ignored
-by every read and purged by writes. ``serialize_tenant`` must be the first statement of a
-write transaction that checks for conflicts and then creates a lock: on PostgreSQL it takes
-the tenant row ``FOR UPDATE``; on SQLite the write transaction is already ``BEGIN
-IMMEDIATE``, which serialises writers across processes.
+by every read and purged by writes. ``namespace.lock_tenant`` must be the first statement of
+a write transaction that checks for conflicts and then creates a lock, as it is of every
+namespace change, so a lock and a commit of the same tenant never interleave.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from gateway.catalog.tables import dav_locks, tenants
+from gateway.catalog.tables import dav_locks
 
 #: longest lock lifetime granted, also used for "Infinite" requests (4 weeks)
 MAX_TIMEOUT_S = 4 * 7 * 24 * 3600
@@ -40,11 +39,6 @@ def _lock(row: Any) -> Lock:
     return {"token": row.token, "root": row.root, "depth": row.depth, "scope": row.scope,
             "type": row.type, "owner": owner, "principal": row.principal or "",
             "timeout": float(row.timeout_s), "expire": _epoch(row.expires_at)}
-
-
-def serialize_tenant(conn: Connection, tenant_id: str) -> None:
-    """Serialise lock writers of one tenant (row lock on PostgreSQL, no-op on SQLite)."""
-    conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id).with_for_update())
 
 
 def clamp_timeout(timeout: float | None) -> int:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, literal, select
+from sqlalchemy import Connection, and_, bindparam, literal, select
 
-from gateway.catalog.tables import nodes
+from gateway.catalog.tables import nodes, tenants
 from gateway.errors import NotADirectory, NotFound
 from gateway.names import name_key
 
@@ -74,6 +74,7 @@ _ROOT = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"), nodes.c.parent
 _CHILD = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"),
                               nodes.c.parent_id == bindparam("p"),
                               nodes.c.name_key == bindparam("k"))
+_LOCK_TENANT = select(tenants.c.id).where(tenants.c.id == bindparam("t")).with_for_update()
 _BY_ID = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"), nodes.c.id == bindparam("i"))
 
 
@@ -198,11 +199,14 @@ def usage_by_owner(nodes_: list[Node]) -> dict[str | None, tuple[int, int]]:
     return out
 
 
-def count_all(conn: Connection, tenant_id: str) -> tuple[int, int]:
-    """(bytes, files) of a tenant computed from the nodes (for repair/consistency checks)."""
-    row = conn.execute(select(func.coalesce(func.sum(nodes.c.size), 0), func.count()).where(
-        nodes.c.tenant_id == tenant_id, nodes.c.kind == FILE)).first()
-    return int(row[0]), int(row[1])
+def lock_tenant(conn: Connection, tenant_id: str) -> None:
+    """Make this write transaction the only writer of the tenant's namespace and locks.
+
+    On PostgreSQL the tenant row is locked ``FOR UPDATE`` (other tenants go on in
+    parallel); on SQLite the write transaction is ``BEGIN IMMEDIATE`` already, which
+    serialises every writer, so no statement is needed."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK_TENANT, {"t": tenant_id})
 
 
 def iter_children(conn_factory, tenant_id: str, parent_id: int, case_insensitive: bool,  # type: ignore[no-untyped-def]

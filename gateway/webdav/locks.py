@@ -14,6 +14,7 @@ from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.lock_man.lock_manager import LockManager, generate_lock_token, normalize_lock_root
 
 from gateway.catalog import locks as store
+from gateway.catalog import namespace as ns
 from gateway.core import Core
 from gateway.errors import InvalidName
 from gateway.names import normalize_path
@@ -122,7 +123,7 @@ class CatalogLockManager(LockManager):
         tid = context.tenant_id()
         try:
             with self.core.catalog.write() as conn:
-                store.serialize_tenant(conn, tid)
+                ns.lock_tenant(conn, tid)
                 self._bind(conn)
                 try:
                     self._check_lock_permission(url, lock_type, lock_scope, lock_depth,

@@ -10,6 +10,7 @@ import pytest
 
 from gateway import admin
 from gateway.catalog import locks
+from gateway.catalog import namespace as ns
 from gateway.errors import PermissionDenied
 
 
@@ -39,14 +40,14 @@ def test_lock_rows_roundtrip_and_expiry(core, tenant) -> None:  # type: ignore[n
 
 
 def test_check_and_create_is_serialised(core, tenant) -> None:  # type: ignore[no-untyped-def]
-    """Two writers doing check-then-insert under serialize_tenant: exactly one inserts."""
+    """Two writers doing check-then-insert under lock_tenant: exactly one inserts."""
     granted: list[int] = []
     barrier = threading.Barrier(2)
 
     def contender(i: int) -> None:
         barrier.wait()
         with core.catalog.write() as conn:
-            locks.serialize_tenant(conn, tenant.id)
+            ns.lock_tenant(conn, tenant.id)
             if not locks.all_locks(conn, tenant.id):
                 time.sleep(0.2)  # widen the window a non-atomic check would lose
                 locks.create(conn, tenant.id, f"opaquelocktoken:{i}", _lock("/x"))
