@@ -319,9 +319,23 @@ def measure(srv: Server, fn, nbytes: int) -> tuple[float, float, int]:  # type: 
 
 
 def workloads(c: Client, srv: Server, cipher: str, sizes: dict[str, int],
-              files: dict[str, Path]) -> dict[str, Result]:
+              files: dict[str, Path], only: set[str]) -> dict[str, Result]:
     out: dict[str, Result] = {}
     tag = f"{srv.name}-{cipher[:6]}"
+    if "streams" in only:
+        out.update(stream_workloads(c, srv, cipher, sizes, files, tag))
+    if "small" in only:
+        n = sizes["small"]
+        small = "".join(f"put {files['small']} {tag}.s{i}\n" for i in range(n))
+        secs, _cpu, rss = measure(
+            srv, lambda: c.run(srv, cipher, [f"mkdir {tag}s\n" + small]), n * 4096)
+        out[f"{n} x 4 KiB puts"] = Result(n / secs, "files/s", None, rss)
+    return out
+
+
+def stream_workloads(c: Client, srv: Server, cipher: str, sizes: dict[str, int],
+                     files: dict[str, Path], tag: str) -> dict[str, Result]:
+    out: dict[str, Result] = {}
     big, nbig = files["big"], sizes["big"]
     secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, [f"put {big} {tag}.big\n"]), nbig)
     out["put 1 stream"] = Result(nbig / MiB / secs, "MB/s", cpu, rss)
@@ -333,11 +347,6 @@ def workloads(c: Client, srv: Server, cipher: str, sizes: dict[str, int],
     cmds = [f"put {par} {tag}.p{i}\n" for i in range(8)]
     secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, cmds), 8 * npar)
     out["put 8 clients"] = Result(8 * npar / MiB / secs, "MB/s", cpu, rss)
-    n = sizes["small"]
-    small = "".join(f"put {files['small']} {tag}.s{i}\n" for i in range(n))
-    secs, cpu, rss = measure(srv, lambda: c.run(srv, cipher, [f"mkdir {tag}s\n" + small]),
-                             n * 4096)
-    out[f"{n} x 4 KiB puts"] = Result(n / secs, "files/s", None, rss)
     return out
 
 
@@ -371,7 +380,10 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=0, help="gateway workers (0 = cores)")
     ap.add_argument("--serve-asyncssh", nargs=3, metavar=("PORT", "ROOT", "KEYS"))
+    ap.add_argument("--only", default="streams,small,list,idle",
+                    help="comma-separated workloads: streams,small,list,idle")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     if args.serve_asyncssh:
         serve_asyncssh(int(args.serve_asyncssh[0]), args.serve_asyncssh[1],
                        args.serve_asyncssh[2])
@@ -401,14 +413,16 @@ def main() -> int:
             if s is not None:
                 servers.append(s)
         time.sleep(1)
-        idle = asyncio.run(idle_sessions(gw, key, 200))  # on a fresh gateway
+        idle = (asyncio.run(idle_sessions(gw, key, 200))  # on a fresh gateway
+                if "idle" in only else None)
         client = Client(key, base)
         table: dict[tuple[str, str], dict[str, Result]] = {}
         for cipher in CIPHERS:
             for srv in servers:
                 print(f"  {srv.name} {cipher} ...", flush=True)
-                table[(srv.name, cipher)] = workloads(client, srv, cipher, sizes, files)
-        lists = {srv.name: listing(client, srv, sizes["list"]) for srv in servers}
+                table[(srv.name, cipher)] = workloads(client, srv, cipher, sizes, files, only)
+        lists = ({srv.name: listing(client, srv, sizes["list"]) for srv in servers}
+                 if "list" in only else {})
         report(table, lists, servers, sizes, idle)
     finally:
         for s in servers:
@@ -420,7 +434,7 @@ def main() -> int:
 
 def report(table: dict[tuple[str, str], dict[str, Result]], lists: dict[str, Result],
            servers: list[Server], sizes: dict[str, int],
-           idle: tuple[int, int, int, int]) -> None:
+           idle: tuple[int, int, int, int] | None) -> None:
     names = [s.name for s in servers]
     peers = [n for n in names if n != "gateway"]
     print(f"\nSFTP benchmark (big={sizes['big'] // MiB} MiB, 8 x {sizes['par'] // MiB} MiB, "
@@ -441,10 +455,14 @@ def report(table: dict[tuple[str, str], dict[str, Result]], lists: dict[str, Res
             print(row)
         print(f"{'peak RSS MiB':<18}" + "".join(
             f"{max(r.peak_rss for r in table[(n, cipher)].values()) / MiB:>24.0f}" for n in names))
-    print(f"\nlisting {sizes['list']} entries (ls -l), seconds: "
-          + ", ".join(f"{n} {lists[n].value:.2f}" for n in names)
-          + " | gateway speed ratio: "
-          + ", ".join(f"vs {p} {lists[p].value / lists['gateway'].value:.2f}" for p in peers))
+    if lists:
+        print(f"\nlisting {sizes['list']} entries (ls -l), seconds: "
+              + ", ".join(f"{n} {lists[n].value:.2f}" for n in names)
+              + " | gateway speed ratio: "
+              + ", ".join(f"vs {p} {lists[p].value / lists['gateway'].value:.2f}"
+                          for p in peers))
+    if idle is None:
+        return
     before, during, pss_before, pss_during = idle
     print(f"200 idle authenticated sessions (fresh gateway, supervisor + workers): "
           f"RSS {before / MiB:.0f} -> {during / MiB:.0f} MiB (+{(during - before) / MiB:.0f}), "

@@ -191,8 +191,8 @@ def purge_tenant(core: Core, name: str) -> int:
         core.keyring.destroy_tenant_keys(conn, t.id)
         _admin_event(core, conn, t.id, t.name, "tenant-purge")
     with core.catalog.read() as conn:
-        blob_ids = list(conn.execute(select(blobs.c.id).where(blobs.c.tenant_id == t.id))
-                        .scalars())
+        rows = conn.execute(select(blobs.c.id, blobs.c.inline_data.is_(None)).where(
+            blobs.c.tenant_id == t.id)).all()
     with core.catalog.write() as conn:
         conn.execute(update(nodes).where(nodes.c.tenant_id == t.id).values(blob_id=None))
         conn.execute(delete(nodes).where(nodes.c.tenant_id == t.id, nodes.c.parent_id.is_not(None)))
@@ -201,9 +201,11 @@ def purge_tenant(core: Core, name: str) -> int:
         conn.execute(delete(users).where(users.c.tenant_id == t.id))
         conn.execute(delete(tenant_keys).where(tenant_keys.c.tenant_id == t.id))
         conn.execute(delete(tenants).where(tenants.c.id == t.id))
-    for blob_id in blob_ids:
-        core.store.delete(blob_id)
-    return len(blob_ids)
+    core.root_ids.pop(t.id, None)
+    for blob_id, in_store in rows:
+        if in_store:
+            core.store.delete(blob_id)
+    return len(rows)
 
 
 # --- users --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import queue
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -69,6 +69,11 @@ class AuditEvent:
     seq: int = 0
     prev_hash: str = ""
     hash: str = ""
+
+    def fields(self) -> dict[str, Any]:
+        """The fields as a new dict (shallow: every value is immutable; ``asdict`` would
+        deep-copy them, several times slower on this hot path)."""
+        return dict(self.__dict__)
 
 
 _HASHED = ("chain", "seq", "tenant", "user", "protocol", "remote_addr", "session_id", "action",
@@ -130,7 +135,7 @@ class AuditLog:
             for ev in by_chain[chain]:
                 seq += 1
                 ev.seq, ev.prev_hash = seq, prev
-                fields = asdict(ev)
+                fields = ev.fields()
                 ev.hash = prev = event_hash(prev, fields, ev.ts)
                 fields["hash"] = ev.hash
                 rows.append(fields)
@@ -146,7 +151,7 @@ class AuditLog:
         if self._json is None:
             return
         for ev in events:
-            data = asdict(ev)
+            data = ev.fields()
             data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
             data.pop("prev_hash", None)
             self._json.info("audit", **data)

@@ -3,6 +3,11 @@
 ``BlobWriter`` streams plaintext into a new encrypted blob and returns a ``BlobRecord``
 (what the catalog stores). ``BlobReader`` opens a blob for random-access reads that decrypt
 only the segments a range touches.
+
+Small blobs (up to ``inline_max`` plaintext bytes) never reach the blob store: their
+ciphertext, in the same format, is kept in memory and committed inside the catalog
+transaction that makes the file visible. One transaction instead of a file create, two
+fsyncs, a rename and a later unlink; and no orphan is possible.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from gateway.backends.base import BlobSource, BlobStore
+from gateway.backends.base import BlobSink, BlobSource, BlobStore
 from gateway.crypto.blobformat import BlobDecryptor, BlobEncryptor, BlobHeader
 from gateway.errors import BlobFormatError
 from gateway.keyring import Keyring
@@ -32,6 +37,12 @@ class BlobRecord:
     key_version: int
     wrapped_key: bytes
     sha256: str
+    inline: bytes | None = None  # the ciphertext, when kept in the catalog
+
+    @property
+    def in_store(self) -> bool:
+        """True when the blob lives in the blob store (and must be deleted there)."""
+        return self.inline is None
 
 
 class BlobWriter:
@@ -46,7 +57,8 @@ class BlobWriter:
     PIPELINE_AFTER = 4 * 1024 * 1024
     QUEUE_CHUNKS = 8
 
-    def __init__(self, store: BlobStore, keyring: Keyring, tenant_id: str) -> None:
+    def __init__(self, store: BlobStore, keyring: Keyring, tenant_id: str,
+                 inline_max: int = 0) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.blob_id = uuid.uuid4().hex
@@ -54,17 +66,39 @@ class BlobWriter:
         self._key_version, self._wrapped = dk.version, dk.wrapped
         header = BlobHeader(uuid.UUID(hex=tenant_id).bytes, uuid.UUID(hex=self.blob_id).bytes,
                             dk.version, dk.wrapped)
-        self._sink = store.create(self.blob_id)
+        self._inline_max = max(0, inline_max)
+        self._memory: bytearray | None = bytearray() if self._inline_max else None
+        self._sink: BlobSink | None = None if self._inline_max else store.create(self.blob_id)
         self._sha = hashlib.sha256()
-        self._enc = BlobEncryptor(header, dk.key, self._sink.write)
+        self._enc = BlobEncryptor(header, dk.key, self._emit)
         self.size = 0
         self._queue: queue.Queue[bytes | None] | None = None
         self._worker: threading.Thread | None = None
         self._error: BaseException | None = None
 
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        if self._sink is not None:
+            self._sink.write(data)
+        else:
+            assert self._memory is not None
+            self._memory += data
+
+    def _spill(self) -> None:
+        """Too big for the catalog: move what is buffered into a real store blob."""
+        sink = self.store.create(self.blob_id)
+        try:
+            if self._memory:
+                sink.write(self._memory)
+        except BaseException:
+            sink.abort()
+            raise
+        self._sink, self._memory = sink, None
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._sha.update(data)
         self.size += len(data)
+        if self._sink is None and self.size > self._inline_max:
+            self._spill()
         if self._queue is None:
             if self.size <= self.PIPELINE_AFTER:
                 self._enc.write(data)
@@ -100,6 +134,12 @@ class BlobWriter:
     def finish(self) -> BlobRecord:
         self._drain()
         size = self._enc.finish()
+        if self._sink is None:
+            assert self._memory is not None
+            inline = bytes(self._memory)
+            self._memory = None
+            return BlobRecord(self.blob_id, self.tenant_id, size, len(inline),
+                              self._key_version, self._wrapped, self._sha.hexdigest(), inline)
         stored = self._sink.commit()
         return BlobRecord(self.blob_id, self.tenant_id, size, stored, self._key_version,
                           self._wrapped, self._sha.hexdigest())
@@ -110,17 +150,22 @@ class BlobWriter:
         except BaseException:  # noqa: S110 - aborting anyway
             pass
         finally:
-            self._sink.abort()
+            self._memory = None
+            if self._sink is not None:
+                self._sink.abort()
 
 
 class BlobReader:
     """Random-access plaintext view of one stored blob."""
 
     def __init__(self, store: BlobStore, keyring: Keyring, tenant_id: str, blob_id: str,
-                 key_version: int, wrapped_key: bytes, stored_size: int | None = None) -> None:
+                 key_version: int, wrapped_key: bytes, stored_size: int | None = None,
+                 inline: bytes | None = None) -> None:
         """``stored_size`` is the size the catalog recorded at commit: a blob the store
-        returns shorter or longer is then reported as cut at any range, not only at the end."""
-        self._source: BlobSource = store.open(blob_id)
+        returns shorter or longer is then reported as cut at any range, not only at the end.
+        ``inline`` is the ciphertext of a blob kept in the catalog (the store is not used)."""
+        self._source: BlobSource = (store.open(blob_id) if inline is None
+                                    else MemoryBlobSource(inline))
         try:
             header, header_len = read_header(self._source)
             key = keyring.unwrap_data_key(tenant_id, blob_id, key_version, wrapped_key)
@@ -150,6 +195,22 @@ class BlobReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MemoryBlobSource(BlobSource):
+    """A blob whose ciphertext is already in memory (kept inline in the catalog)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self.size = len(data)
+
+    def readinto(self, offset: int, buf: memoryview) -> int:
+        chunk = self._data[offset: offset + len(buf)]
+        buf[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        pass
 
 
 def read_header(source: BlobSource) -> tuple[BlobHeader, int]:

@@ -21,6 +21,7 @@ ENV_CONFIG = "LUMANOX_CONFIG"
 ENV_DATA_DIR = "LUMANOX_DATA_DIR"
 ENV_CATALOG_URL = "LUMANOX_CATALOG_URL"
 ENV_MASTER_KEY_FILE = "LUMANOX_MASTER_KEY_FILE"
+MAX_INLINE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -41,6 +42,8 @@ class StorageSection:
     backend: str = "local"
     path: str = ""  # default: <data_dir>/blobs
     gc_grace_seconds: int = 3600
+    # files up to this size are encrypted into the catalog row itself (0: never)
+    inline_max_bytes: int = 65536
 
 
 @dataclass
@@ -223,6 +226,9 @@ def _validate(cfg: Config) -> None:
     if cfg.storage.backend not in ("local",):
         raise ConfigError(f"{src}: storage.backend: unknown backend {cfg.storage.backend!r}; "
                           "available: local")
+    if not 0 <= cfg.storage.inline_max_bytes <= MAX_INLINE_BYTES:
+        raise ConfigError(f"{src}: storage.inline_max_bytes: must be between 0 and "
+                          f"{MAX_INLINE_BYTES} (small files kept in the catalog)")
     if cfg.storage.gc_grace_seconds < 0:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:

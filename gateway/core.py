@@ -28,6 +28,9 @@ class Core:
         self.store = store
         self.keyring = keyring
         self.audit = audit
+        #: tenant id -> root node id; fixed for a tenant's lifetime (a purged tenant's
+        #: id is never reused, and every query also filters by tenant id)
+        self.root_ids: dict[str, int] = {}
 
     @classmethod
     def open(cls, config: Config, *, migrate: bool | None = None,

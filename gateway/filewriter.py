@@ -118,7 +118,7 @@ class FileWriter:
         try:
             self.entry = self.session._commit_write(self, self._parts, record, self._exclusive)
         except BaseException as exc:
-            self.session.core.store.delete(record.id)
+            self.session._discard_blob(record)
             self.session._write_failed(self, exc)
             raise
         finally:
@@ -209,7 +209,7 @@ class FileWriter:
                     with self.session._open_blob_record(record) as reader:
                         self._copy_into(spool, reader, 0, record.size)
                 finally:
-                    self.session.core.store.delete(record.id)
+                    self.session._discard_blob(record)
             if self._base_node is not None and self._base_size > self._next:
                 self._copy_into(spool, self._base(), self._next, self._base_size)
             for offset in sorted(self._pending):

@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     or_,
     select,
     update,
@@ -70,7 +71,12 @@ _USAGE = select(
     users.c.used_files.label("u_used_files"), users.c.quota_files.label("u_quota_files"),
 ).select_from(tenants.outerjoin(users, users.c.id == bindparam("u"))).where(
     tenants.c.id == bindparam("t"))
-_BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size).where(
+_RELEASE_BLOB = delete(blobs).where(
+    blobs.c.id == bindparam("b"), ~exists().where(nodes.c.blob_id == bindparam("b"))
+).returning(func.length(blobs.c.inline_data).label("inline_len"))
+# (not "inline_data IS NULL": SQLite 3.40 evaluates that wrongly in a DELETE's RETURNING)
+_BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size,
+                    blobs.c.inline_data).where(
     blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
 
 
@@ -214,9 +220,13 @@ class Session:
         self.core.audit.record(ev)
 
     def _root(self, conn: Connection) -> int:
-        """The tenant's root node id (fixed for the tenant's lifetime), cached."""
+        """The tenant's root node id (fixed for the tenant's lifetime), cached per process:
+        WebDAV opens a Session per request."""
         if self._root_id is None:
-            self._root_id = ns.root(conn, self.tenant_id).id
+            cached = self.core.root_ids.get(self.tenant_id)
+            if cached is None:
+                cached = self.core.root_ids[self.tenant_id] = ns.root(conn, self.tenant_id).id
+            self._root_id = cached
         return self._root_id
 
     @contextlib.contextmanager
@@ -261,14 +271,21 @@ class Session:
         if row is None:
             raise NotFound("file content is missing from the catalog")
         return BlobReader(self.core.store, self.core.keyring, self.tenant_id, node.blob_id or "",
-                          row.key_version, row.wrapped_key, row.stored_size)
+                          row.key_version, row.wrapped_key, row.stored_size, row.inline_data)
 
     def _open_blob_record(self, record: BlobRecord) -> BlobReader:
         return BlobReader(self.core.store, self.core.keyring, self.tenant_id, record.id,
-                          record.key_version, record.wrapped_key, record.stored_size)
+                          record.key_version, record.wrapped_key, record.stored_size,
+                          record.inline)
 
     def _new_blob_writer(self) -> BlobWriter:
-        return BlobWriter(self.core.store, self.core.keyring, self.tenant_id)
+        return BlobWriter(self.core.store, self.core.keyring, self.tenant_id,
+                          self.core.config.storage.inline_max_bytes)
+
+    def _discard_blob(self, record: BlobRecord) -> None:
+        """Delete a finished blob that never became visible (inline ones vanish with it)."""
+        if record.in_store:
+            self.core.store.delete(record.id)
 
     # --- reading -----------------------------------------------------------------------------
     def stat(self, path: str) -> Entry:
@@ -380,10 +397,15 @@ class Session:
         assert writer.entry is not None
         return writer.entry
 
-    def stat_quiet(self, path: str) -> Entry:
-        """Stat without an audit event: for front-ends describing a result just audited."""
+    def stat_quiet(self, path: str,
+                   also: Callable[[Connection], None] | None = None) -> Entry:
+        """Stat without an audit event: for front-ends describing a result just audited.
+        ``also(conn)`` runs first in the same read transaction (one snapshot, one round
+        trip: e.g. the WebDAV locks a write request is about to check)."""
         parts = split_path(path)
         with self.core.catalog.read() as conn:
+            if also is not None:
+                also(conn)
             node, stored = self._resolve_named(conn, parts)
         return _entry(stored, node)
 
@@ -421,7 +443,8 @@ class Session:
             conn.execute(_INSERT_BLOB, {
                 "id": record.id, "tenant_id": self.tenant_id, "size": record.size,
                 "stored_size": record.stored_size, "key_version": record.key_version,
-                "wrapped_key": record.wrapped_key, "sha256": record.sha256, "created_at": now})
+                "wrapped_key": record.wrapped_key, "sha256": record.sha256, "created_at": now,
+                "inline_data": record.inline})
             values = dict(size=record.size, blob_id=record.id, sha256=record.sha256,
                           etag=ns.new_etag(), owner_id=self.principal.user_id, mtime=now)
             if existing is None:
@@ -465,12 +488,12 @@ class Session:
                     raise QuotaExceeded("your storage quota is exhausted")
 
     def _release_blob(self, conn: Connection, blob_id: str | None) -> str | None:
-        """Drop a blob row no node references any more; returns its id if dropped."""
+        """Drop a blob row no node references any more; returns its id if the blob store
+        holds content to delete after the commit (an inline blob goes with its row)."""
         if blob_id is None:
             return None
-        result = conn.execute(delete(blobs).where(
-            blobs.c.id == blob_id, ~exists().where(nodes.c.blob_id == blob_id)))
-        return blob_id if result.rowcount else None
+        row = conn.execute(_RELEASE_BLOB, {"b": blob_id}).first()
+        return blob_id if row is not None and row.inline_len is None else None
 
     def _touch(self, conn: Connection, node_id: int, now: datetime) -> None:
         conn.execute(_TOUCH, {"node": node_id, "mtime": now, "etag": ns.new_etag()})

@@ -140,3 +140,4 @@ def tenant(core: Core) -> admin.Tenant:
 def session(core: Core, tenant: admin.Tenant):  # type: ignore[no-untyped-def]
     admin.create_user(core, "acme", "alice", password="correct horse battery")
     return core.session(admin.principal_for(core, "acme", "alice"), "test", "127.0.0.1")
+

@@ -36,6 +36,8 @@ def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
     ("[nope]\n", "unknown section [nope]"),
     ("[catalog]\nauto_migrate = 'yes'\n", "catalog.auto_migrate: expected true or false"),
     ("[storage]\nbackend = 'ftp'\n", "storage.backend: unknown backend"),
+    ("[storage]\ninline_max_bytes = 2000000\n", "storage.inline_max_bytes: must be between"),
+    ("[storage]\ninline_max_bytes = -1\n", "storage.inline_max_bytes: must be between"),
     ("this is not toml", "not valid TOML"),
 ])
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, message: str) -> None:

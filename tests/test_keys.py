@@ -6,6 +6,7 @@ import os
 
 import pytest
 from sqlalchemy import select
+from store_checks import assert_store_matches_catalog
 
 from gateway import admin
 from gateway.catalog.tables import blobs, tenant_keys
@@ -113,9 +114,11 @@ def test_destroyed_tenant_key_shreds_only_that_tenant(core: Core) -> None:
 def test_purge_tenant_removes_keys_rows_and_blobs(core: Core) -> None:
     acme = _user_session(core, "acme")
     globex = _user_session(core, "globex")
-    acme.write_file("/a", b"acme data")
-    globex.write_file("/g", b"globex data")
-    assert admin.purge_tenant(core, "acme") == 1
+    acme.write_file("/a", b"acme data")  # small: kept inline in the catalog
+    acme.write_file("/big", os.urandom(200_000))  # in the blob store
+    globex.write_file("/g", b"globex data" * 10_000)
+    assert admin.purge_tenant(core, "acme") == 2
     assert [t.name for t in admin.list_tenants(core)] == ["globex"]
     assert len(list(core.store.enumerate())) == 1
-    assert globex.read_file("/g") == b"globex data"
+    assert_store_matches_catalog(core)
+    assert globex.read_file("/g") == b"globex data" * 10_000

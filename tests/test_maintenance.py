@@ -15,7 +15,7 @@ def test_gc_deletes_only_old_unreferenced_blobs(core: Core) -> None:
     t = admin.create_tenant(core, "acme")
     admin.create_user(core, "acme", "u")
     s = core.session(admin.principal_for(core, "acme", "u"), "test", "::1")
-    s.write_file("/kept", b"referenced")
+    s.write_file("/kept", b"referenced" * 10_000)  # big enough for the blob store
     # an orphan: a blob written by an upload that crashed before its catalog commit
     w = BlobWriter(core.store, core.keyring, t.id)
     w.write(b"orphan")
@@ -34,7 +34,7 @@ def test_gc_deletes_only_old_unreferenced_blobs(core: Core) -> None:
     assert (result.deleted, result.kept_young) == (1, 1)
     assert not core.store.path_of(orphan.id).exists()
     assert core.store.path_of(young_rec.id).exists()
-    assert s.read_file("/kept") == b"referenced"
+    assert s.read_file("/kept") == b"referenced" * 10_000
 
 
 def test_gc_removes_abandoned_temp_files(core: Core) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from store_checks import assert_store_matches_catalog
 
 from gateway import admin
 from gateway.catalog.tables import audit_events, blobs
@@ -88,7 +89,7 @@ def test_failed_uploads_keep_the_previous_version(core: Core, session: Session) 
     # nothing half-written is left in the blob store: one blob for the one version
     with core.catalog.read() as conn:
         assert conn.execute(select(func.count()).select_from(blobs)).scalar() == 1
-    assert len(list(core.store.enumerate())) == 1
+    assert_store_matches_catalog(core)
 
 
 def test_append_resume_and_random_offsets(session: Session) -> None:
@@ -375,7 +376,7 @@ def test_concurrent_writers_of_one_file_leave_one_consistent_version(
     assert session.read_file("/contended.bin") in bodies
     with core.catalog.read() as conn:  # exactly the one live blob is left
         assert conn.execute(select(func.count()).select_from(blobs)).scalar() == 1
-    assert len(list(core.store.enumerate())) == 1
+    assert_store_matches_catalog(core)
     t = admin.get_tenant(core, "acme")
     assert t.used_files == 1 and t.used_bytes == session.stat("/contended.bin").size
 
@@ -429,5 +430,4 @@ def test_a_failing_disk_mid_upload_keeps_the_previous_version(
             w.write(chunk)
     monkeypatch.undo()
     assert session.read_file("/big.bin") == b"previous version"
-    assert len(list(core.store.enumerate())) == 1
-    assert list(core.store.tmp_dir.iterdir()) == []
+    assert_store_matches_catalog(core)

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from gateway.catalog.tables import dav_locks
 
@@ -47,10 +47,13 @@ def clamp_timeout(timeout: float | None) -> int:
     return max(1, int(timeout))
 
 
+_ALL_LOCKS = select(dav_locks).where(dav_locks.c.tenant_id == bindparam("t"),
+                                      dav_locks.c.expires_at > bindparam("now"))
+
+
 def all_locks(conn: Connection, tenant_id: str) -> list[Lock]:
-    """Every unexpired lock of a tenant."""
-    rows = conn.execute(select(dav_locks).where(
-        dav_locks.c.tenant_id == tenant_id, dav_locks.c.expires_at > _ts(time.time())))
+    """Every unexpired lock of a tenant (checked on every write request: prebuilt)."""
+    rows = conn.execute(_ALL_LOCKS, {"t": tenant_id, "now": _ts(time.time())})
     return [_lock(r) for r in rows]
 
 

@@ -104,6 +104,8 @@ blobs = Table(
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("created_at", UTC_TIME, nullable=False),
+    # ciphertext of a small blob kept in the catalog instead of the blob store (NULL: in store)
+    Column("inline_data", LargeBinary, nullable=True),
     Index(None, "tenant_id", "key_version"),
 )
 

@@ -19,6 +19,7 @@ from wsgidav import util, xml_tools
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
+from gateway.catalog import locks as lock_store
 from gateway.errors import GatewayError, InvalidName, Locked, NotADirectory, NotFound
 from gateway.names import name_key, split_path
 from gateway.session import Entry, FileReader, Session
@@ -34,6 +35,8 @@ LOCK_NULL_KEY = "lumanox.lock_null"
 _RES_CACHE_KEY = "lumanox.resources"
 #: methods that change nothing: a URL resolves to the same resource all request long
 _READ_ONLY_METHODS = ("GET", "HEAD", "PROPFIND")
+#: methods whose handler checks the locks right after resolving the target
+_LOCK_CHECKED_METHODS = ("PUT", "DELETE", "PROPPATCH", "MKCOL", "MOVE", "COPY")
 
 
 def _join(parent: str, name: str) -> str:
@@ -402,8 +405,13 @@ class LumanoxProvider(DAVProvider):
 
     def _resolve(self, session: Session, spath: str, environ: dict[str, Any]
                  ) -> FileResource | FolderResource | None:
+        also = None
+        if (self.lock_manager is not None and context.lock_snapshot() is None
+                and environ.get("REQUEST_METHOD") in _LOCK_CHECKED_METHODS):
+            def also(conn: Any) -> None:  # the locks wsgidav checks next, same snapshot
+                context.set_lock_snapshot(lock_store.all_locks(conn, session.tenant_id))
         try:
-            entry = session.stat_quiet(spath)
+            entry = session.stat_quiet(spath, also)
             if _is_request_target(environ, spath, entry.is_dir):
                 entry = session.stat(spath)  # the audited, permission-checked operation
         except (NotFound, NotADirectory):

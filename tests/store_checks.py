@@ -1,0 +1,18 @@
+"""Assertions about the blob store shared by core tests."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway.catalog.tables import blobs
+from gateway.core import Core
+
+
+def assert_store_matches_catalog(core: Core) -> None:
+    """The blob store holds exactly the catalog's store-kept blobs: no orphan, nothing
+    missing, no temp file left behind (small blobs live inline in the catalog)."""
+    with core.catalog.read() as conn:
+        expected = set(conn.execute(select(blobs.c.id).where(blobs.c.inline_data.is_(None)))
+                       .scalars())
+    assert {b.blob_id for b in core.store.enumerate()} == expected
+    assert list(core.store.tmp_dir.iterdir()) == []
