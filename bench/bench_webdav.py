@@ -1,6 +1,8 @@
 """WebDAV throughput, side by side: the gateway (encryption at rest, HTTPS) against stock
 wsgidav (FilesystemProvider on cheroot, no encryption), ``rclone serve webdav`` and Apache
-httpd mod_dav, all over HTTPS on 127.0.0.1 with HTTP Basic auth.
+httpd mod_dav, all over HTTPS on 127.0.0.1 with HTTP Basic auth; plus ``cheroot-null``, the
+ceiling of the HTTP stack itself (cheroot + TLS, same worker count, a WSGI app that only
+reads bodies and answers: no WebDAV, no storage).
 
     .venv/bin/python bench/bench_webdav.py            # 1 GiB, 2,000 x 4 KiB, 5,000 entries
     .venv/bin/python bench/bench_webdav.py --quick    # 64 MiB, 300 x 4 KiB, 1,000 entries
@@ -49,18 +51,20 @@ class Server:
     prefix: str = ""
     make_entries: Callable[[int], str] | None = None  # creates N entries, returns folder URL
     pids: Callable[[], list[int]] = field(default=lambda: [])
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  # more workers
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}{self.prefix}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        for proc in (self.proc, *self.others):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def children(pid: int) -> list[int]:
@@ -159,6 +163,59 @@ server.safe_start()
         return "/many/"
 
     return Server("wsgidav-stock", port, proc, make_entries=entries, pids=lambda: [proc.pid])
+
+
+NULL_APP = """
+import base64, hmac, sys
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+port, cert, key, user, password = sys.argv[1:6]
+expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+sizes, block = {}, bytes(256 * 1024)
+
+def app(environ, start_response):
+    if not hmac.compare_digest(environ.get("HTTP_AUTHORIZATION", ""), expected):
+        start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="x"'),
+                                             ("Content-Length", "0")])
+        return [b""]
+    method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+    if method == "PUT":
+        body, n = environ["wsgi.input"], 0
+        while chunk := body.read(256 * 1024):
+            n += len(chunk)
+        sizes[path] = n
+        start_response("201 Created", [("Content-Length", "0")])
+        return [b""]
+    if method == "GET" and path in sizes:
+        size = sizes[path]
+        start_response("200 OK", [("Content-Length", str(size))])
+        return (block[: min(len(block), size - off)] for off in range(0, size, len(block)))
+    if method == "DELETE":
+        sizes.pop(path, None)
+    start_response("201 Created" if method == "MKCOL" else "204 No Content",
+                   [("Content-Length", "0")])
+    return [b""]
+
+server = wsgi.Server(("127.0.0.1", int(port)), app, numthreads=32, reuse_port=True)
+server.ssl_adapter = BuiltinSSLAdapter(cert, key)
+server.safe_start()
+"""
+
+
+def start_null(work: Path, cert: Path, key: Path, workers: int) -> Server:
+    """The ceiling of the HTTP stack the gateway is built on: cheroot + TLS with the same
+    worker processes, a WSGI app that reads each body and answers, no WebDAV, no storage."""
+    port = free_port()
+    script = work / "cheroot_null.py"
+    script.write_text(NULL_APP)
+    procs = [subprocess.Popen([sys.executable, str(script), str(port), str(cert), str(key),
+                               USER, PASSWORD], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+             for _ in range(workers or os.cpu_count() or 1)]
+    wait_port(port)
+    time.sleep(0.5)  # every worker listening
+    return Server("cheroot-null", port, procs[0], pids=lambda: [p.pid for p in procs],
+                  others=procs[1:])
 
 
 def start_rclone(work: Path, cert: Path, key: Path) -> Server | None:
@@ -354,6 +411,7 @@ def servers(work: Path, workers: int) -> Iterator[list[Server]]:
     try:
         started.append(start_gateway(work, cert, key, workers))
         started.append(start_wsgidav(work, cert, key))
+        started.append(start_null(work, cert, key, workers))
         for starter, label in ((start_rclone, "rclone"), (start_apache, "apache2 mod_dav")):
             s = starter(work, cert, key)
             if s is None:

@@ -53,3 +53,11 @@ def test_write_transactions_roll_back_on_error(tmp_path: Path) -> None:
     with catalog.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_heads")).scalar() == 0
     catalog.dispose()
+
+
+def test_sqlite_commits_are_durable(tmp_path, config_factory) -> None:  # type: ignore[no-untyped-def]
+    """WAL with synchronous=FULL: an acknowledged upload survives a power loss."""
+    cfg = config_factory(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}")
+    with Core.open(cfg) as core, core.catalog.write() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
