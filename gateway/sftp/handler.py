@@ -55,17 +55,26 @@ _V3_FLAGS = (asyncssh.sftp.FILEXFER_ATTR_SIZE | asyncssh.sftp.FILEXFER_ATTR_UIDG
 
 class WireName:
     """A directory entry encoded once for SFTP v3 (the only version served): building
-    asyncssh ``SFTPName`` records and their encoding dominated large listings. Also
-    read by asyncssh's SCP source (``filename``, ``attrs``) like an ``SFTPName``.
-    ``tests/sftp/test_quirks.py`` checks the bytes against asyncssh's own encoding."""
+    asyncssh ``SFTPName``/``SFTPAttrs`` records and their encoding dominated large listings.
+    Also read by asyncssh's SCP source (``filename``, ``attrs``) like an ``SFTPName``: the
+    ``SFTPAttrs`` is then built on demand. ``tests/sftp/test_quirks.py`` checks the bytes
+    against asyncssh's own encoding."""
 
-    __slots__ = ("_wire", "attrs", "filename", "longname")
+    __slots__ = ("_wire", "filename", "longname", "mode", "mtime", "size")
 
-    def __init__(self, filename: bytes, longname: bytes, attrs: SFTPAttrs) -> None:
-        self.filename, self.longname, self.attrs = filename, longname, attrs
-        self._wire = (String(filename) + String(longname) + _V3_ATTRS.pack(
-            _V3_FLAGS, attrs.size or 0, attrs.uid or 0, attrs.gid or 0,
-            attrs.permissions or 0, attrs.atime or 0, attrs.mtime or 0))
+    def __init__(self, filename: bytes, longname: bytes, mode: int, size: int,
+                 mtime: int) -> None:
+        self.filename, self.longname = filename, longname
+        self.mode, self.size, self.mtime = mode, size, mtime
+        self._wire = (String(filename) + String(longname)
+                      + _V3_ATTRS.pack(_V3_FLAGS, size, 0, 0, mode, mtime, mtime))
+
+    @property
+    def attrs(self) -> SFTPAttrs:
+        ftype = (asyncssh.FILEXFER_TYPE_DIRECTORY if statmod.S_ISDIR(self.mode)
+                 else asyncssh.FILEXFER_TYPE_REGULAR)
+        return SFTPAttrs(type=ftype, size=self.size, uid=0, gid=0, permissions=self.mode,
+                         atime=self.mtime, mtime=self.mtime, nlink=1)
 
     def encode(self, sftp_version: int) -> bytes:
         if sftp_version != 3:
@@ -142,30 +151,32 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     def format_group(self, gid: int | None) -> str:
         return self.principal.tenant_name
 
-    def _attrs(self, entry: Entry) -> SFTPAttrs:
+    def _mode(self, entry: Entry) -> int:
         if entry.is_dir:
-            mode, ftype = DIR_MODE, asyncssh.FILEXFER_TYPE_DIRECTORY
-        else:
-            writable = self.principal.allowed("write", entry.path)
-            mode = FILE_MODE if writable else READONLY_FILE_MODE
-            ftype = asyncssh.FILEXFER_TYPE_REGULAR
+            return DIR_MODE
+        return FILE_MODE if self.principal.allowed("write", entry.path) else READONLY_FILE_MODE
+
+    def _attrs(self, entry: Entry) -> SFTPAttrs:
+        mode = self._mode(entry)
+        ftype = (asyncssh.FILEXFER_TYPE_DIRECTORY if entry.is_dir
+                 else asyncssh.FILEXFER_TYPE_REGULAR)
         mtime = int(entry.mtime.timestamp())
         return SFTPAttrs(type=ftype, size=entry.size, uid=0, gid=0, permissions=mode,
                          atime=mtime, mtime=mtime, nlink=1)
 
-    def _name(self, entry: Entry) -> WireName:
-        attrs = self._attrs(entry)
-        filename = entry.name.encode("utf-8")
-        return WireName(filename, self._longname(attrs) + filename, attrs)
+    def _name(self, entry: Entry, filename: bytes | None = None) -> WireName:
+        if filename is None:
+            filename = entry.name.encode("utf-8")
+        mode, size, mtime = self._mode(entry), entry.size, int(entry.mtime.timestamp())
+        return WireName(filename, self._longname(mode, size, mtime) + filename, mode, size,
+                        mtime)
 
-    def _longname(self, attrs: SFTPAttrs) -> bytes:
+    def _longname(self, mode_bits: int, size: int, mtime: int) -> bytes:
         """``ls -l`` style prefix (as asyncssh formats it, with caches: listings of
         thousands of entries spend most of their time here otherwise)."""
-        mode = _MODES.get(attrs.permissions or 0)
+        mode = _MODES.get(mode_bits)
         if mode is None:
-            mode = _MODES.setdefault(attrs.permissions or 0,
-                                     statmod.filemode(attrs.permissions or 0))
-        mtime = attrs.mtime or 0
+            mode = _MODES.setdefault(mode_bits, statmod.filemode(mode_bits))
         date = self._dates.get(mtime // 60)
         if date is None:
             date = _format_date(mtime)
@@ -173,7 +184,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
                 self._dates.clear()
             self._dates[mtime // 60] = date
         return (f"{mode:10s} {1:>4d} {self.principal.user_name:8s} "
-                f"{self.principal.tenant_name:8s} {attrs.size or 0:>8d} {date:12s} ").encode()
+                f"{self.principal.tenant_name:8s} {size:>8d} {date:12s} ").encode()
 
     # --- paths -------------------------------------------------------------------------
     def map_path(self, path: bytes) -> bytes:
@@ -207,8 +218,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         except errors.GatewayError as exc:
             raise to_sftp(exc) from None
         for dot in (b".", b".."):
-            attrs = self._attrs(here)
-            yield WireName(dot, self._longname(attrs) + dot, attrs)
+            yield self._name(here, dot)
 
         def batch(n: int) -> list[Entry]:
             return [e for _, e in zip(range(n), it, strict=False)]

@@ -121,12 +121,17 @@ def test_wire_names_match_asyncssh_encoding() -> None:
     from gateway.sftp.handler import DIR_MODE, FILE_MODE, WireName
 
     for perm, size in ((FILE_MODE, 12345678901), (DIR_MODE, 0)):
-        attrs = asyncssh.SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, size=size, uid=0,
-                                   gid=0, permissions=perm, atime=1_700_000_000,
-                                   mtime=1_700_000_000, nlink=1)
-        ours = WireName(b"f\xc3\xa9.txt", b"-rw-r--r-- long", attrs).encode(3)
+        ftype = asyncssh.FILEXFER_TYPE_DIRECTORY if perm == DIR_MODE else \
+            asyncssh.FILEXFER_TYPE_REGULAR
+        attrs = asyncssh.SFTPAttrs(type=ftype, size=size, uid=0, gid=0, permissions=perm,
+                                   atime=1_700_000_000, mtime=1_700_000_000, nlink=1)
+        ours = WireName(b"f\xc3\xa9.txt", b"-rw-r--r-- long", perm, size, 1_700_000_000)
         theirs = asyncssh.SFTPName(b"f\xc3\xa9.txt", b"-rw-r--r-- long", attrs).encode(3)
-        assert ours == theirs
+        assert ours.encode(3) == theirs
+        # the SCP source reads ``attrs``: built on demand, equal to the real thing
+        assert asyncssh.SFTPName(b"x", b"", ours.attrs).encode(3) == \
+            asyncssh.SFTPName(b"x", b"", attrs).encode(3)
+        assert ours.attrs.type == ftype
 
 
 def test_open_files_are_limited_per_session(gateway: Gateway, work: Path) -> None:
