@@ -8,6 +8,7 @@ directory, so a crash leaves either nothing or a complete blob, never a partial 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import secrets
@@ -30,27 +31,30 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalBlobSink(BlobSink):
+    """Writes go through a 1 MiB buffer: the encryptor hands over 64 KiB segments, and one
+    ``write`` per MiB instead of sixteen measurably lowers the kernel time of large uploads."""
+
+    BUFFER = 1024 * 1024
+
     def __init__(self, store: LocalBlobStore, blob_id: str) -> None:
         self._final = store.path_of(blob_id)
         self._tmp = store.tmp_dir / f"{blob_id}.{secrets.token_hex(4)}"
-        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file: io.BufferedWriter | None = os.fdopen(fd, "wb", buffering=self.BUFFER)
         self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        assert self._fd is not None, "write after commit/abort"
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-            self._size += n
+        assert self._file is not None, "write after commit/abort"
+        self._size += self._file.write(data)
 
     def commit(self) -> int:
-        assert self._fd is not None, "commit after commit/abort"
-        fd, self._fd = self._fd, None
+        assert self._file is not None, "commit after commit/abort"
+        f, self._file = self._file, None
         try:
-            os.fsync(fd)
+            f.flush()
+            os.fsync(f.fileno())
         finally:
-            os.close(fd)
+            f.close()
         parent = self._final.parent
         if not parent.is_dir():
             top = parent.parent
@@ -64,9 +68,10 @@ class LocalBlobSink(BlobSink):
         return self._size
 
     def abort(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            f, self._file = self._file, None
+            with contextlib.suppress(OSError):  # e.g. the buffered tail on a full disk
+                f.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
 
