@@ -168,10 +168,15 @@ class Session:
 
     def __init__(self, core: Core, principal: Principal, protocol: str, remote_addr: str,
                  session_id: str | None = None,
-                 guard: Callable[[], None] | None = None) -> None:
+                 guard: Callable[[], None] | None = None,
+                 checks_dav_locks: bool = False) -> None:
         """``guard`` is called before every operation and raises to refuse it: long-lived
         sessions (SSH) pass the policy's re-check, so a disabled account, an expired one
-        or a withdrawn protocol stops working mid-session, not only at the next login."""
+        or a withdrawn protocol stops working mid-session, not only at the next login.
+
+        WebDAV locks bind every protocol: a change to a locked file or folder is refused
+        with ``Locked`` inside its transaction, unless ``checks_dav_locks`` says the
+        front-end checks them itself (WebDAV, which knows the client's lock tokens)."""
         self.core = core
         self.principal = principal
         self.protocol = protocol
@@ -181,6 +186,7 @@ class Session:
         self._ci = principal.case_insensitive
         self._root_id: int | None = None
         self.guard = guard
+        self.checks_dav_locks = checks_dav_locks
 
     # --- audit plumbing -------------------------------------------------------------------
     def _event(self, action: str, path: str | None, dest: str | None = None) -> AuditEvent:
@@ -262,6 +268,19 @@ class Session:
     def _require(self, perm: str, path: str) -> None:
         if not self.principal.allowed(perm, path):
             raise PermissionDenied(f"no {perm} permission on {path}")
+
+    def _check_unlocked(self, conn: Connection, parts: list[str], *, membership: bool = False,
+                        subtree: bool = False) -> None:
+        """Refuse a change a WebDAV lock forbids (see ``locks.blocking_lock``)."""
+        if self.checks_dav_locks:
+            return
+        from gateway.catalog import locks
+
+        lock = locks.blocking_lock(conn, self.tenant_id, parts, self._ci,
+                                   membership=membership, subtree=subtree)
+        if lock is not None:
+            raise Locked(f"{join_path(parts)} is locked (WebDAV lock by "
+                         f"{lock['principal'] or 'another client'}); try again later")
 
     def _open_blob(self, node: Node, conn: Connection | None = None) -> BlobReader:
         if conn is None:
@@ -377,6 +396,7 @@ class Session:
                     raise AlreadyExists(f"{norm} already exists")
                 if existing is None and must_exist:
                     raise NotFound(f"{norm} does not exist")
+                self._check_unlocked(conn, parts, membership=existing is None)  # early
                 if expected_length is not None:
                     old = existing.size if existing is not None and truncate else 0
                     self._precheck_quota(conn, expected_length - old, 0 if existing else 1)
@@ -431,6 +451,7 @@ class Session:
                 raise IsADirectory(f"{writer.path} is a folder")
             if existing is not None and exclusive:
                 raise AlreadyExists(f"{writer.path} already exists")
+            self._check_unlocked(conn, parts, membership=existing is None)
             if writer.precommit is not None:
                 writer.precommit(conn)
             deltas: dict[str | None, list[int]] = {self.principal.user_id: [record.size, 0]}
@@ -544,6 +565,7 @@ class Session:
                         continue
                     if not last and not parents:
                         raise NotFound(f"{join_path(parts[:i + 1])} does not exist")
+                    self._check_unlocked(conn, parts[:i + 1], membership=True)
                     new_id = conn.execute(nodes.insert().values(
                         tenant_id=self.tenant_id, parent_id=node.id, name=part,
                         name_key=name_key(part, self._ci), kind=DIR, size=0,
@@ -564,6 +586,7 @@ class Session:
             self._require("delete", norm)
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
+                self._check_unlocked(conn, parts, membership=True, subtree=node.is_dir)
                 if node.is_dir:
                     if not recursive and ns.has_children(conn, self.tenant_id, node.id):
                         raise DirectoryNotEmpty(f"{norm} is not empty")
@@ -609,6 +632,9 @@ class Session:
                 parent, existing = self._resolve_parent(conn, dparts)
                 if ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
                     raise InvalidMove("a folder cannot be moved into itself")
+                self._check_unlocked(conn, sparts, membership=True, subtree=node.is_dir)
+                self._check_unlocked(conn, dparts, membership=True,
+                                     subtree=existing is not None and existing.is_dir)
                 if existing is not None and existing.id != node.id:
                     if not overwrite:
                         raise AlreadyExists(f"{dnorm} already exists")
@@ -647,6 +673,8 @@ class Session:
                 parent, existing = self._resolve_parent(conn, dparts)
                 if node.is_dir and ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
                     raise InvalidMove("a folder cannot be copied into itself")
+                self._check_unlocked(conn, dparts, membership=True,
+                                     subtree=existing is not None and existing.is_dir)
                 if existing is not None:
                     if existing.id == node.id:
                         raise InvalidMove("source and destination are the same")
@@ -695,6 +723,7 @@ class Session:
             self._require("write", norm)
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
+                self._check_unlocked(conn, parts)
                 conn.execute(update(nodes).where(nodes.c.id == node.id).values(
                     mtime=mtime.astimezone(UTC), etag=ns.new_etag()))
                 op.commit_in(conn)
@@ -746,6 +775,7 @@ class Session:
                     raise InvalidName("property name or value too long")
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
+                self._check_unlocked(conn, parts)
                 properties.apply(conn, self.tenant_id, node.id, changes)
                 op.commit_in(conn)
 

@@ -102,3 +102,37 @@ def purge_expired(conn: Connection, tenant_id: str | None = None) -> int:
 
 def clear(conn: Connection, tenant_id: str) -> None:
     conn.execute(delete(dav_locks).where(dav_locks.c.tenant_id == tenant_id))
+
+
+def lock_key(parts: list[str], case_insensitive: bool) -> str:
+    """The key a lock on ``/parts`` is stored under: the WebDAV front-end's resource URL
+    (names folded on case-insensitive tenants, percent-quoted, no trailing slash)."""
+    from urllib.parse import quote
+
+    from gateway.names import name_key
+
+    return quote("/" + "/".join(name_key(p, case_insensitive) for p in parts))
+
+
+def blocking_lock(conn: Connection, tenant_id: str, parts: list[str], case_insensitive: bool,
+                  *, membership: bool = False, subtree: bool = False) -> Lock | None:
+    """The first unexpired lock that forbids changing ``/parts`` without its token.
+
+    A lock on the path itself, or an infinite-depth lock on a folder above it, always does;
+    ``membership`` (creating, removing or renaming the entry) adds a lock of any depth on
+    its parent folder; ``subtree`` (deleting or moving a folder) adds locks inside it."""
+    locks = all_locks(conn, tenant_id)
+    if not locks:
+        return None
+    key = lock_key(parts, case_insensitive)
+    parent = lock_key(parts[:-1], case_insensitive) if parts else None
+    for lock in locks:
+        root = lock["root"]
+        if root == key or (lock["depth"] == "infinity" and
+                           (root == "/" or key.startswith(root + "/"))):
+            return lock
+        if membership and root == parent:
+            return lock
+        if subtree and (key == "/" or root.startswith(key + "/")):
+            return lock
+    return None

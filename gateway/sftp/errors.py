@@ -20,7 +20,6 @@ _MESSAGES: dict[type[errors.GatewayError], str] = {
     errors.IsADirectory: "is a directory",
     errors.InvalidMove: "invalid move",
     errors.IncompleteUpload: "incomplete upload, previous version kept",
-    errors.Locked: "locked",
 }
 
 
@@ -32,6 +31,8 @@ def to_sftp(exc: BaseException) -> SFTPError:
         return SFTPNoSuchFile("no such file")
     if isinstance(exc, errors.PermissionDenied | errors.AuthenticationFailed):
         return SFTPPermissionDenied("permission denied")
+    if isinstance(exc, errors.Locked):  # SFTP v3 has no lock status; the text says which
+        return SFTPPermissionDenied("locked by a WebDAV client; try again later")
     for kind, message in _MESSAGES.items():
         if isinstance(exc, kind):
             detail = str(exc) if kind is errors.QuotaExceeded else ""

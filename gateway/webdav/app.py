@@ -72,6 +72,12 @@ class GatewayApp:
                 ("DAV", "1, 2"), ("MS-Author-Via", "DAV"), ("Allow", ALLOW),
                 ("Content-Length", "0"), ("Content-Type", "text/plain")])
             return [b""]
+        if "," in environ.get("HTTP_RANGE", ""):
+            # several ranges: wsgidav would answer a 206 holding only the first one, which
+            # a client asking for two parts would misread. RFC 9110 14.2 lets a server
+            # ignore Range: the whole file comes back as 200, every conditional still
+            # applied by wsgidav.
+            del environ["HTTP_RANGE"]
         if not _basic_header_ok(environ.get("HTTP_AUTHORIZATION")):
             body = b"authentication failed\n"
             start_response("401 Unauthorized", [

@@ -66,6 +66,8 @@ class GatewayDomainController(BaseDomainController):
             if hint:
                 environ[HINT_KEY] = hint.replace('"', "'")
             return False
-        environ[context.SESSION_KEY] = self.core.session(principal, "webdav", addr)
+        # wsgidav checks the locks against the client's tokens (and the PUT commit again)
+        environ[context.SESSION_KEY] = self.core.session(principal, "webdav", addr,
+                                                         checks_dav_locks=True)
         context.set_tenant(principal.tenant_id)
         return True

@@ -36,6 +36,9 @@ def test_curl_range_get(gateway: Gateway, alice: DavClient, folder: str) -> None
     status, _ = curl(gateway, "-H", "Range: bytes=2000000-3000000",
                      f"{gateway.url}{folder}/range.bin")
     assert status == 416
+    # several ranges: the whole file with 200, never a 206 holding only the first part
+    status, body = curl(gateway, "-r", "0-9,5000-5009", f"{gateway.url}{folder}/range.bin")
+    assert status == 200 and body == data
 
 
 def test_curl_chunked_put(gateway: Gateway, alice: DavClient, folder: str,
