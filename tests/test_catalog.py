@@ -61,3 +61,28 @@ def test_sqlite_commits_are_durable(tmp_path, config_factory) -> None:  # type: 
     with Core.open(cfg) as core, core.catalog.write() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_upgrading_to_inline_blobs_keeps_existing_blobs(empty_db_url: str) -> None:
+    """Migration 0003 adds ``blobs.inline_data`` to a catalog that already holds blobs:
+    existing rows survive unchanged and stay in the blob store (NULL)."""
+    from alembic import command
+
+    catalog = Catalog(empty_db_url)
+    command.upgrade(catalog.alembic_config(), "0002")
+    with catalog.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO tenants (id, name, display_name, protocols, case_insensitive, "
+            "used_bytes, used_files, settings, disabled, created_at) VALUES "
+            "('t1', 'acme', '', '[]', true, 0, 0, '{}', false, CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO blobs (id, tenant_id, size, stored_size, key_version, wrapped_key, "
+            "sha256, created_at) VALUES ('b1', 't1', 5, 77, 1, :k, 'ab', CURRENT_TIMESTAMP)"),
+            {"k": b"wrapped"})
+    catalog.migrate()
+    with catalog.engine.connect() as conn:
+        row = conn.execute(text("SELECT size, stored_size, wrapped_key, inline_data "
+                                "FROM blobs WHERE id = 'b1'")).one()
+    catalog.dispose()
+    assert (row.size, row.stored_size, bytes(row.wrapped_key), row.inline_data) == \
+        (5, 77, b"wrapped", None)
