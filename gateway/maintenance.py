@@ -75,6 +75,13 @@ def status(core: Core) -> dict:
             "blobs": conn.execute(select(func.count()).select_from(blobs)).scalar(),
             "stored_bytes": int(conn.execute(
                 select(func.coalesce(func.sum(blobs.c.stored_size), 0))).scalar()),
+            # small files kept in the catalog itself (storage.inline_max_bytes): they grow
+            # the database, not the blob store
+            "inline_blobs": conn.execute(select(func.count()).select_from(blobs)
+                                         .where(blobs.c.inline_data.is_not(None))).scalar(),
+            "inline_bytes": int(conn.execute(
+                select(func.coalesce(func.sum(blobs.c.stored_size), 0))
+                .where(blobs.c.inline_data.is_not(None))).scalar()),
             "audit_events": conn.execute(select(func.count()).select_from(audit_events)).scalar(),
         }
     from gateway import sftp, webdav

@@ -52,7 +52,10 @@ def test_status_counts(core: Core) -> None:
     s = core.session(admin.principal_for(core, "acme", "u"), "test", "::1")
     s.mkdir("/d")
     s.write_file("/d/f", b"abc")
+    s.write_file("/d/big", os.urandom(100_000))
     st = status(core)
     assert st["schema"]["up_to_date"] is True
     assert (st["tenants"], st["users"], st["files"], st["folders"], st["blobs"]) == \
-        (1, 1, 1, 2, 1)
+        (1, 1, 2, 2, 2)
+    assert st["inline_blobs"] == 1 and 3 < st["inline_bytes"] < 1000
+    assert st["stored_bytes"] > 100_000 + st["inline_bytes"]
