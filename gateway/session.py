@@ -33,6 +33,7 @@ from sqlalchemy.sql.dml import Update
 
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
+from gateway.catalog import locks as dav_locks
 from gateway.catalog import namespace as ns
 from gateway.catalog.namespace import DIR, FILE, Node
 from gateway.catalog.tables import blobs, nodes, tenants, users
@@ -274,9 +275,7 @@ class Session:
         """Refuse a change a WebDAV lock forbids (see ``locks.blocking_lock``)."""
         if self.checks_dav_locks:
             return
-        from gateway.catalog import locks
-
-        lock = locks.blocking_lock(conn, self.tenant_id, parts, self._ci,
+        lock = dav_locks.blocking_lock(conn, self.tenant_id, parts, self._ci,
                                    membership=membership, subtree=subtree)
         if lock is not None:
             raise Locked(f"{join_path(parts)} is locked (WebDAV lock by "

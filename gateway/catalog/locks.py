@@ -13,10 +13,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from gateway.catalog.tables import dav_locks
+from gateway.names import name_key
 
 #: longest lock lifetime granted, also used for "Infinite" requests (4 weeks)
 MAX_TIMEOUT_S = 4 * 7 * 24 * 3600
@@ -107,10 +109,6 @@ def clear(conn: Connection, tenant_id: str) -> None:
 def lock_key(parts: list[str], case_insensitive: bool) -> str:
     """The key a lock on ``/parts`` is stored under: the WebDAV front-end's resource URL
     (names folded on case-insensitive tenants, percent-quoted, no trailing slash)."""
-    from urllib.parse import quote
-
-    from gateway.names import name_key
-
     return quote("/" + "/".join(name_key(p, case_insensitive) for p in parts))
 
 

@@ -71,10 +71,7 @@ class WireName:
 
     @property
     def attrs(self) -> SFTPAttrs:
-        ftype = (asyncssh.FILEXFER_TYPE_DIRECTORY if statmod.S_ISDIR(self.mode)
-                 else asyncssh.FILEXFER_TYPE_REGULAR)
-        return SFTPAttrs(type=ftype, size=self.size, uid=0, gid=0, permissions=self.mode,
-                         atime=self.mtime, mtime=self.mtime, nlink=1)
+        return _attrs_of(self.mode, self.size, self.mtime)
 
     def encode(self, sftp_version: int) -> bytes:
         if sftp_version != 3:
@@ -83,6 +80,14 @@ class WireName:
 
     def __str__(self) -> str:
         return self.longname.decode("utf-8", "replace")
+
+
+def _attrs_of(mode: int, size: int, mtime: int) -> SFTPAttrs:
+    """The attributes every stat and listing reports (owner and group are shown by name)."""
+    ftype = (asyncssh.FILEXFER_TYPE_DIRECTORY if statmod.S_ISDIR(mode)
+             else asyncssh.FILEXFER_TYPE_REGULAR)
+    return SFTPAttrs(type=ftype, size=size, uid=0, gid=0, permissions=mode, atime=mtime,
+                     mtime=mtime, nlink=1)
 
 
 def _format_date(mtime: int) -> str:
@@ -157,12 +162,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         return FILE_MODE if self.principal.allowed("write", entry.path) else READONLY_FILE_MODE
 
     def _attrs(self, entry: Entry) -> SFTPAttrs:
-        mode = self._mode(entry)
-        ftype = (asyncssh.FILEXFER_TYPE_DIRECTORY if entry.is_dir
-                 else asyncssh.FILEXFER_TYPE_REGULAR)
-        mtime = int(entry.mtime.timestamp())
-        return SFTPAttrs(type=ftype, size=entry.size, uid=0, gid=0, permissions=mode,
-                         atime=mtime, mtime=mtime, nlink=1)
+        return _attrs_of(self._mode(entry), entry.size, int(entry.mtime.timestamp()))
 
     def _name(self, entry: Entry, filename: bytes | None = None) -> WireName:
         if filename is None:

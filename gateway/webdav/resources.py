@@ -21,7 +21,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from gateway.catalog import locks as lock_store
 from gateway.errors import GatewayError, InvalidName, Locked, NotADirectory, NotFound
-from gateway.names import name_key, split_path
+from gateway.names import split_path
 from gateway.session import Entry, FileReader, Session
 from gateway.webdav import context
 from gateway.webdav.context import SESSION_KEY
@@ -85,12 +85,12 @@ class _Mixin:
         """Lock/property key: case-folded for case-insensitive tenants (``/A`` == ``/a``)."""
         ci = self.session.principal.case_insensitive
         try:
-            key = "/" + "/".join(name_key(p, ci) for p in split_path(self.spath))
+            key = lock_store.lock_key(split_path(self.spath), ci)
         except InvalidName:
-            key = self.spath
+            key = quote(self.spath)
         if self.is_collection and key != "/":
             key += "/"
-        return quote(key)
+        return key
 
     def get_display_name(self) -> str:
         return self.entry.name if self.entry else self.spath.rsplit("/", 1)[-1]
