@@ -73,6 +73,13 @@ class WebDAVSection:
     workers: int = 0  # 0 = one per core
     block_size: int = 262144
     threads: int = 32  # request threads per worker process
+    # listener limits (gateway/webdav/listener.py, gateway/webdav/limits.py)
+    handshake_timeout_s: int = 10  # a TLS handshake must finish within this
+    request_head_timeout_s: int = 15  # the whole request head must arrive within this
+    keepalive_timeout_s: int = 30  # an idle keep-alive connection is closed after this
+    max_header_bytes: int = 65536  # request line + headers; larger: 431
+    max_xml_body_bytes: int = 1048576  # body of every method but PUT; larger: 413
+    max_connections_per_address: int = 128  # open connections from one client address
 
 
 @dataclass
@@ -215,6 +222,24 @@ def _check_type(source: str, key: str, default: Any, value: Any) -> Any:
     return value
 
 
+WEBDAV_LIMITS = {  # key: (minimum, maximum)
+    "handshake_timeout_s": (1, 300),
+    "request_head_timeout_s": (1, 600),
+    "keepalive_timeout_s": (1, 3600),
+    "max_header_bytes": (4096, 1024 * 1024),
+    "max_xml_body_bytes": (4096, 64 * 1024 * 1024),
+    "max_connections_per_address": (1, 100000),
+}
+
+
+def _validate_webdav_limits(cfg: Config) -> None:
+    for key, (low, high) in WEBDAV_LIMITS.items():
+        value = getattr(cfg.webdav, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{cfg.source}: webdav.{key}: expected {low} to {high}, "
+                              f"got {value}")
+
+
 def _validate(cfg: Config) -> None:
     src = cfg.source
     for name in ("webdav", "sftp"):
@@ -233,6 +258,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
+    _validate_webdav_limits(cfg)
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
     pol = cfg.policy

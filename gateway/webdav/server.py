@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
+from gateway.webdav import listener
 
 PROG = "lumanox-gateway webdav"
 MODERN_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -125,15 +126,15 @@ def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
         _report(ready_fd, f"cannot open the core: {_one_line(exc)}")
         return 1
     try:
-        _Connection = _connection_class()
         server = wsgi.Server((plan.host, plan.port), build_app(core), numthreads=plan.threads,
                              server_name="lumanox", reuse_port=True, timeout=30,
                              request_queue_size=128)
-        server.ConnectionClass = _Connection
+        server.version = server.software = "lumanox"  # no software versions anywhere
         server.error_log = _error_log  # type: ignore[method-assign]
         if plan.tls:
             server.ssl_adapter = _ssl_adapter(plan)
         server.prepare()
+        listener.install(server, listener_limits(cfg))
     except Exception as exc:
         core.close()
         _report(ready_fd, f"cannot listen on {plan.host}:{plan.port}: {_one_line(exc)}")
@@ -149,16 +150,14 @@ def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
     return 0
 
 
-def _connection_class():  # type: ignore[no-untyped-def]
-    from cheroot.server import HTTPConnection
-
-    class Connection(HTTPConnection):
-        """Bigger socket buffers than cheroot's 8 KiB: fewer Python-level reads per MB."""
-
-        rbufsize = 256 * 1024
-        wbufsize = 256 * 1024
-
-    return Connection
+def listener_limits(cfg: Config) -> listener.Limits:
+    w = cfg.webdav
+    return listener.Limits(
+        handshake_timeout_s=w.handshake_timeout_s,
+        request_head_timeout_s=w.request_head_timeout_s,
+        keepalive_timeout_s=w.keepalive_timeout_s,
+        max_header_bytes=w.max_header_bytes,
+        max_connections_per_address=w.max_connections_per_address)
 
 
 def _error_log(msg: str = "", level: int = 20, traceback: bool = False) -> None:
