@@ -1,5 +1,6 @@
 """The WSGI application: wsgidav configured with our provider, domain controller, catalog
-locks and two small middlewares (anonymous OPTIONS; finite PROPFIND depth)."""
+locks and small middlewares (early request checks and content-security headers; anonymous
+OPTIONS; finite PROPFIND depth; our folder listing)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from jinja2 import Environment
 from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
@@ -19,7 +21,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from gateway.core import Core
 from gateway.policy.gate import Gate
-from gateway.webdav import conditionals, context
+from gateway.webdav import conditionals, context, errors, headers, limits
 from gateway.webdav.auth import REALM, GatewayDomainController
 from gateway.webdav.locks import CatalogLockManager
 from gateway.webdav.resources import LumanoxProvider
@@ -47,13 +49,20 @@ class FiniteDepth(BaseMiddleware):
 
 
 class DirBrowser(WsgiDavDirBrowser):
-    """wsgidav's folder listing, asked only for GET/HEAD (it resolves the URL of every
-    request otherwise: one wasted catalog lookup per PUT, PROPFIND, ...)."""
+    """wsgidav's folder listing with our own page (no script, no software name), asked
+    only for GET/HEAD (it resolves the URL of every request otherwise: one wasted catalog
+    lookup per PUT, PROPFIND, ...). Requests it passes on are marked as content."""
+
+    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, next_app, config)
+        self.template = Environment(autoescape=True).from_string(headers.LISTING_TEMPLATE)
+        self.next_app = headers.mark_passed_on(next_app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             return self.next_app(environ, start_response)
+        environ[headers.LISTING_KEY] = True
         return super().__call__(environ, start_response)
 
 
@@ -61,12 +70,20 @@ class GatewayApp:
     """Outermost layer: per-request state, and OPTIONS answered without credentials
     (Windows' mini-redirector probes anonymously before it sends any)."""
 
-    def __init__(self, dav: WsgiDAVApp) -> None:
+    def __init__(self, dav: WsgiDAVApp, max_xml_body_bytes: int) -> None:
         self.dav = dav
+        self.max_xml_body_bytes = max_xml_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         context.begin_request(environ)
+        start_response = headers.secured(environ, start_response)
+        problem = limits.url_problem(environ)
+        if problem:
+            return limits.plain(start_response, "400 Bad Request", problem)
+        if limits.body_problem(environ, self.max_xml_body_bytes):
+            return limits.plain(start_response, "413 Content Too Large",
+                                "request body too large for this method", close=True)
         if environ["REQUEST_METHOD"] == "OPTIONS":
             start_response("200 OK", [
                 ("DAV", "1, 2"), ("MS-Author-Via", "DAV"), ("Allow", ALLOW),
@@ -116,6 +133,7 @@ def _quiet_wsgidav() -> None:
 def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
     """The WSGI app serving every tenant of ``core`` (one per worker process)."""
     conditionals.install()
+    errors.install()
     cfg = core.config
     provider = LumanoxProvider(free_bytes=lambda: shutil.disk_usage(cfg.blob_dir).free)
     dav_config: dict[str, Any] = {
@@ -137,7 +155,7 @@ def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
         "dir_browser": {
             "enable": True, "icon": False, "davmount": False, "davmount_links": False,
             "ms_sharepoint_support": False, "libre_office_support": False,
-            "show_user": True, "response_trailer": "Lumanox Gateway",
+            "show_user": False, "response_trailer": False,
             "ignore": [],
         },
     }
@@ -146,4 +164,4 @@ def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
     dav.lock_manager = manager
     provider.set_lock_manager(manager)
     _quiet_wsgidav()
-    return GatewayApp(dav)
+    return GatewayApp(dav, cfg.webdav.max_xml_body_bytes)

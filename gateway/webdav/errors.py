@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 from collections.abc import Iterator
 
-from wsgidav.dav_error import DAVError
+from wsgidav.dav_error import DAVError, get_http_status_string
 
 from gateway import errors as e
 
@@ -50,3 +51,21 @@ def mapped() -> Iterator[None]:
         raise
     except e.GatewayError as exc:
         raise to_dav(exc) from None
+
+
+def _response_page(self: DAVError) -> tuple[str, bytes]:
+    """wsgidav's error page without its name, version, clock or exception text."""
+    if self.err_condition:
+        return "application/xml; charset=utf-8", self.err_condition.as_string().encode()
+    status = html.escape(get_http_status_string(self))
+    detail = ""
+    if self.context_info and self.value < 500:
+        detail = f"<p>{html.escape(str(self.context_info))}</p>"
+    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{status}</title>"
+            f"</head><body><h1>{status}</h1>{detail}</body></html>\n")
+    return "text/html; charset=utf-8", page.encode("utf-8")
+
+
+def install() -> None:
+    """Serve every wsgidav error page through ``_response_page`` (idempotent)."""
+    DAVError.get_response_page = _response_page  # type: ignore[method-assign]
