@@ -35,16 +35,24 @@ StartResponse = Callable[..., Any]
 
 
 class FiniteDepth(BaseMiddleware):
-    """Refuse ``PROPFIND Depth: infinity`` (RFC 4918 9.1: 403 propfind-finite-depth)."""
+    """``PROPFIND`` with ``Depth: infinity`` (or none, RFC 4918 9.1): a file answers as
+    depth 0, a missing path 404 (wsgidav's own answer), only a collection is refused with
+    403 propfind-finite-depth."""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] == "PROPFIND" and \
                 environ.get("HTTP_DEPTH", "infinity").strip().lower() == "infinity":
-            start_response("403 Forbidden", [
-                ("Content-Type", "application/xml; charset=utf-8"),
-                ("Content-Length", str(len(FINITE_DEPTH_BODY)))])
-            return [FINITE_DEPTH_BODY]
+            provider = environ.get("wsgidav.provider")
+            res = provider.get_resource_inst(environ["PATH_INFO"], environ) \
+                if provider else None
+            if res is not None and res.is_collection:
+                start_response("403 Forbidden", [
+                    ("Content-Type", "application/xml; charset=utf-8"),
+                    ("Content-Length", str(len(FINITE_DEPTH_BODY)))])
+                return [FINITE_DEPTH_BODY]
+            if res is not None:
+                environ["HTTP_DEPTH"] = "0"  # a non-collection: every depth is depth 0
         return self.next_app(environ, start_response)
 
 
