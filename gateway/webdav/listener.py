@@ -34,7 +34,7 @@ from typing import Any
 
 from cheroot.connections import ConnectionManager, prevent_socket_inheritance
 from cheroot.makefile import MakeFile
-from cheroot.server import HTTPConnection
+from cheroot.server import HTTPConnection, HTTPRequest
 
 log = logging.getLogger("gateway.webdav")
 
@@ -81,9 +81,24 @@ class Inbox:
         pass
 
 
+class GatedRequest(HTTPRequest):
+    """A request that never waits for a body nobody reads: when the answer comes before
+    the body (401, 403, 404 to an upload, ...) and the rest of the body has not arrived
+    yet, the connection is closed instead of kept by reading it (cheroot would read it
+    to its end, as slowly as the client likes, in a worker thread)."""
+
+    def send_headers(self) -> None:
+        remaining = getattr(self.rfile, "remaining", 0) or 0
+        unread_chunks = self.chunked_read and not getattr(self.rfile, "closed", True)
+        if unread_chunks or remaining > self.conn.buffered():
+            self.close_connection = True
+        super().send_headers()
+
+
 class GatedConnection(HTTPConnection):
     """A cheroot connection that reads its request heads from an ``Inbox``."""
 
+    RequestHandlerClass = GatedRequest
     rbufsize = 256 * 1024  # bigger than cheroot's 8 KiB: fewer Python-level reads per MB
     wbufsize = 256 * 1024
 
@@ -99,6 +114,11 @@ class GatedConnection(HTTPConnection):
         self.scanned = 0  # bytes of the inbox already searched for the end of the head
         self.drained = 0
         super().__init__(server, sock, self._files)
+
+    def buffered(self) -> int:
+        """Bytes received but not read yet (reader buffer and inbox)."""
+        rfile = self.rfile
+        return len(rfile._read_buf) - rfile._read_pos + len(self.inbox.buf)
 
     def _files(self, sock: socket.socket, mode: str, size: int) -> Any:
         return MakeFile(self.inbox if "r" in mode else sock, mode, size)

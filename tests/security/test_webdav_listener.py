@@ -184,6 +184,26 @@ def test_connections_per_address_are_capped(secgw: SecGateway) -> None:
     assert timed_propfind(secgw, "127.0.0.9") < 10
 
 
+def test_an_unread_body_does_not_hold_a_worker(secgw: SecGateway) -> None:
+    """An upload refused before its body (here 401) is not read to its end, however
+    slowly it comes: the answer is sent and the connection closed."""
+    with tls(secgw, timeout=20) as sock:
+        sock.sendall(b"PUT /drip.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n"
+                     b"\r\n" + b"d" * 10)
+        status, _, _ = read_response(sock)
+        assert status == 401
+        start = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - start < 15:
+            try:
+                sock.sendall(b"d")
+            except OSError:
+                closed = True
+                break
+            closed = closed_by_peer(sock, 1.0)
+        assert closed and time.monotonic() - start < 5
+
+
 def test_idle_keepalive_connections_are_closed(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(webdav_extra="keepalive_timeout_s = 2")
     with tls(gw, timeout=20) as sock:
