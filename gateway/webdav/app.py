@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment
 from wsgidav.dir_browser import WsgiDavDirBrowser
+from wsgidav.dir_browser._dir_browser import ASSET_SHARE
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.mw.base_mw import BaseMiddleware
@@ -64,6 +65,10 @@ class DirBrowser(WsgiDavDirBrowser):
     def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, next_app, config)
         self.template = Environment(autoescape=True).from_string(headers.LISTING_TEMPLATE)
+        # our page needs none of wsgidav's assets (which name it): no share for them
+        wsgidav_app.provider_map.pop(ASSET_SHARE, None)
+        wsgidav_app.sorted_share_list = [s for s in wsgidav_app.sorted_share_list
+                                         if s != ASSET_SHARE.lower()]
         self.next_app = headers.mark_passed_on(next_app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse

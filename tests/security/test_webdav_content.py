@@ -126,6 +126,16 @@ def test_no_software_or_version_in_pages_and_headers(uploaded: SecGateway) -> No
     assert " 404" in cases["404"][1]
 
 
+def test_wsgidav_assets_are_not_served(uploaded: SecGateway) -> None:
+    """wsgidav's own listing assets (script, template, logo) are not needed by our listing
+    page and name the software: they are not reachable, with or without credentials."""
+    for name in ("script.js", "template.html", "style.css", "logo.png"):
+        for login in ("alice@acme", None):
+            headers, status, body = get(uploaded, "/:dir_browser/" + name, login=login)
+            assert " 200" not in status, (name, login, status)
+            _assert_anonymous(headers, body, name)
+
+
 def uploaded_curl(gw: SecGateway, path: str, login: str, password: str
                   ) -> tuple[dict[str, str], str, str]:
     r = gw.curl("-i", path, login=login, password=password)
