@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import logging
 import re
 import selectors
@@ -57,6 +58,20 @@ class Limits:
     keepalive_timeout_s: float = 30
     max_header_bytes: int = 65536
     max_connections_per_address: int = 128
+
+
+def client_key(address: str) -> str:
+    """What the per-address cap counts: the IPv4 address, or the /64 of an IPv6 one (a
+    single client usually holds a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class Inbox:
@@ -104,6 +119,7 @@ class GatedConnection(HTTPConnection):
 
     def __init__(self, server: Any, sock: socket.socket, listener: Listener,
                  address: str) -> None:
+        """``address`` is the key the per-address cap counts (see ``client_key``)."""
         self.inbox = Inbox(sock)
         self.listener, self.address = listener, address
         self.phase = HANDSHAKE
@@ -169,16 +185,18 @@ class Listener(ConnectionManager):
             except OSError as exc:
                 if exc.errno in OUT_OF_FILES:
                     self._warn(f"cannot accept connections: {exc.strerror}")
+                    time.sleep(0.05)  # the socket stays readable: do not spin
                 return
             self._admit(sock, addr)
 
     def _admit(self, sock: socket.socket, addr: Any) -> None:
         address = addr[0] if isinstance(addr, tuple) else ""
+        key = client_key(address)
         with self._count_lock:
-            if self._per_address[address] >= self.limits.max_connections_per_address:
+            if self._per_address[key] >= self.limits.max_connections_per_address:
                 refused = True
             else:
-                self._per_address[address] += 1
+                self._per_address[key] += 1
                 refused = False
         if refused:
             self._warn(f"connections from {address} over "
@@ -193,9 +211,9 @@ class Listener(ConnectionManager):
             if adapter is not None:
                 sock = adapter.context.wrap_socket(sock, server_side=True,
                                                    do_handshake_on_connect=False)
-            conn = GatedConnection(self.server, sock, self, address)
+            conn = GatedConnection(self.server, sock, self, key)
         except OSError:
-            self._release_address(address)
+            self._release_address(key)
             sock.close()
             return
         conn.remote_addr, conn.remote_port = address, addr[1] if isinstance(addr, tuple) \
