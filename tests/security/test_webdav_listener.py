@@ -343,3 +343,19 @@ def test_url_that_is_not_utf8_is_400(secgw: SecGateway, path: str) -> None:
             status, _, _ = request(sock, method, path, headers)
         assert status == 400, (method, auth, path, status)
     gateway_log_is_clean(secgw)
+
+
+def test_destination_or_raw_bytes_not_utf8_is_400(secgw: SecGateway) -> None:
+    with tls(secgw) as sock:
+        assert request(sock, "PUT", "/utf8-src.txt", {"Authorization": AUTH}, b"x")[0] in (
+            201, 204)
+    for method in ("MOVE", "COPY"):
+        with tls(secgw) as sock:
+            status, _, _ = request(sock, method, "/utf8-src.txt", {
+                "Authorization": AUTH, "Destination": f"{secgw.url}/%ff%fe.txt"})
+        assert status == 400, (method, status)
+    with tls(secgw) as sock:  # not even percent-encoded
+        sock.sendall(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nAuthorization: " + AUTH.encode() +
+                     b"\r\n\r\n")
+        assert read_response(sock)[0] == 400
+    gateway_log_is_clean(secgw)
