@@ -47,6 +47,10 @@ DRAIN_BYTES = 1 << 20
 HEAD_END = re.compile(rb"\n\r?\n")
 OUT_OF_FILES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
+PLAIN_HTTP_TEXT = b"This port speaks HTTPS only: use an https:// URL.\n"
+PLAIN_HTTP_REPLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close"
+                    b"\r\nContent-Length: %d\r\n\r\n%s" % (len(PLAIN_HTTP_TEXT), PLAIN_HTTP_TEXT))
+
 HANDSHAKE, IDLE, HEAD, BUSY, DRAIN, CLOSED = "handshake", "idle", "head", "busy", "drain", \
     "closed"
 
@@ -272,6 +276,11 @@ class Listener(ConnectionManager):
         except ssl.SSLWantWriteError:
             self._wait(conn, selectors.EVENT_WRITE)
             return False
+        except ssl.SSLError as exc:
+            if "http request" in str(exc).lower():  # plain HTTP on the TLS port
+                with contextlib.suppress(OSError):
+                    socket.socket.send(sock, PLAIN_HTTP_REPLY)  # bypasses TLS
+            raise
         conn.ssl_env = self.server.ssl_adapter.get_environ(sock)
         conn.phase = HEAD
         conn.deadline = time.monotonic() + self.limits.request_head_timeout_s

@@ -359,3 +359,10 @@ def test_destination_or_raw_bytes_not_utf8_is_400(secgw: SecGateway) -> None:
                      b"\r\n\r\n")
         assert read_response(sock)[0] == 400
     gateway_log_is_clean(secgw)
+
+
+def test_plain_http_on_the_tls_port_gets_a_readable_400(secgw: SecGateway) -> None:
+    with tcp(secgw) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_response(sock)
+    assert status == 400 and b"https://" in body
