@@ -366,3 +366,19 @@ def test_plain_http_on_the_tls_port_gets_a_readable_400(secgw: SecGateway) -> No
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         status, _, body = read_response(sock)
     assert status == 400 and b"https://" in body
+
+
+@pytest.mark.parametrize("key,value", [("max_header_bytes", 100), ("keepalive_timeout_s", 0),
+                                       ("max_connections_per_address", 0),
+                                       ("max_xml_body_bytes", 10**12)])
+def test_listener_limits_are_validated(tmp_path: Path, key: str, value: int) -> None:
+    from gateway.config import config_from_dict
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"webdav\.{key}: expected \d+ to \d+, got {value}"):
+        config_from_dict({"webdav": {key: value}}, base_dir=tmp_path, source="test.toml")
+    cfg = config_from_dict({}, base_dir=tmp_path, source="test.toml")
+    assert (cfg.webdav.handshake_timeout_s, cfg.webdav.request_head_timeout_s,
+            cfg.webdav.keepalive_timeout_s, cfg.webdav.max_header_bytes,
+            cfg.webdav.max_xml_body_bytes, cfg.webdav.max_connections_per_address) == \
+        (10, 15, 30, 65536, 1048576, 128)
