@@ -52,6 +52,7 @@ from gateway.errors import (
 )
 from gateway.names import join_path, name_key, split_path
 from gateway.principal import Principal
+from gateway.writeroom import WriteRoom, check_max_file_size
 
 if TYPE_CHECKING:
     from gateway.core import Core
@@ -396,16 +397,20 @@ class Session:
                 if existing is None and must_exist:
                     raise NotFound(f"{norm} does not exist")
                 self._check_unlocked(conn, parts, membership=existing is None)  # early
-                if expected_length is not None:
+                usage = None
+                if expected_length is not None:  # refused before the body arrives
+                    check_max_file_size(self, norm, expected_length)
                     old = existing.size if existing is not None and truncate else 0
-                    self._precheck_quota(conn, expected_length - old, 0 if existing else 1)
+                    usage = self._precheck_quota(conn, expected_length - old,
+                                                 0 if existing else 1)
         except BaseException as exc:
             self._record_failure(event, started, exc)
             raise
+        room = WriteRoom(self, norm, existing.size if existing is not None else 0, usage)
         if existing is not None and not truncate and existing.blob_id is None:
             existing = None
         writer = FileWriter(self, norm, parts, existing, truncate=truncate,
-                            exclusive=exclusive, expected_length=expected_length)
+                            exclusive=exclusive, expected_length=expected_length, room=room)
         writer.precommit = precommit
         return writer
 
@@ -428,7 +433,7 @@ class Session:
             node, stored = self._resolve_named(conn, parts)
         return _entry(stored, node)
 
-    def _precheck_quota(self, conn: Connection, add_bytes: int, add_files: int) -> None:
+    def _precheck_quota(self, conn: Connection, add_bytes: int, add_files: int) -> Usage:
         usage = self._usage(conn)
         if usage.quota_bytes is not None and add_bytes > 0 and \
                 usage.used_bytes + add_bytes > usage.quota_bytes:
@@ -436,6 +441,7 @@ class Session:
         if usage.quota_files is not None and add_files > 0 and \
                 usage.used_files + add_files > usage.quota_files:
             raise QuotaExceeded("file count quota reached")
+        return usage
 
     def _commit_write(self, writer: FileWriter, parts: list[str], record: BlobRecord,
                       exclusive: bool) -> Entry:
