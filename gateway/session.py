@@ -62,7 +62,7 @@ DENIED = (PermissionDenied, QuotaExceeded, Locked, AuthenticationFailed)
 # hot statements, built once (their parameters change per call)
 _INSERT_BLOB = blobs.insert()
 _INSERT_NODE = nodes.insert()
-_CONTENT = ("size", "blob_id", "sha256", "etag", "owner_id", "mtime")
+_CONTENT = ("size", "blob_id", "content_mac", "etag", "owner_id", "mtime")
 _UPDATE_CONTENT = update(nodes).where(nodes.c.id == bindparam("node")).values(
     {c: bindparam(c) for c in _CONTENT})
 _TOUCH = update(nodes).where(nodes.c.id == bindparam("node")).values(
@@ -93,7 +93,7 @@ class Entry:
     mtime: datetime
     ctime: datetime
     etag: str
-    sha256: str | None
+    content_mac: str | None  # HMAC-SHA256 under the tenant's key (gateway/contentmac.py)
     node_id: int
 
     @property
@@ -118,7 +118,7 @@ class Usage:
 def _entry(path: str, node: Node) -> Entry:
     name = path.rsplit("/", 1)[-1]
     return Entry(path, name, node.kind, node.size, node.mtime, node.ctime, node.etag,
-                 node.sha256, node.id)
+                 node.content_mac, node.id)
 
 
 @functools.cache
@@ -447,7 +447,7 @@ class Session:
                       exclusive: bool) -> Entry:
         """Switch the catalog to the new blob: one transaction with quota and audit."""
         event = self._event("write", writer.path)
-        event.bytes, event.sha256 = writer.received, record.sha256
+        event.bytes, event.sha256 = writer.received, record.content_mac  # a MAC, not a digest
         now = datetime.now(UTC)
         old_blob: str | None = None
         with self._write_tx() as conn:
@@ -469,9 +469,9 @@ class Session:
             conn.execute(_INSERT_BLOB, {
                 "id": record.id, "tenant_id": self.tenant_id, "size": record.size,
                 "stored_size": record.stored_size, "key_version": record.key_version,
-                "wrapped_key": record.wrapped_key, "sha256": record.sha256, "created_at": now,
-                "inline_data": record.inline})
-            values = dict(size=record.size, blob_id=record.id, sha256=record.sha256,
+                "wrapped_key": record.wrapped_key, "content_mac": record.content_mac,
+                "created_at": now, "inline_data": record.inline})
+            values = dict(size=record.size, blob_id=record.id, content_mac=record.content_mac,
                           etag=ns.new_etag(), owner_id=self.principal.user_id, mtime=now)
             if existing is None:
                 node_id = conn.execute(_INSERT_NODE, {
@@ -490,7 +490,7 @@ class Session:
             self.core.store.delete(old_blob)
         base = writer.path.rsplit("/", 1)[0]
         return Entry(f"{base}/{name}", name, FILE, record.size, now, ctime, values["etag"],
-                     record.sha256, node_id)
+                     record.content_mac, node_id)
 
     def _write_failed(self, writer: FileWriter, exc: BaseException) -> None:
         event = self._event("write", writer.path)
@@ -712,7 +712,7 @@ class Session:
                 tenant_id=self.tenant_id, parent_id=parent_id if top else id_map[n.parent_id],
                 name=name if top else n.name,
                 name_key=name_key(name if top else n.name, self._ci), kind=n.kind,
-                size=n.size, blob_id=n.blob_id, sha256=n.sha256, etag=ns.new_etag(),
+                size=n.size, blob_id=n.blob_id, content_mac=n.content_mac, etag=ns.new_etag(),
                 owner_id=mine, mtime=n.mtime, ctime=now)).inserted_primary_key[0]
             id_map[n.id] = new_id
         from gateway.catalog import properties
@@ -849,7 +849,8 @@ class FileReader:
         if error is not None:
             self.session._record_failure(ev, self._op.started, error)
             return
-        ev.sha256 = self.entry.sha256 if self.start == 0 and self.position >= self.size else None
+        whole = self.start == 0 and self.position >= self.size
+        ev.sha256 = self.entry.content_mac if whole else None
         ev.duration_ms = int((time.monotonic() - self._op.started) * 1000)
         self.session.core.audit.record(ev)
 

@@ -112,8 +112,10 @@ def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
                   "in this version yet (webdav: planned, sftp: planned).")
             print("Use `lumanox-gateway files ...` to work with files through the core.")
             return 0
+        from gateway.contentmac import backfill_in_background
         from gateway.server import serve
 
+        backfill_in_background(core)  # MACs of files stored before migration 0004
         return serve(core, runnable)
 
 
@@ -377,7 +379,7 @@ def cmd_files(args: argparse.Namespace, cfg: Config) -> int:
                 while chunk := src.read(1024 * 1024):
                     writer.write(chunk)
             e = session.stat_quiet(args.path)
-            _emit(args, e, f"stored {e.path} ({human_size(e.size)}, sha256 {e.sha256})")
+            _emit(args, e, f"stored {e.path} ({human_size(e.size)})")
         elif args.action == "get":
             dst = sys.stdout.buffer if args.local == "-" else open(args.local, "wb")  # noqa: SIM115
             with dst, session.open_read(args.path) as reader:
