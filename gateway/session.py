@@ -39,7 +39,6 @@ from gateway.catalog.namespace import DIR, FILE, Node
 from gateway.catalog.tables import blobs, nodes, tenants, users
 from gateway.errors import (
     AlreadyExists,
-    AuthenticationFailed,
     DirectoryNotEmpty,
     GatewayError,
     InvalidMove,
@@ -51,6 +50,7 @@ from gateway.errors import (
     QuotaExceeded,
 )
 from gateway.names import join_path, name_key, split_path
+from gateway.outcomes import failure_result
 from gateway.principal import Principal
 from gateway.writeroom import WriteRoom, check_max_file_size
 
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from gateway.core import Core
     from gateway.filewriter import FileWriter
 
-DENIED = (PermissionDenied, QuotaExceeded, Locked, AuthenticationFailed)
 # hot statements, built once (their parameters change per call)
 _INSERT_BLOB = blobs.insert()
 _INSERT_NODE = nodes.insert()
@@ -212,7 +211,7 @@ class Session:
             self.core.audit.record(op.event)
 
     def _record_failure(self, event: AuditEvent, started: float, exc: BaseException) -> None:
-        event.result = "denied" if isinstance(exc, DENIED) else "error"
+        event.result = failure_result(event.action, exc)  # denied | miss | error
         reason = getattr(exc, "reason", None) or type(exc).__name__
         message = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
         event.reason = f"{reason}: {message}" if message and message != reason else reason

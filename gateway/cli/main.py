@@ -333,7 +333,8 @@ def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
         with core.catalog.read() as conn:
             events = query_events(conn, tenant=args.tenant, user=args.user,
                                   since=_when(args.since), until=_when(args.until),
-                                  action=args.action_filter, path=args.path, limit=args.limit)
+                                  action=args.action_filter, path=args.path, limit=args.limit,
+                                  result=args.result)
             print(format_events(events, args.format))
     return 0
 
@@ -487,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--until")
     a.add_argument("--action", dest="action_filter")
     a.add_argument("--path", help="path prefix")
+    a.add_argument("--result", choices=("ok", "denied", "miss", "error"),
+                   help="miss: lookups of paths that do not exist (not errors)")
     a.add_argument("--limit", type=int)
     a.add_argument("--format", choices=("table", "csv", "json"), default="table")
     au.set_defaults(func=cmd_audit)
