@@ -95,3 +95,15 @@ def test_max_file_bytes_refuses_growth_and_announced_length(tmp_path: Path, db_u
             s.truncate("/z.bin", 2 * MiB + 1)
         s.truncate("/z.bin", 2 * MiB)
         assert s.stat("/z.bin").size == 2 * MiB
+
+
+def test_max_file_bytes_is_validated_and_defaults_to_64_gib(tmp_path: Path) -> None:
+    from gateway.config import Config, config_from_dict
+    from gateway.errors import ConfigError
+
+    assert Config().storage.max_file_bytes == 64 * 1024 ** 3
+    assert config_from_dict({"storage": {"max_file_bytes": 0}}, base_dir=tmp_path,
+                            source="t.toml").storage.max_file_bytes == 0  # no limit
+    with pytest.raises(ConfigError, match=r"storage\.max_file_bytes: must be 0"):
+        config_from_dict({"storage": {"max_file_bytes": -1}}, base_dir=tmp_path,
+                         source="t.toml")
