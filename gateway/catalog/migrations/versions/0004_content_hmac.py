@@ -3,6 +3,9 @@
 The plain digests are dropped here (anyone reading the catalog could confirm that a tenant
 holds a known file). The MACs need the tenant keys, which a migration does not have: the
 gateway computes them from the content when it starts (``gateway.contentmac``).
+SQLite zeroes the freed pages here (secure_delete); PostgreSQL keeps dropped values in the
+old row versions until they are rewritten: run ``VACUUM FULL blobs, nodes`` after the
+upgrade where the database files themselves may fall into other hands.
 
 Revision ID: 0004
 Revises: 0003
