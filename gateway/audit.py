@@ -53,7 +53,7 @@ class AuditEvent:
 
     action: str
     protocol: str
-    result: str = "ok"  # ok | denied | error
+    result: str = "ok"  # ok | denied | miss | error (gateway/outcomes.py)
     chain: str = NO_TENANT_CHAIN
     tenant: str | None = None
     user: str | None = None
@@ -278,7 +278,8 @@ EXPORT_COLUMNS = ("seq", "ts", "tenant", "user", "protocol", "remote_addr", "ses
 def query_events(conn: Connection, *, tenant: str | None = None, user: str | None = None,
                  since: datetime | None = None, until: datetime | None = None,
                  action: str | None = None, path: str | None = None,
-                 limit: int | None = None, newest_first: bool = False) -> Iterator[dict]:
+                 limit: int | None = None, newest_first: bool = False,
+                 result: str | None = None) -> Iterator[dict]:
     q = select(audit_events)
     if tenant:
         q = q.where(audit_events.c.tenant == tenant)
@@ -290,6 +291,8 @@ def query_events(conn: Connection, *, tenant: str | None = None, user: str | Non
         q = q.where(audit_events.c.ts < until)
     if action:
         q = q.where(audit_events.c.action == action)
+    if result:
+        q = q.where(audit_events.c.result == result)
     if path:
         q = q.where(audit_events.c.path.startswith(path, autoescape=True))
     q = q.order_by(*((audit_events.c.ts.desc(), audit_events.c.id.desc()) if newest_first

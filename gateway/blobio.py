@@ -12,7 +12,6 @@ fsyncs, a rename and a later unlink; and no orphan is possible.
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import uuid
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from gateway.backends.base import BlobSink, BlobSource, BlobStore
 from gateway.crypto.blobformat import BlobDecryptor, BlobEncryptor, BlobHeader
 from gateway.errors import BlobFormatError
-from gateway.keyring import Keyring
+from gateway.keyring import Keyring, new_content_mac
 
 HEADER_PROBE = 4096
 
@@ -36,7 +35,7 @@ class BlobRecord:
     stored_size: int
     key_version: int
     wrapped_key: bytes
-    sha256: str
+    content_mac: str  # HMAC-SHA256 of the plaintext under the tenant's content-MAC key
     inline: bytes | None = None  # the ciphertext, when kept in the catalog
 
     @property
@@ -50,7 +49,7 @@ class BlobWriter:
 
     Small blobs are encrypted in the caller's thread. Once a blob passes
     ``PIPELINE_AFTER`` bytes, encryption and the store's writes move to a helper thread
-    fed through a short bounded queue, so that hashing (in the caller's thread),
+    fed through a short bounded queue, so that hashing (the content MAC, in the caller's thread),
     encrypting and writing run on different cores (all three release the GIL).
     """
 
@@ -69,7 +68,7 @@ class BlobWriter:
         self._inline_max = max(0, inline_max)
         self._memory: bytearray | None = bytearray() if self._inline_max else None
         self._sink: BlobSink | None = None if self._inline_max else store.create(self.blob_id)
-        self._sha = hashlib.sha256()
+        self._mac = new_content_mac(keyring.content_mac_key(tenant_id))
         self._enc = BlobEncryptor(header, dk.key, self._emit)
         self.size = 0
         self._queue: queue.Queue[bytes | None] | None = None
@@ -95,7 +94,7 @@ class BlobWriter:
         self._sink, self._memory = sink, None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._sha.update(data)
+        self._mac.update(data)
         self.size += len(data)
         if self._sink is None and self.size > self._inline_max:
             self._spill()
@@ -139,10 +138,10 @@ class BlobWriter:
             inline = bytes(self._memory)
             self._memory = None
             return BlobRecord(self.blob_id, self.tenant_id, size, len(inline),
-                              self._key_version, self._wrapped, self._sha.hexdigest(), inline)
+                              self._key_version, self._wrapped, self._mac.hexdigest(), inline)
         stored = self._sink.commit()
         return BlobRecord(self.blob_id, self.tenant_id, size, stored, self._key_version,
-                          self._wrapped, self._sha.hexdigest())
+                          self._wrapped, self._mac.hexdigest())
 
     def abort(self) -> None:
         try:

@@ -44,6 +44,8 @@ class StorageSection:
     gc_grace_seconds: int = 3600
     # files up to this size are encrypted into the catalog row itself (0: never)
     inline_max_bytes: int = 65536
+    # no file may grow larger than this, whatever the quota (0: no limit)
+    max_file_bytes: int = 64 * 1024 ** 3
 
 
 @dataclass
@@ -254,6 +256,9 @@ def _validate(cfg: Config) -> None:
     if not 0 <= cfg.storage.inline_max_bytes <= MAX_INLINE_BYTES:
         raise ConfigError(f"{src}: storage.inline_max_bytes: must be between 0 and "
                           f"{MAX_INLINE_BYTES} (small files kept in the catalog)")
+    if cfg.storage.max_file_bytes < 0:
+        raise ConfigError(f"{src}: storage.max_file_bytes: must be 0 (no limit) or a number "
+                          "of bytes, e.g. 68719476736 for 64 GiB")
     if cfg.storage.gc_grace_seconds < 0:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:

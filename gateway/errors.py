@@ -82,6 +82,12 @@ class QuotaExceeded(GatewayError):
     reason = "quota"
 
 
+class FileTooLarge(QuotaExceeded):
+    """The file would grow past ``storage.max_file_bytes`` (refused like a full quota)."""
+
+    reason = "file-too-large"
+
+
 class IncompleteUpload(GatewayError):
     """The writer closed with fewer or more bytes than announced; nothing was changed."""
 

@@ -16,6 +16,10 @@ How appends and random-offset writes work over immutable blobs:
   version and the buffered writes are laid into it, and every later write lands at its
   offset. On close the spool is encrypted into the new blob in one pass.
 
+Growth is checked before any byte is written (``WriteRoom``): a write past the end or
+a truncate that would take the file past ``storage.max_file_bytes`` or the quota is
+refused at once, so a far-away offset never materialises a hole of zeros on disk.
+
 Either way, the catalog row is switched to the new blob only in ``close`` (one
 transaction with the quota update and the audit event), after the blob is durable and,
 when the client announced a length, after the received byte count matched it. ``abort``
@@ -28,7 +32,8 @@ import time
 from typing import TYPE_CHECKING
 
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
-from gateway.errors import GatewayError, IncompleteUpload
+from gateway.errors import GatewayError, IncompleteUpload, QuotaExceeded
+from gateway.writeroom import WriteRoom
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,7 +53,8 @@ class FileWriter:
     """A write handle. Not thread-safe: one front-end request at a time per handle."""
 
     def __init__(self, session: Session, path: str, parts: list[str], base: Node | None,
-                 *, truncate: bool, exclusive: bool, expected_length: int | None) -> None:
+                 *, truncate: bool, exclusive: bool, expected_length: int | None,
+                 room: WriteRoom | None = None) -> None:
         self.session = session
         self.path = path
         self._parts = parts
@@ -68,6 +74,8 @@ class FileWriter:
         self.closed = False
         self.started = time.monotonic()
         self.result: BlobRecord | None = None
+        self._room = room or WriteRoom(session, path, base.size if base else 0)
+        self._refusal: QuotaExceeded | None = None
         self.entry: Entry | None = None  # the committed file, after close()
         #: runs inside the commit transaction; may raise to refuse the commit
         self.precommit: Callable[[Connection], None] | None = None
@@ -80,6 +88,8 @@ class FileWriter:
         if offset < 0:
             raise ValueError("negative offset")
         n = len(data)
+        if offset + n > self.size:
+            self._grow(offset + n)
         if n:
             if self._spool is not None:
                 self._spool.pwrite(offset, data)
@@ -93,6 +103,10 @@ class FileWriter:
     def truncate(self, size: int) -> None:
         """Set the file's length (shorter drops the end, longer adds zeros)."""
         self._check_open()
+        if size < 0:
+            raise ValueError("negative size")
+        if size > self.size:
+            self._grow(size)
         if size == 0 and self._spool is None and self._stream is None and not self._pending:
             self._base_node, self._base_size, self.size = None, 0, 0
             return
@@ -126,13 +140,24 @@ class FileWriter:
         self.result = record
         return record
 
-    def abort(self, reason: str = "aborted") -> None:
-        """Drop the new version; the previous one stays. Audited as a failed write."""
+    def abort(self, reason: str | GatewayError = "aborted") -> None:
+        """Drop the new version; the previous one stays. Audited as a failed write
+        (``reason`` may be the core error that made the front-end give up)."""
         if self.closed:
             return
         self.closed = True
         self._discard()
-        self.session._write_failed(self, IncompleteUpload(reason))
+        self.session._write_failed(
+            self, reason if isinstance(reason, GatewayError) else IncompleteUpload(reason))
+
+    def _grow(self, new_size: int) -> None:
+        """Refuse (and drop the new version) unless the file may grow to ``new_size``."""
+        try:
+            self._room.check(new_size)
+        except QuotaExceeded as exc:
+            self._refusal = exc
+            self.abort(exc)
+            raise
 
     def __enter__(self) -> FileWriter:
         return self
@@ -280,5 +305,7 @@ class FileWriter:
             self._spool = None
 
     def _check_open(self) -> None:
+        if self._refusal is not None:
+            raise self._refusal
         if self.closed:
             raise ValueError("write handle is closed")

@@ -28,8 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import func, select, update
 
 from gateway.catalog import Catalog
 from gateway.catalog.tables import blobs, tenant_keys
@@ -39,6 +41,7 @@ KEY_BYTES = 32
 _NONCE = 12
 _TENANT_AAD = b"lumanox/tenant-key/v1"
 _DATA_AAD = b"lumanox/data-key/v1"
+_CONTENT_MAC_INFO = b"lumanox/content-mac/v1"
 #: how long an unwrapped tenant key is cached in memory (destruction elsewhere takes effect
 #: in this process at the latest after this many seconds)
 TENANT_KEY_TTL_S = 30.0
@@ -46,6 +49,11 @@ TENANT_KEY_TTL_S = 30.0
 
 def master_key_id(key: bytes) -> str:
     return hmac.new(key, b"lumanox/master-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def new_content_mac(key: bytes) -> hmac.HMAC:
+    """A running HMAC-SHA256 over file content under a tenant's content-MAC key."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _wrap(kek: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -130,6 +138,7 @@ class Keyring:
         self.master_key_path = master_key_path
         self._cache: dict[tuple[str, int], tuple[float, bytes]] = {}
         self._current: dict[str, tuple[float, int]] = {}
+        self._mac_keys: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -170,6 +179,7 @@ class Keyring:
     def _forget(self, tenant_id: str) -> None:
         with self._lock:
             self._current.pop(tenant_id, None)
+            self._mac_keys.pop(tenant_id, None)
             for k in [k for k in self._cache if k[0] == tenant_id]:
                 del self._cache[k]
 
@@ -222,6 +232,28 @@ class Keyring:
         with self._lock:
             self._master, self.master_key_id = key, wanted_id
         return True
+
+    # --- content MACs (gateway/contentmac.py) -----------------------------------------------
+    def content_mac_key(self, tenant_id: str) -> bytes:
+        """The tenant's key for content MACs: HKDF-SHA256 of its FIRST key version, with a
+        label and the tenant id. It stays the same across rotations (a rotation re-wraps
+        keys, it does not re-read content; so retired versions must be kept) and is gone
+        with the tenant's keys (purge: crypto-shredding makes the MACs meaningless too)."""
+        now = time.monotonic()
+        hit = self._mac_keys.get(tenant_id)
+        if hit and now - hit[0] < TENANT_KEY_TTL_S:
+            return hit[1]
+        with self.catalog.read() as conn:
+            first = conn.execute(select(func.min(tenant_keys.c.version)).where(
+                tenant_keys.c.tenant_id == tenant_id)).scalar()
+        if first is None:
+            raise KeyUnavailable("this tenant has no key (destroyed or never created)")
+        info = _CONTENT_MAC_INFO + uuid.UUID(hex=tenant_id).bytes
+        key = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                   info=info).derive(self.tenant_key(tenant_id, first))
+        with self._lock:
+            self._mac_keys[tenant_id] = (now, key)
+        return key
 
     # --- data keys ------------------------------------------------------------------------
     def new_data_key(self, tenant_id: str, blob_id: str) -> DataKey:

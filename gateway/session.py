@@ -39,7 +39,6 @@ from gateway.catalog.namespace import DIR, FILE, Node
 from gateway.catalog.tables import blobs, nodes, tenants, users
 from gateway.errors import (
     AlreadyExists,
-    AuthenticationFailed,
     DirectoryNotEmpty,
     GatewayError,
     InvalidMove,
@@ -51,17 +50,18 @@ from gateway.errors import (
     QuotaExceeded,
 )
 from gateway.names import join_path, name_key, split_path
+from gateway.outcomes import failure_result
 from gateway.principal import Principal
+from gateway.writeroom import WriteRoom, check_max_file_size
 
 if TYPE_CHECKING:
     from gateway.core import Core
     from gateway.filewriter import FileWriter
 
-DENIED = (PermissionDenied, QuotaExceeded, Locked, AuthenticationFailed)
 # hot statements, built once (their parameters change per call)
 _INSERT_BLOB = blobs.insert()
 _INSERT_NODE = nodes.insert()
-_CONTENT = ("size", "blob_id", "sha256", "etag", "owner_id", "mtime")
+_CONTENT = ("size", "blob_id", "content_mac", "etag", "owner_id", "mtime")
 _UPDATE_CONTENT = update(nodes).where(nodes.c.id == bindparam("node")).values(
     {c: bindparam(c) for c in _CONTENT})
 _TOUCH = update(nodes).where(nodes.c.id == bindparam("node")).values(
@@ -92,7 +92,7 @@ class Entry:
     mtime: datetime
     ctime: datetime
     etag: str
-    sha256: str | None
+    content_mac: str | None  # HMAC-SHA256 under the tenant's key (gateway/contentmac.py)
     node_id: int
 
     @property
@@ -117,7 +117,7 @@ class Usage:
 def _entry(path: str, node: Node) -> Entry:
     name = path.rsplit("/", 1)[-1]
     return Entry(path, name, node.kind, node.size, node.mtime, node.ctime, node.etag,
-                 node.sha256, node.id)
+                 node.content_mac, node.id)
 
 
 @functools.cache
@@ -211,7 +211,7 @@ class Session:
             self.core.audit.record(op.event)
 
     def _record_failure(self, event: AuditEvent, started: float, exc: BaseException) -> None:
-        event.result = "denied" if isinstance(exc, DENIED) else "error"
+        event.result = failure_result(event.action, exc)  # denied | miss | error
         reason = getattr(exc, "reason", None) or type(exc).__name__
         message = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
         event.reason = f"{reason}: {message}" if message and message != reason else reason
@@ -396,16 +396,20 @@ class Session:
                 if existing is None and must_exist:
                     raise NotFound(f"{norm} does not exist")
                 self._check_unlocked(conn, parts, membership=existing is None)  # early
-                if expected_length is not None:
+                usage = None
+                if expected_length is not None:  # refused before the body arrives
+                    check_max_file_size(self, norm, expected_length)
                     old = existing.size if existing is not None and truncate else 0
-                    self._precheck_quota(conn, expected_length - old, 0 if existing else 1)
+                    usage = self._precheck_quota(conn, expected_length - old,
+                                                 0 if existing else 1)
         except BaseException as exc:
             self._record_failure(event, started, exc)
             raise
+        room = WriteRoom(self, norm, existing.size if existing is not None else 0, usage)
         if existing is not None and not truncate and existing.blob_id is None:
             existing = None
         writer = FileWriter(self, norm, parts, existing, truncate=truncate,
-                            exclusive=exclusive, expected_length=expected_length)
+                            exclusive=exclusive, expected_length=expected_length, room=room)
         writer.precommit = precommit
         return writer
 
@@ -428,7 +432,7 @@ class Session:
             node, stored = self._resolve_named(conn, parts)
         return _entry(stored, node)
 
-    def _precheck_quota(self, conn: Connection, add_bytes: int, add_files: int) -> None:
+    def _precheck_quota(self, conn: Connection, add_bytes: int, add_files: int) -> Usage:
         usage = self._usage(conn)
         if usage.quota_bytes is not None and add_bytes > 0 and \
                 usage.used_bytes + add_bytes > usage.quota_bytes:
@@ -436,12 +440,13 @@ class Session:
         if usage.quota_files is not None and add_files > 0 and \
                 usage.used_files + add_files > usage.quota_files:
             raise QuotaExceeded("file count quota reached")
+        return usage
 
     def _commit_write(self, writer: FileWriter, parts: list[str], record: BlobRecord,
                       exclusive: bool) -> Entry:
         """Switch the catalog to the new blob: one transaction with quota and audit."""
         event = self._event("write", writer.path)
-        event.bytes, event.sha256 = writer.received, record.sha256
+        event.bytes, event.sha256 = writer.received, record.content_mac  # a MAC, not a digest
         now = datetime.now(UTC)
         old_blob: str | None = None
         with self._write_tx() as conn:
@@ -463,9 +468,9 @@ class Session:
             conn.execute(_INSERT_BLOB, {
                 "id": record.id, "tenant_id": self.tenant_id, "size": record.size,
                 "stored_size": record.stored_size, "key_version": record.key_version,
-                "wrapped_key": record.wrapped_key, "sha256": record.sha256, "created_at": now,
-                "inline_data": record.inline})
-            values = dict(size=record.size, blob_id=record.id, sha256=record.sha256,
+                "wrapped_key": record.wrapped_key, "content_mac": record.content_mac,
+                "created_at": now, "inline_data": record.inline})
+            values = dict(size=record.size, blob_id=record.id, content_mac=record.content_mac,
                           etag=ns.new_etag(), owner_id=self.principal.user_id, mtime=now)
             if existing is None:
                 node_id = conn.execute(_INSERT_NODE, {
@@ -484,7 +489,7 @@ class Session:
             self.core.store.delete(old_blob)
         base = writer.path.rsplit("/", 1)[0]
         return Entry(f"{base}/{name}", name, FILE, record.size, now, ctime, values["etag"],
-                     record.sha256, node_id)
+                     record.content_mac, node_id)
 
     def _write_failed(self, writer: FileWriter, exc: BaseException) -> None:
         event = self._event("write", writer.path)
@@ -706,7 +711,7 @@ class Session:
                 tenant_id=self.tenant_id, parent_id=parent_id if top else id_map[n.parent_id],
                 name=name if top else n.name,
                 name_key=name_key(name if top else n.name, self._ci), kind=n.kind,
-                size=n.size, blob_id=n.blob_id, sha256=n.sha256, etag=ns.new_etag(),
+                size=n.size, blob_id=n.blob_id, content_mac=n.content_mac, etag=ns.new_etag(),
                 owner_id=mine, mtime=n.mtime, ctime=now)).inserted_primary_key[0]
             id_map[n.id] = new_id
         from gateway.catalog import properties
@@ -843,7 +848,8 @@ class FileReader:
         if error is not None:
             self.session._record_failure(ev, self._op.started, error)
             return
-        ev.sha256 = self.entry.sha256 if self.start == 0 and self.position >= self.size else None
+        whole = self.start == 0 and self.position >= self.size
+        ev.sha256 = self.entry.content_mac if whole else None
         ev.duration_ms = int((time.monotonic() - self._op.started) * 1000)
         self.session.core.audit.record(ev)
 

@@ -33,7 +33,7 @@ class Node(NamedTuple):
     kind: str
     size: int
     blob_id: str | None
-    sha256: str | None
+    content_mac: str | None
     etag: str
     owner_id: str | None
     mtime: datetime
@@ -45,7 +45,7 @@ class Node(NamedTuple):
 
 
 _COLS = (nodes.c.id, nodes.c.tenant_id, nodes.c.parent_id, nodes.c.name, nodes.c.kind,
-         nodes.c.size, nodes.c.blob_id, nodes.c.sha256, nodes.c.etag, nodes.c.owner_id,
+         nodes.c.size, nodes.c.blob_id, nodes.c.content_mac, nodes.c.etag, nodes.c.owner_id,
          nodes.c.mtime, nodes.c.ctime)
 
 

@@ -102,10 +102,12 @@ blobs = Table(
     Column("stored_size", BigInteger, nullable=False),
     Column("key_version", Integer, nullable=False),
     Column("wrapped_key", LargeBinary, nullable=False),
-    Column("sha256", String(64), nullable=False),
     Column("created_at", UTC_TIME, nullable=False),
     # ciphertext of a small blob kept in the catalog instead of the blob store (NULL: in store)
     Column("inline_data", LargeBinary, nullable=True),
+    # HMAC-SHA256 of the content under the tenant's content-MAC key (gateway/contentmac.py);
+    # NULL until computed for a blob stored before migration 0004
+    Column("content_mac", String(64), nullable=True),
     Index(None, "tenant_id", "key_version"),
 )
 
@@ -121,11 +123,11 @@ nodes = Table(
     Column("kind", String(4), nullable=False),  # dir | file
     Column("size", BigInteger, nullable=False, default=0),
     Column("blob_id", String(32), ForeignKey("blobs.id"), nullable=True),
-    Column("sha256", String(64), nullable=True),
     Column("etag", String(64), nullable=False),
     Column("owner_id", String(32), nullable=True),  # user whose quota the bytes count against
     Column("mtime", UTC_TIME, nullable=False),
     Column("ctime", UTC_TIME, nullable=False),
+    Column("content_mac", String(64), nullable=True),  # copy of its blob's (listings, audit)
     UniqueConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "parent_id", "name_key"),
     ForeignKeyConstraint(
@@ -154,7 +156,7 @@ audit_events = Table(
     Column("bytes", BigInteger, nullable=True),
     Column("sha256", String(64), nullable=True),
     Column("duration_ms", Integer, nullable=True),
-    Column("result", String(16), nullable=False),  # ok | denied | error
+    Column("result", String(16), nullable=False),  # ok | denied | miss | error
     Column("reason", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),

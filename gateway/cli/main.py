@@ -112,8 +112,10 @@ def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
                   "in this version yet (webdav: planned, sftp: planned).")
             print("Use `lumanox-gateway files ...` to work with files through the core.")
             return 0
+        from gateway.contentmac import backfill_in_background
         from gateway.server import serve
 
+        backfill_in_background(core)  # MACs of files stored before migration 0004
         return serve(core, runnable)
 
 
@@ -331,7 +333,8 @@ def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
         with core.catalog.read() as conn:
             events = query_events(conn, tenant=args.tenant, user=args.user,
                                   since=_when(args.since), until=_when(args.until),
-                                  action=args.action_filter, path=args.path, limit=args.limit)
+                                  action=args.action_filter, path=args.path, limit=args.limit,
+                                  result=args.result)
             print(format_events(events, args.format))
     return 0
 
@@ -377,7 +380,7 @@ def cmd_files(args: argparse.Namespace, cfg: Config) -> int:
                 while chunk := src.read(1024 * 1024):
                     writer.write(chunk)
             e = session.stat_quiet(args.path)
-            _emit(args, e, f"stored {e.path} ({human_size(e.size)}, sha256 {e.sha256})")
+            _emit(args, e, f"stored {e.path} ({human_size(e.size)})")
         elif args.action == "get":
             dst = sys.stdout.buffer if args.local == "-" else open(args.local, "wb")  # noqa: SIM115
             with dst, session.open_read(args.path) as reader:
@@ -485,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--until")
     a.add_argument("--action", dest="action_filter")
     a.add_argument("--path", help="path prefix")
+    a.add_argument("--result", choices=("ok", "denied", "miss", "error"),
+                   help="miss: lookups of paths that do not exist (not errors)")
     a.add_argument("--limit", type=int)
     a.add_argument("--format", choices=("table", "csv", "json"), default="table")
     au.set_defaults(func=cmd_audit)

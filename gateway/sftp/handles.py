@@ -19,6 +19,7 @@ from typing import Any
 from gateway.errors import NotFound, QuotaExceeded
 from gateway.filewriter import FileWriter
 from gateway.session import FileReader, Session
+from gateway.writeroom import check_max_file_size
 
 READ_AHEAD = 1024 * 1024
 WRITE_BEHIND_LIMIT = 8 * 1024 * 1024
@@ -101,10 +102,16 @@ class WriteHandle:
         clients (paramiko) ignore errors on close, so an upload that cannot fit is
         refused at the write that crosses the limit.
         """
-        if not await self._quota.fits(self.path, new_size):
+        exc: QuotaExceeded | None = None
+        try:
+            check_max_file_size(self._session, self.path, new_size)
+        except QuotaExceeded as too_large:
+            exc = too_large
+        if exc is None and not await self._quota.fits(self.path, new_size):
             exc = QuotaExceeded("the upload does not fit the storage quota")
+        if exc is not None:
             self.error = exc
-            await self.abort("quota exceeded")
+            await self.abort(exc)  # audited as the quota refusal it is
             raise exc
 
     def _check(self) -> None:
@@ -200,7 +207,7 @@ class WriteHandle:
         if self.mtime is not None:
             await self._run(self._session.set_mtime, self.path, self.mtime)
 
-    async def abort(self, reason: str) -> None:
+    async def abort(self, reason: str | QuotaExceeded) -> None:
         """Drop the new version (client gone, error); the previous version stays."""
         await self._close_reader()
         self._queue, self._queued = [], 0

@@ -96,16 +96,18 @@ class Upload:
         self.resource, self.writer = resource, writer
 
     def write(self, data: bytes) -> None:
-        self.writer.write(data)
+        with mapped():  # e.g. FileTooLarge / QuotaExceeded -> 507
+            self.writer.write(data)
 
     def writelines(self, chunks: Iterator[bytes]) -> None:
         expected = self.writer.expected_length
-        if expected is not None and expected < READ_AHEAD_MIN:
-            for chunk in chunks:
+        with mapped():  # a refusal mid-body (file too large, quota) keeps its status
+            if expected is not None and expected < READ_AHEAD_MIN:
+                for chunk in chunks:
+                    self.writer.write(chunk)
+                return
+            for chunk in read_ahead(chunks):  # TLS reads overlap encryption and hashing
                 self.writer.write(chunk)
-            return
-        for chunk in read_ahead(chunks):  # TLS reads overlap encryption and hashing
-            self.writer.write(chunk)
 
     def close(self) -> None:
         with mapped():
