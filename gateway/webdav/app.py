@@ -26,7 +26,6 @@ from gateway.webdav import conditionals, context, errors, headers, limits
 from gateway.webdav.auth import REALM, GatewayDomainController
 from gateway.webdav.locks import CatalogLockManager
 from gateway.webdav.resources import LumanoxProvider
-from gateway.webdav.unread_body import refuse_without_reading
 
 ALLOW = ("OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, "
          "LOCK, UNLOCK")
@@ -115,7 +114,7 @@ class GatewayApp:
                 ("WWW-Authenticate", f'Basic realm="{REALM}"'),
                 ("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [body]
-        return self.dav(environ, refuse_without_reading(environ, start_response))
+        return self.dav(environ, start_response)
 
 
 def _basic_header_ok(header: str | None) -> bool:
