@@ -31,14 +31,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 class CliEnv:
     """A config file under ``base`` (catalog ``db_url`` or SQLite in ``base/var``)."""
 
-    def __init__(self, base: Path, db_url: str | None = None, extra: str = "") -> None:
+    def __init__(self, base: Path, db_url: str | None = None, extra: str = "",
+                 sftp_extra: str = "") -> None:
         self.base = base
         self.config = base / "gateway.toml"
         catalog = f'[catalog]\nurl = "{db_url}"\n' if db_url else ""
         self.config.write_text(
             f'[gateway]\ndata_dir = "var"\n{catalog}'
             f'[tls]\ncert_file = "certs/gw.crt"\nkey_file = "certs/gw.key"\n'
-            f'[sftp]\nhost_keys = ["certs/ssh_host_ed25519_key", "certs/ssh_host_ecdsa_key"]\n'
+            f'[sftp]\nhost_keys = ["certs/ssh_host_ed25519_key", '
+            f'"certs/ssh_host_ecdsa_key"]\n{sftp_extra}\n'
             f'[audit]\nlog = "off"\n{extra}')
 
     def run(self, *args: str, ok: bool = True, stdin: str | None = None,
