@@ -217,3 +217,14 @@ def test_status_of_a_disabled_front_end(tmp_path: Path) -> None:
     gw.run("init")
     fe = gw.json("status")["front_ends"]
     assert fe["sftp"]["configured"] is False and fe["webdav"]["configured"] is True
+
+
+def test_status_ignores_a_stale_pid_file(tmp_path: Path) -> None:
+    """A pid file nobody holds (serve was killed) names live pids (1) but runs nothing."""
+    gw = CliEnv(tmp_path)
+    gw.run("init")
+    (tmp_path / "var" / "serve.pid").write_text(json.dumps(
+        {"pid": 1, "front_ends": {"webdav": {"pid": 1}, "sftp": {"pid": 1}}}))
+    fe = gw.json("status")["front_ends"]
+    assert fe["webdav"]["running"] is False and fe["sftp"]["running"] is False
+    assert fe["serve_pid"] is None

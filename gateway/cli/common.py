@@ -36,14 +36,18 @@ def require_catalog(cfg: Config) -> None:
         database = make_url(url).database
         if database and database != ":memory:" and not Path(database).is_file():
             raise problem
+    from sqlalchemy import inspect, text
+
     from gateway.catalog import Catalog
 
     catalog = Catalog(url)
     try:
-        current, _head = catalog.schema_status()
+        with catalog.engine.connect() as conn:
+            stamped = inspect(conn).has_table("alembic_version") and conn.execute(
+                text("SELECT count(*) FROM alembic_version")).scalar()
     finally:
         catalog.dispose()
-    if current is None:
+    if not stamped:
         raise problem
 
 
