@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from gateway.cli.output import dump_json, parse_size
+from gateway.cli.output import dump_json, parse_size, printable_lines
 from gateway.config import Config
 from gateway.errors import GatewayError
 
@@ -65,7 +65,9 @@ open_core = _open_core
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
-    print(dump_json(data) if args.json else human)
+    """JSON for scripts, or the human text with control characters made visible (names,
+    comments and reasons may come from clients: no raw terminal escapes)."""
+    print(dump_json(data) if args.json else printable_lines(human))
 
 
 emit = _emit

@@ -37,6 +37,11 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
+def printable_lines(text: str) -> str:
+    """``printable`` for each line of a multi-line message (the line breaks stay)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
