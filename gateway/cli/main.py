@@ -17,7 +17,7 @@ import secrets
 import sys
 
 from gateway import admin
-from gateway.cli.common import EXIT_ERROR, EXIT_USAGE
+from gateway.cli.common import EXIT_ERROR, EXIT_USAGE, NoCatalog
 from gateway.cli.common import _emit as _emit
 from gateway.cli.common import _open_core as _open_core
 from gateway.cli.output import human_size, printable
@@ -29,15 +29,20 @@ __all__ = ["EXIT_ERROR", "EXIT_USAGE", "build_parser", "main"]
 
 # --- init / migrate / status / serve / gc ---------------------------------------------------
 def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
+    from gateway.cli.common import require_catalog
     from gateway.cli.setup import initialise
 
     created = initialise(cfg)
     for line in created:
         print(f"created {line}")
+    try:
+        require_catalog(cfg)
+    except NoCatalog:
+        created.append("catalog")
     with _open_core(cfg, migrate=True, create=True) as core:
         print(f"catalog ready: {core.catalog.engine.url.render_as_string(hide_password=True)}")
-        admin.record_admin_action(core, "init", reason="; ".join(
-            c.split(":")[0] for c in created) or "nothing missing")
+        admin.record_admin_action(core, "init", reason="created " + ", ".join(
+            c.split(":")[0] for c in created) if created else "nothing was missing")
         if args.demo:
             _demo(core)
     return 0
