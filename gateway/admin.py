@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from gateway.audit import AuditEvent
+from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.catalog import namespace as ns
 from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
@@ -113,6 +113,21 @@ def _admin_event(core: Core, conn, tenant_id: str, tenant_name: str, action: str
     ev = AuditEvent(action=action, protocol="admin", chain=tenant_id, tenant=tenant_name,
                     user="admin", path=path, reason=reason)
     core.audit.append(conn, [ev])
+
+
+def record_admin_action(core: Core, action: str, *, tenant: str | None = None,
+                        path: str | None = None, reason: str | None = None) -> None:
+    """Audit an administrative action done outside a tenant transaction (CLI commands such
+    as ``gc``, key rotation, SSH key or TOTP changes). Stored at once, in the tenant's
+    chain (or the ``-`` chain for node-wide actions). Never pass a secret."""
+    chain, name = NO_TENANT_CHAIN, None
+    if tenant is not None:
+        with core.catalog.read() as conn:
+            chain = conn.execute(select(tenants.c.id).where(tenants.c.name == tenant)
+                                 ).scalar() or NO_TENANT_CHAIN
+        name = tenant
+    core.audit.write_now([AuditEvent(action=action, protocol="admin", chain=chain,
+                                     tenant=name, user="admin", path=path, reason=reason)])
 
 
 def get_tenant(core: Core, name: str) -> Tenant:
@@ -251,11 +266,13 @@ def get_user(core: Core, tenant_name: str, name: str) -> User:
     return _user(row)
 
 
-def list_users(core: Core, tenant_name: str) -> list[User]:
-    t = get_tenant(core, tenant_name)
+def list_users(core: Core, tenant_name: str | None = None) -> list[User]:
+    """The users of one tenant, or of every tenant (ordered by tenant id, then name)."""
+    q = select(users).order_by(users.c.tenant_id, users.c.name)
+    if tenant_name is not None:
+        q = q.where(users.c.tenant_id == get_tenant(core, tenant_name).id)
     with core.catalog.read() as conn:
-        return [_user(r) for r in conn.execute(
-            select(users).where(users.c.tenant_id == t.id).order_by(users.c.name))]
+        return [_user(r) for r in conn.execute(q)]
 
 
 def set_user(core: Core, tenant_name: str, name: str, **changes: Any) -> User:

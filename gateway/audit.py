@@ -273,6 +273,18 @@ def chains(conn: Connection) -> list[str]:
 EXPORT_COLUMNS = ("seq", "ts", "tenant", "user", "protocol", "remote_addr", "session_id",
                   "action", "path", "dest_path", "bytes", "sha256", "duration_ms", "result",
                   "reason")
+#: output formats of ``render_events``: json is one document, jsonl one object per line
+FORMATS = ("table", "csv", "json", "jsonl")
+
+
+def _time_order(newest_first: bool = False) -> list[Any]:
+    """Events by time; ties (same timestamp) by chain sequence, then by storage order.
+
+    Storage order (id, and the chain's seq) is not time order: queued events (logins,
+    reads) are stored in batches after the write their session did in its own
+    transaction."""
+    cols = (audit_events.c.ts, audit_events.c.seq, audit_events.c.id)
+    return [c.desc() for c in cols] if newest_first else list(cols)
 
 
 def query_events(conn: Connection, *, tenant: str | None = None, user: str | None = None,
@@ -295,30 +307,85 @@ def query_events(conn: Connection, *, tenant: str | None = None, user: str | Non
         q = q.where(audit_events.c.result == result)
     if path:
         q = q.where(audit_events.c.path.startswith(path, autoescape=True))
-    q = q.order_by(*((audit_events.c.ts.desc(), audit_events.c.id.desc()) if newest_first
-                     else (audit_events.c.ts, audit_events.c.id)))
+    q = q.order_by(*_time_order(newest_first))
     if limit:
         q = q.limit(limit)
-    for row in conn.execute(q).mappings():
+    for row in conn.execute(q.execution_options(yield_per=500)).mappings():
         yield {k: row[k] for k in EXPORT_COLUMNS}
 
 
-def format_events(events: Iterable[dict], fmt: str) -> str:
-    rows = [dict(r) for r in events]
-    for r in rows:
-        ts = r["ts"]
-        if isinstance(ts, datetime):
-            ts = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
-            r["ts"] = ts.isoformat(timespec="milliseconds")
-    if fmt == "json":
-        return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
-    if fmt == "csv":
+def tail_events(conn: Connection, lines: int) -> tuple[list[dict], int | None]:
+    """The ``lines`` most recent events by time, oldest first, and the highest id seen."""
+    rows = list(conn.execute(select(audit_events).order_by(*_time_order(newest_first=True))
+                             .limit(lines)).mappings())
+    rows.reverse()
+    top = conn.execute(select(audit_events.c.id).order_by(audit_events.c.id.desc())
+                       .limit(1)).scalar()
+    return [{k: r[k] for k in EXPORT_COLUMNS} for r in rows], top
+
+
+def events_after(conn: Connection, after_id: int | None) -> tuple[list[dict], int | None]:
+    """Events stored after ``after_id`` (for ``tail -f``), in time order, and the new top."""
+    q = select(audit_events)
+    if after_id is not None:
+        q = q.where(audit_events.c.id > after_id)
+    rows = list(conn.execute(q.order_by(*_time_order())).mappings())
+    top = max((r["id"] for r in rows), default=after_id)
+    return [{k: r[k] for k in EXPORT_COLUMNS} for r in rows], top
+
+
+def _with_text_ts(row: dict) -> dict:
+    r = dict(row)
+    ts = r["ts"]
+    if isinstance(ts, datetime):
+        ts = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+        r["ts"] = ts.isoformat(timespec="milliseconds")
+    return r
+
+
+TABLE_COLUMNS = ("ts", "tenant", "user", "protocol", "action", "path", "bytes", "result",
+                 "reason")
+
+
+def render_events(events: Iterable[dict], fmt: str, *, header: bool = True) -> Iterator[str]:
+    """The events as text, in pieces (each ends with a newline), streaming where the format
+    allows (all but table). Table and CSV show control characters as visible escapes
+    (``gateway.cli.output.printable``); JSON escapes them the JSON way."""
+    from gateway.cli.output import json_safe, printable, table
+
+    rows = (_with_text_ts(r) for r in events)
+    if fmt == "jsonl":
+        for r in rows:
+            yield json_safe(json.dumps(r, ensure_ascii=False)) + "\n"
+    elif fmt == "json":
+        sep = "[\n"
+        for r in rows:
+            yield sep + json_safe(json.dumps(r, ensure_ascii=False))
+            sep = ",\n"
+        yield "[]\n" if sep == "[\n" else "\n]\n"
+    elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue().rstrip("\n")
-    cols = ("ts", "tenant", "user", "protocol", "action", "path", "bytes", "result", "reason")
-    from gateway.cli.output import table
+        if header:
+            writer.writeheader()
+        for r in rows:
+            writer.writerow({k: printable(v) if isinstance(v, str) else v
+                             for k, v in r.items()})
+            yield buf.getvalue().replace("\r\n", "\n")
+            buf.seek(0)
+            buf.truncate()
+        if header and buf.getvalue():
+            yield buf.getvalue().replace("\r\n", "\n")
+    elif fmt == "table":
+        text = table([[("" if r[c] is None else str(r[c])) for c in TABLE_COLUMNS]
+                      for r in rows], TABLE_COLUMNS)
+        body = text.splitlines()[0 if header else 2:]
+        if body:
+            yield "\n".join(body) + "\n"
+    else:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
-    return table([[("" if r[c] is None else str(r[c])) for c in cols] for r in rows], cols)
+
+def format_events(events: Iterable[dict], fmt: str) -> str:
+    """``render_events`` as one string (without the final newline)."""
+    return "".join(render_events(events, fmt)).rstrip("\n")

@@ -4,6 +4,10 @@ Every error names the file, the key and what is wrong, e.g.
 ``conf/gateway.toml: webdav.port: expected an integer from 1 to 65535, got 'x'``.
 Unknown keys are errors (a typo must not silently fall back to a default).
 Relative paths are resolved against the directory of the configuration file.
+
+Without an explicit path the file is looked for in $LUMANOX_CONFIG, then
+``./conf/gateway.toml``, then ``/etc/lumanox/gateway.toml``; finding none is an error
+naming those places (never a silent fallback that would create data in the working folder).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ ENV_DATA_DIR = "LUMANOX_DATA_DIR"
 ENV_CATALOG_URL = "LUMANOX_CATALOG_URL"
 ENV_MASTER_KEY_FILE = "LUMANOX_MASTER_KEY_FILE"
 MAX_INLINE_BYTES = 1024 * 1024
+#: where the configuration is looked for, in order, after $LUMANOX_CONFIG
+SEARCH_PATHS = (Path("conf/gateway.toml"), Path("/etc/lumanox/gateway.toml"))
 
 
 @dataclass
@@ -172,12 +178,22 @@ SECTIONS = {
 }
 
 
+def find_config() -> Path:
+    """The configuration file to use: $LUMANOX_CONFIG, else the first of SEARCH_PATHS."""
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    for candidate in SEARCH_PATHS:
+        if candidate.is_file():
+            return candidate
+    places = ", ".join(str(p) if p.is_absolute() else f"./{p}" for p in SEARCH_PATHS)
+    raise ConfigError(f"no configuration found (looked at ${ENV_CONFIG}: not set, {places}): "
+                      f"pass --config FILE or set {ENV_CONFIG}")
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load and validate the configuration; ``None`` uses $LUMANOX_CONFIG or defaults."""
-    path = path or os.environ.get(ENV_CONFIG)
-    if not path:
-        return Config()
-    p = Path(path)
+    """Load and validate the configuration; ``None`` finds it (``find_config``)."""
+    p = Path(path) if path else find_config()
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

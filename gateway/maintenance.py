@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -14,19 +17,32 @@ from gateway.core import Core
 
 @dataclass(frozen=True)
 class SweepResult:
+    """What ``gc`` removed, or with ``dry_run`` what a real run would remove."""
+
     examined: int
     deleted: int
     deleted_bytes: int
     kept_young: int
     temp_files_removed: int
+    temp_bytes_removed: int = 0
+    temp_kept_young: int = 0
+    #: temp files younger than this are kept: a writer may still be filling them
+    temp_min_age_s: int = 0
+    grace_seconds: int = 0
+
+
+#: a temp file is never removed younger than this, whatever the grace period
+MIN_TEMP_AGE_S = 60
 
 
 def sweep_orphans(core: Core, grace_seconds: int | None = None, *,
                   dry_run: bool = False) -> SweepResult:
-    """Delete stored blobs that no catalog row references and that are older than the grace.
+    """Delete stored blobs that no catalog row references and that are older than the grace,
+    and abandoned temp files (a writer that crashed) older than the grace.
 
     The grace period protects uploads in flight: their blob is written before its catalog
-    row exists. Blob ids are checked against the catalog in batches.
+    row exists, and their temp file is being written. Blob ids are checked against the
+    catalog in batches. ``dry_run`` counts exactly what a real run would remove.
     """
     grace = core.config.storage.gc_grace_seconds if grace_seconds is None else grace_seconds
     cutoff = datetime.now(UTC) - timedelta(seconds=grace)
@@ -56,10 +72,40 @@ def sweep_orphans(core: Core, grace_seconds: int | None = None, *,
         if len(batch) >= 500:
             flush()
     flush()
-    temp = 0
-    if isinstance(core.store, LocalBlobStore) and not dry_run:
-        temp = core.store.sweep_tmp(max(grace, 60))
-    return SweepResult(examined, deleted, deleted_bytes, young, temp)
+    min_age = max(grace, MIN_TEMP_AGE_S)
+    temp = temp_bytes = temp_young = 0
+    if isinstance(core.store, LocalBlobStore):
+        temp, temp_bytes, temp_young = _sweep_temp(core.store.tmp_dir, min_age, dry_run)
+    return SweepResult(examined, deleted, deleted_bytes, young, temp, temp_bytes, temp_young,
+                       min_age, grace)
+
+
+def _sweep_temp(tmp_dir: Path, min_age_s: int, dry_run: bool) -> tuple[int, int, int]:
+    """(removed, bytes removed, kept as too young) for the temp files of a blob store."""
+    now = time.time()
+    removed = removed_bytes = young = 0
+    try:
+        entries = list(os.scandir(tmp_dir))
+    except FileNotFoundError:
+        return 0, 0, 0
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        if now - st.st_mtime <= min_age_s:
+            young += 1
+            continue
+        if not dry_run:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+        removed += 1
+        removed_bytes += st.st_size
+    return removed, removed_bytes, young
 
 
 def status(core: Core) -> dict:
@@ -84,13 +130,14 @@ def status(core: Core) -> dict:
                 .where(blobs.c.inline_data.is_not(None))).scalar()),
             "audit_events": conn.execute(select(func.count()).select_from(audit_events)).scalar(),
         }
-    from gateway import sftp, webdav
+    from gateway.runstate import front_end_status
 
     return {
         "catalog": core.catalog.engine.url.render_as_string(hide_password=True),
         "schema": {"current": current, "head": head, "up_to_date": current == head},
         "blob_store": {"backend": core.store.name, "path": str(core.config.blob_dir)},
         "master_key_id": core.keyring.master_key_id,
-        "front_ends": {"webdav": webdav.AVAILABLE, "sftp": sftp.AVAILABLE},
+        # configured (enabled in the config) vs running (from the pid file serve keeps)
+        "front_ends": front_end_status(core.config),
         **counts,
     }

@@ -3,6 +3,8 @@
 Each front-end package provides ``gateway.<name>.__main__`` that serves until SIGTERM
 (and manages its own worker processes). This supervisor starts them, forwards SIGINT /
 SIGTERM, and exits non-zero if one of them dies, so that a service manager restarts it.
+While it runs it holds ``<data_dir>/serve.pid`` (``gateway.runstate``): ``status`` reads
+it, and a second ``serve`` on the same data directory refuses.
 """
 
 from __future__ import annotations
@@ -14,15 +16,27 @@ import sys
 import time
 
 from gateway.core import Core
+from gateway.runstate import PidFile, pid_file
 
 
 def serve(core: Core, front_ends: list[str]) -> int:
+    """Run the front-ends under a pid file (``gateway.runstate``) that ``status`` reads."""
+    pids = PidFile(pid_file(core.config))
+    pids.acquire()  # refuses when another serve runs on this data directory
+    try:
+        return _supervise(core, front_ends, pids)
+    finally:
+        pids.release()
+
+
+def _supervise(core: Core, front_ends: list[str], pids: PidFile) -> int:
     env = dict(os.environ)
     if core.config.source != "<defaults>":
         env["LUMANOX_CONFIG"] = str(core.config.source)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in front_ends:
         procs[name] = subprocess.Popen([sys.executable, "-m", f"gateway.{name}"], env=env)
+    pids.record({name: {"pid": p.pid} for name, p in procs.items()})
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:

@@ -95,7 +95,7 @@ def test_query_filters_and_formats(core: Core) -> None:
     assert len(writes) == 5 and all(e["protocol"] == "sftp" for e in writes)
     assert {e["action"] for e in under} == {"write", "read"}
     assert nobody == []
-    as_json = [json.loads(line) for line in format_events(writes, "json").splitlines()]
+    as_json = [json.loads(line) for line in format_events(writes, "jsonl").splitlines()]
     assert as_json[0]["remote_addr"] == "198.51.100.7"
     as_csv = format_events(writes, "csv").splitlines()
     assert as_csv[0].startswith("seq,ts,tenant,user") and len(as_csv) == 6

@@ -50,15 +50,27 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def _core(cfg: Config):  # type: ignore[no-untyped-def]
-    from gateway.cli.main import _open_core
+    from gateway.cli.common import open_core
 
-    return _open_core(cfg)
+    return open_core(cfg)
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str) -> None:
-    from gateway.cli.main import _emit as emit
+    from gateway.cli.common import emit
 
     emit(args, data, human)
+
+
+def _audit(core, action: str, login: str | None = None, *, tenant: str | None = None,  # type: ignore[no-untyped-def]
+           reason: str | None = None) -> None:
+    """Audit a change these commands make (the policy modules do not audit it themselves).
+    ``reason`` must never carry a secret."""
+    from gateway.admin import record_admin_action
+
+    user = None
+    if login is not None:
+        user, tenant = _login(login)
+    record_admin_action(core, action, tenant=tenant, path=user, reason=reason)
 
 
 def _login(text: str) -> tuple[str, str]:
@@ -143,6 +155,8 @@ def cmd_defender(args: argparse.Namespace, cfg: Config) -> int:
         elif args.action == "unban":
             if not d.unban(args.key):
                 raise GatewayError(f"{args.key!r} is not listed: see `defender list`")
+            tenant = args.key[5:].split("/")[0] if args.key.startswith("acct:") else None
+            _audit(core, "unban", tenant=tenant, reason=f"lifted {args.key}")
             _emit(args, {"unbanned": args.key}, f"unbanned {args.key}")
     return 0
 
@@ -164,6 +178,7 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
                     line = f.readline()
             k = sshkeys.add_key(core, tenant, user, line, networks=_csv(args.networks),
                                 expires_at=_when(args.expires), comment=args.comment)
+            _audit(core, "ssh-key-add", args.login, reason=f"{k.key_type} {k.fingerprint}")
             _emit(args, k, f"added {k.key_type} key {k.fingerprint} to {args.login}")
         elif args.action == "list":
             keys = sshkeys.list_keys(core, tenant, user)
@@ -175,6 +190,7 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
                                   "last used")))
         elif args.action == "remove":
             sshkeys.remove_key(core, tenant, user, args.fingerprint)
+            _audit(core, "ssh-key-remove", args.login, reason=args.fingerprint)
             _emit(args, {"removed": args.fingerprint}, f"removed {args.fingerprint}")
     return 0
 
@@ -187,21 +203,26 @@ def cmd_totp(args: argparse.Namespace, cfg: Config) -> int:
         user, tenant = _login(args.login)
         if args.action == "enroll":
             e = totp.enroll(core, tenant, user)
+            _audit(core, "totp-enroll", args.login, reason="awaiting confirmation")
             _emit(args, {"uri": e.uri, "secret": e.secret},
                   f"{e.qr}\n{e.uri}\nsecret (manual entry): {e.secret}\n"
                   f"Scan it, then confirm with: lumanox-gateway totp confirm {args.login} CODE\n"
                   "(TOTP is enforced only after confirmation)")
         elif args.action == "confirm":
             codes = totp.confirm(core, tenant, user, args.code)
+            _audit(core, "totp-confirm", args.login, reason="TOTP enforced")
             _emit(args, {"confirmed": True, "recovery_codes": codes},
                   "TOTP confirmed and enforced from now on.\nrecovery codes (each works once; "
                   "shown once):\n" + "\n".join(f"  {c}" for c in codes))
         elif args.action == "disable":
             done = totp.disable(core, tenant, user)
+            _audit(core, "totp-disable", args.login,
+                   reason="removed" if done else "was not set up")
             _emit(args, {"disabled": done}, f"TOTP of {args.login} "
                   + ("removed" if done else "was not set up"))
         elif args.action == "recovery-codes":
             codes = totp.new_recovery_codes(core, tenant, user)
+            _audit(core, "totp-recovery-codes", args.login, reason=f"{len(codes)} new codes")
             _emit(args, {"recovery_codes": codes}, "new recovery codes (old ones no longer "
                   "work; shown once):\n" + "\n".join(f"  {c}" for c in codes))
     return 0
@@ -253,6 +274,8 @@ def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
             ap, secret = apppasswords.create(
                 core, tenant, user, args.label, read_only=args.read_only,
                 prefix=args.prefix, networks=_csv(args.networks), expires_at=_when(args.expires))
+            _audit(core, "app-password-create", args.login,
+                   reason=f"{ap.id[:8]} {ap.label!r}" + (" read-only" if ap.read_only else ""))
             _emit(args, {"app_password": ap, "secret": secret},
                   f"app password {ap.label!r} ({ap.id[:8]}) for {args.login}:\n  {secret}\n"
                   "shown once: use it as the WebDAV password of this device")
@@ -269,6 +292,7 @@ def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
                                  "state")))
         elif args.action == "revoke":
             apppasswords.revoke(core, tenant, user, args.ident)
+            _audit(core, "app-password-revoke", args.login, reason=args.ident)
             _emit(args, {"revoked": args.ident}, f"revoked {args.ident}")
     return 0
 
@@ -283,8 +307,8 @@ def _method_args(a: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the policy subcommands."""
     p = sub.add_parser("policy", parents=[common], help="tenant/user connection policy")
-    psub = p.add_subparsers(dest="action", required=True)
-    psub.add_parser("show", parents=[common]).add_argument("tenant")
+    psub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    psub.add_parser("show", parents=[common], help="a tenant's policy").add_argument("tenant")
     a = psub.add_parser("set", parents=[common], help="change a tenant's policy")
     a.add_argument("tenant")
     _method_args(a)
@@ -324,38 +348,42 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_policy)
 
     d = sub.add_parser("defender", parents=[common], help="brute-force bans")
-    dsub = d.add_subparsers(dest="action", required=True)
-    dsub.add_parser("list", parents=[common])
-    dsub.add_parser("unban", parents=[common]).add_argument(
+    dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dsub.add_parser("list", parents=[common], help="scores and current bans")
+    dsub.add_parser("unban", parents=[common], help="lift a ban now").add_argument(
         "key", help="an address, addr:IP or acct:TENANT/USER")
     d.set_defaults(func=cmd_defender)
 
     k = sub.add_parser("key", parents=[common], help="users' SSH public keys")
-    ksub = k.add_subparsers(dest="action", required=True)
-    a = ksub.add_parser("add", parents=[common])
+    ksub = k.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = ksub.add_parser("add", parents=[common], help="add a public key to a user")
     a.add_argument("login", metavar="USER@TENANT")
     a.add_argument("key", help="a .pub file, the key line itself, or - for stdin")
     a.add_argument("--networks")
     a.add_argument("--expires", help="date or duration (90d)")
     a.add_argument("--comment")
-    ksub.add_parser("list", parents=[common]).add_argument("login", metavar="USER@TENANT")
-    a = ksub.add_parser("remove", parents=[common])
+    ksub.add_parser("list", parents=[common], help="a user's keys").add_argument(
+        "login", metavar="USER@TENANT")
+    a = ksub.add_parser("remove", parents=[common], help="remove a key by fingerprint")
     a.add_argument("login", metavar="USER@TENANT")
     a.add_argument("fingerprint")
     k.set_defaults(func=cmd_key)
 
     t = sub.add_parser("totp", parents=[common], help="TOTP second factor of a user")
-    tsub = t.add_subparsers(dest="action", required=True)
-    for action in ("enroll", "disable", "recovery-codes"):
-        tsub.add_parser(action, parents=[common]).add_argument("login", metavar="USER@TENANT")
-    a = tsub.add_parser("confirm", parents=[common])
+    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("enroll", "new TOTP secret (QR code); enforced after confirm"),
+                         ("disable", "remove a user's TOTP"),
+                         ("recovery-codes", "replace a user's recovery codes")):
+        tsub.add_parser(action, parents=[common], help=text).add_argument(
+            "login", metavar="USER@TENANT")
+    a = tsub.add_parser("confirm", parents=[common], help="confirm enrolment with a code")
     a.add_argument("login", metavar="USER@TENANT")
     a.add_argument("code")
     t.set_defaults(func=cmd_totp)
 
     ap = sub.add_parser("app-password", parents=[common], help="WebDAV app passwords")
-    asub = ap.add_subparsers(dest="action", required=True)
-    a = asub.add_parser("create", parents=[common])
+    asub = ap.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = asub.add_parser("create", parents=[common], help="a new app password (shown once)")
     a.add_argument("login", metavar="USER@TENANT")
     a.add_argument("--label", required=True)
     a.add_argument("--read-only", action="store_true")
@@ -363,8 +391,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--networks")
     a.add_argument("--expires", help="date or duration (90d)")
     a.add_argument("--code", help="current TOTP code (asked for when omitted on a terminal)")
-    asub.add_parser("list", parents=[common]).add_argument("login", metavar="USER@TENANT")
-    a = asub.add_parser("revoke", parents=[common])
+    asub.add_parser("list", parents=[common], help="a user's app passwords").add_argument(
+        "login", metavar="USER@TENANT")
+    a = asub.add_parser("revoke", parents=[common], help="revoke an app password")
     a.add_argument("login", metavar="USER@TENANT")
     a.add_argument("ident", help="id (prefix) or label")
     ap.set_defaults(func=cmd_app_password)

@@ -1,0 +1,125 @@
+"""``audit verify|tail|query``: check the hash chains and read the audit trail.
+
+Events are shown in time order (ties by chain sequence), whatever order they were stored
+in. ``--format json`` is one JSON document, ``jsonl`` one object per line; ``--json`` on
+``verify`` and ``tail`` means the same as ``--format json``. Output is streamed, so
+``audit query | head`` ends quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from gateway import admin
+from gateway.audit import FORMATS
+from gateway.cli.common import EXIT_ERROR, open_core, parse_when
+from gateway.cli.output import dump_json
+from gateway.config import Config
+from gateway.errors import GatewayError
+
+
+def _format(args: argparse.Namespace) -> str:
+    """``--json`` picks JSON (lines while following) unless a format was given."""
+    if args.format is not None:
+        return args.format
+    if args.json:
+        return "jsonl" if getattr(args, "follow", False) else "json"
+    return "table"
+
+
+def _write(pieces) -> None:  # type: ignore[no-untyped-def]
+    out = sys.stdout
+    for piece in pieces:
+        out.write(piece)
+    out.flush()
+
+
+def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
+    with open_core(cfg) as core:
+        if args.action == "verify":
+            return _verify(args, core)
+        if args.action == "tail":
+            return _tail(args, core)
+        from gateway.audit import query_events, render_events
+
+        with core.catalog.read() as conn:
+            events = query_events(conn, tenant=args.tenant, user=args.user,
+                                  since=parse_when(args.since), until=parse_when(args.until),
+                                  action=args.action_filter, path=args.path, limit=args.limit,
+                                  result=args.result)
+            _write(render_events(events, _format(args)))
+    return 0
+
+
+def _verify(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    from gateway.audit import chains, verify_chain
+
+    with core.catalog.read() as conn:
+        names = chains(conn)
+        tenant_ids = {t.name: t.id for t in admin.list_tenants(core)}
+        if args.tenant:
+            if args.tenant not in tenant_ids:
+                raise GatewayError(f"no tenant {args.tenant!r}: see `lumanox-gateway tenant list`")
+            names = [tenant_ids[args.tenant]]
+        by_id = {v: k for k, v in tenant_ids.items()}
+        problems = [p for p in (verify_chain(conn, c) for c in names) if p]
+    found = [{"tenant": by_id.get(p.chain, p.chain), "seq": p.seq, "kind": p.kind,
+              "detail": p.detail} for p in problems]
+    if args.json:
+        print(dump_json({"intact": not problems, "chains_checked": len(names),
+                         "problems": found}))
+    else:
+        for f in found:
+            print(f"audit chain of {f['tenant']}: event {f['seq']} {f['kind']}: "
+                  f"{f['detail']}", file=sys.stderr)
+        if not problems:
+            print(f"audit chains intact: {len(names)} checked")
+    return EXIT_ERROR if problems else 0
+
+
+def _tail(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    from gateway.audit import events_after, render_events, tail_events
+
+    fmt = _format(args)
+    if args.follow and fmt == "json":
+        raise GatewayError("`audit tail -f` cannot print one JSON document: use "
+                           "--format jsonl")
+    with core.catalog.read() as conn:
+        rows, top = tail_events(conn, args.lines)
+    _write(render_events(rows, fmt))
+    while args.follow:
+        time.sleep(1)
+        with core.catalog.read() as conn:
+            rows, top = events_after(conn, top)
+        if rows:
+            _write(render_events(rows, fmt, header=False))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``audit``."""
+    au = sub.add_parser("audit", parents=[common], help="verify and query the audit log")
+    asub = au.add_subparsers(dest="action", required=True, metavar="ACTION")
+    asub.add_parser("verify", parents=[common],
+                    help="check the hash chains (exit 1 if one is broken)").add_argument(
+        "tenant", nargs="?", help="only this tenant's chain")
+    a = asub.add_parser("tail", parents=[common], help="the latest events, in time order")
+    a.add_argument("-n", "--lines", type=int, default=20)
+    a.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    a.add_argument("--format", choices=FORMATS, default=None,
+                   help="table (default), csv, json (one document) or jsonl (lines)")
+    a = asub.add_parser("query", parents=[common], help="search events, in time order")
+    a.add_argument("--tenant")
+    a.add_argument("--user")
+    a.add_argument("--since", help="ISO date/time (UTC if no zone)")
+    a.add_argument("--until")
+    a.add_argument("--action", dest="action_filter")
+    a.add_argument("--path", help="path prefix")
+    a.add_argument("--result", choices=("ok", "denied", "miss", "error"),
+                   help="miss: lookups of paths that do not exist (not errors)")
+    a.add_argument("--limit", type=int)
+    a.add_argument("--format", choices=FORMATS, default=None,
+                   help="table (default), csv, json (one document) or jsonl (lines)")
+    au.set_defaults(func=cmd_audit)
