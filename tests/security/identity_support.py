@@ -1,0 +1,72 @@
+"""Helpers of the identity attack tests (#9 items 2, 5, 10, 13, 14, 15, 20).
+
+The harness lives in ``conftest.py`` (its fixtures are found by pytest); its plain helpers
+(``prepare_gateway``, ``PW``, ...) are loaded here under a unique module name, because
+every test folder has a module called ``conftest``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+
+def _load_harness() -> ModuleType:
+    name = "lumanox_security_harness"
+    mod = sys.modules.get(name)
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(name,
+                                                      Path(__file__).with_name("conftest.py"))
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+harness = _load_harness()
+PW: str = harness.PW
+ROOT: Path = harness.ROOT
+
+
+def new_key(folder: Path, name: str = "id_ed25519") -> tuple[Path, str]:
+    """A fresh ed25519 key written for OpenSSH/paramiko (0600); returns (path, public line)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    path = folder / name
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.OpenSSH,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                         serialization.PublicFormat.OpenSSH).decode()
+    return path, line + " test@key"
+
+
+def paramiko_transport(port: int):  # type: ignore[no-untyped-def]
+    """A started paramiko client transport to the gateway's SSH port (not authenticated)."""
+    import paramiko
+
+    t = paramiko.Transport(("127.0.0.1", port))
+    t.banner_timeout = t.auth_timeout = 30
+    t.start_client(timeout=30)
+    return t
+
+
+def offered_methods(port: int, login: str) -> list[str]:
+    """The SSH methods the server offers ``login`` before any credential (``none`` auth)."""
+    import paramiko
+
+    t = paramiko_transport(port)
+    try:
+        try:
+            t.auth_none(login)
+        except paramiko.BadAuthenticationType as exc:
+            return list(exc.allowed_types)
+        return ["<none accepted>"]
+    finally:
+        t.close()
