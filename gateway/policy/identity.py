@@ -37,6 +37,7 @@ class PasswordCheck:
     source: str = ""  # local | ldap
     unavailable: bool = False  # the identity source could not answer (fail closed)
     guessable: bool = True  # counts for the defender (False: e.g. directory down)
+    account: str = ""  # the account the credential belongs to, if not the login's name
 
 
 def _verify_local(core: Core, user_row: Any, password: str) -> PasswordCheck:

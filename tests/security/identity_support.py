@@ -70,3 +70,36 @@ def offered_methods(port: int, login: str) -> list[str]:
         return ["<none accepted>"]
     finally:
         t.close()
+
+
+def enroll_totp(core, tenant: str, user: str) -> str:  # type: ignore[no-untyped-def]
+    """Enrol and confirm TOTP for ``user`` (with the previous step's code); the secret."""
+    import time
+
+    import pyotp
+
+    from gateway.policy import totp
+
+    e = totp.enroll(core, tenant, user)
+    totp.confirm(core, tenant, user, pyotp.TOTP(e.secret).at(time.time() - totp.STEP_S))
+    return e.secret
+
+
+def webdav_answer(gw, login: str, password: str) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """(status, WWW-Authenticate header, body) of an authenticated PROPFIND."""
+    r = gw.curl("-X", "PROPFIND", "-H", "Depth: 0", "-D", "-", "/", login=login,
+                password=password)
+    head, _, body = r.stdout.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    status = lines[0].split()[1] if lines and len(lines[0].split()) > 1 else "?"
+    auth = next((x for x in lines if x.lower().startswith("www-authenticate:")), "")
+    return status, auth, body
+
+
+def timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
+    """Wall time of one call."""
+    import time
+
+    t0 = time.monotonic()
+    fn(*args)
+    return time.monotonic() - t0
