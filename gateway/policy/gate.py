@@ -140,15 +140,16 @@ class SessionTicket:
     remote_addr: str = ""
     checked_at: float = 0.0
 
-    def recheck(self, every_s: float = 30.0) -> None:
-        """Re-decide the session's principal (tenant/user disabled, expired, protocol or
-        network rules changed) at most every ``every_s`` seconds; raises LoginRefused.
-        Long-lived (SSH) sessions call this before operations."""
+    def recheck(self, every_s: float = 30.0, protocol: str = "") -> None:
+        """Re-decide the session's principal (tenant/user disabled, expired, protocol,
+        method or network rules changed) for ``protocol`` (an SSH channel's: ``sftp`` or
+        ``scp``; default the ticket's) at most every ``every_s`` seconds; raises
+        LoginRefused. Long-lived (SSH) sessions call this before operations."""
         now = time.monotonic()
         if self.gate is None or now - self.checked_at < every_s:
             return
         self.checked_at = now
-        self.gate.check_protocol(self.principal, self.protocol, self.remote_addr)
+        self.gate.check_protocol(self.principal, protocol or self.protocol, self.remote_addr)
 
     def close(self) -> None:
         if not self.closed and self.gate is not None and self.id:

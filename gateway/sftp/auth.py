@@ -203,7 +203,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
         every = self.core.config.policy.session_recheck_s
         session = self.core.session(
             self.principal, protocol, self.addr, self.session_id,
-            guard=(lambda: ticket.recheck(every)) if ticket is not None else None)
+            guard=(lambda: ticket.recheck(every, protocol)) if ticket is not None else None)
         return GatewaySFTPServer(chan, session, self.executor,
                                  send_exit_status=protocol == "sftp")
 

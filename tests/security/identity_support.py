@@ -32,6 +32,7 @@ def _load_harness() -> ModuleType:
 harness = _load_harness()
 PW: str = harness.PW
 ROOT: Path = harness.ROOT
+IN_CI: bool = harness.IN_CI
 
 
 def new_key(folder: Path, name: str = "id_ed25519") -> tuple[Path, str]:

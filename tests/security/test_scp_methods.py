@@ -42,3 +42,17 @@ def test_legacy_scp_with_password_refused_when_scp_is_publickey_only(
     by_key = gw.scp(str(src), gw.remote("alice@acme", "/key.txt"), legacy=True,
                     opts=key_opts)
     assert by_key.returncode == 0, by_key.stderr
+
+
+def test_sessions_rechecked_per_channel_protocol(make_gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every operation re-decides the login for its channel's protocol (sftp or scp, with
+    the login's methods), never for the login's audit label."""
+    gw = make_gateway(policy_extra="session_recheck_s = 0\n")
+    src = tmp_path / "payload.txt"
+    src.write_text("payload\n")
+    r = gw.sftp_batch("alice@acme", "mkdir /d\nput " + str(src) + " /d/a.txt\nls /d\n")
+    assert r.returncode == 0 and "a.txt" in r.stdout, r.stderr
+    r = gw.scp(str(src), gw.remote("alice@acme", "/d/b.txt"), legacy=True)
+    assert r.returncode == 0, r.stderr
+    r = gw.scp(gw.remote("alice@acme", "/d/b.txt"), str(tmp_path / "back.txt"), legacy=True)
+    assert r.returncode == 0 and (tmp_path / "back.txt").read_text() == "payload\n"

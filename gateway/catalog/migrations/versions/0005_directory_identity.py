@@ -1,4 +1,9 @@
-"""directory identity of users; catalog facts (the master key id)
+"""directory identity of users; canonical user names; catalog facts (the master key id)
+
+User names become canonical (NFKC, case-folded: gateway/policy/logins.py), so that every
+spelling of a login finds the one account; a name whose canonical form another account of
+the tenant already has is left as it is (that account cannot log in until an admin renames
+one of them).
 
 Revision ID: 0005
 Revises: 0003
@@ -6,6 +11,8 @@ Create Date: 2026-12-06 04:30:00
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,7 +23,25 @@ branch_labels = None
 depends_on = None
 
 
+def _canonical(name: str) -> str:
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _canonicalise_names() -> None:
+    conn = op.get_bind()
+    rows = conn.execute(sa.text("SELECT id, tenant_id, name FROM users")).all()
+    taken = {(r.tenant_id, r.name) for r in rows}
+    for r in rows:
+        canon = _canonical(r.name)
+        if canon != r.name and (r.tenant_id, canon) not in taken:
+            conn.execute(sa.text("UPDATE users SET name = :name WHERE id = :id"),
+                         {"name": canon, "id": r.id})
+            taken.discard((r.tenant_id, r.name))
+            taken.add((r.tenant_id, canon))
+
+
 def upgrade() -> None:
+    _canonicalise_names()
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("directory_id", sa.String(length=255), nullable=True))
         batch.create_unique_constraint(op.f("uq_users_tenant_id_directory_id"),
