@@ -21,6 +21,7 @@ from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
 from gateway.errors import AlreadyExists, AuthenticationFailed, ConfigError, Conflict, NotFound
 from gateway.names import name_key
+from gateway.policy.logins import canonical_login, canonical_name
 from gateway.policy.passwords import hash_password, verify_password
 from gateway.principal import DEFAULT_RULES, Principal, parse_rules, rules_to_json
 
@@ -225,11 +226,20 @@ def purge_tenant(core: Core, name: str) -> int:
 
 # --- users --------------------------------------------------------------------------------
 def split_login(login: str) -> tuple[str, str]:
-    """``user@tenant`` -> (user, tenant)."""
-    user, sep, tenant = login.rpartition("@")
-    if not sep or not user or not tenant:
-        raise ConfigError(f"{login!r}: write users as USER@TENANT")
-    return user, tenant
+    """``user@tenant`` -> (user, tenant), both in their canonical form (policy/logins.py)."""
+    names = canonical_login(login)
+    if names is None:
+        raise ConfigError(f"{login!r}: write users as USER@TENANT, without spaces or "
+                          "control characters")
+    return names
+
+
+def user_key(name: str) -> str:
+    """The canonical form of an account name as stored and looked up (case-folded)."""
+    canon = canonical_name(name)
+    if canon is None:
+        raise ConfigError(f"user name {name!r}: no spaces, control characters or '@'")
+    return canon
 
 
 def create_user(core: Core, tenant_name: str, name: str, *, password: str | None = None,
@@ -238,6 +248,7 @@ def create_user(core: Core, tenant_name: str, name: str, *, password: str | None
     t = get_tenant(core, tenant_name)
     if not USER_NAME.match(name):
         raise ConfigError(f"user name {name!r}: use letters, digits, '.', '_' and '-'")
+    name = user_key(name)  # one account for every spelling: stored case-folded
     if kind not in ("human", "machine"):
         raise ConfigError("user kind must be human or machine")
     rules = rules_to_json(parse_rules(permissions) if permissions else DEFAULT_RULES)
@@ -257,6 +268,7 @@ def create_user(core: Core, tenant_name: str, name: str, *, password: str | None
 
 def get_user(core: Core, tenant_name: str, name: str) -> User:
     t = get_tenant(core, tenant_name)
+    name = canonical_name(name) or name
     with core.catalog.read() as conn:
         row = conn.execute(select(users).where(users.c.tenant_id == t.id,
                                                users.c.name == name)).first()
@@ -320,6 +332,7 @@ def principal_for(core: Core, tenant_name: str, name: str, *, auth_method: str =
 
 def check_password(core: Core, tenant_name: str, name: str, password: str) -> Principal:
     """Local password login. Raises AuthenticationFailed with an audit-only detail."""
+    name = canonical_name(name) or name
     with core.catalog.read() as conn:
         row = conn.execute(
             select(users.c.password_hash, users.c.disabled, tenants.c.disabled.label("tdis"))

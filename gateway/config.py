@@ -105,6 +105,7 @@ class SFTPSection:
     mac_algs: list[str] = field(default_factory=list)
     signature_algs: list[str] = field(default_factory=list)
     login_timeout: int = 60  # seconds to finish authentication
+    max_auth_attempts: int = 6  # failed auth attempts per SSH connection, then disconnect
     io_threads: int = 16  # thread pool per worker for core calls
 
 
@@ -280,6 +281,9 @@ def _validate(cfg: Config) -> None:
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
     _validate_webdav_limits(cfg)
+    if not 1 <= cfg.sftp.max_auth_attempts <= 100:
+        raise ConfigError(f"{src}: sftp.max_auth_attempts: expected 1 to 100 failed "
+                          "attempts per connection (default 6)")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
     pol = cfg.policy

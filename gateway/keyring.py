@@ -2,7 +2,9 @@
 
 - The master key (32 random bytes) lives in a file outside the database (mode 0600), or a
   file named by $LUMANOX_MASTER_KEY_FILE. Its id (an HMAC of a constant, not the key)
-  is stored beside every tenant key it wraps, so a wrong master key is reported as such.
+  is stored beside every tenant key it wraps and, from the first open on, in
+  ``catalog_meta``: a process given another master key refuses to start (it would list
+  files and then fail every read).
 - Tenant keys are versioned; each version is stored wrapped (AES-256-GCM) by the master key,
   AAD binding tenant id and version. New blobs use the newest active version.
 - A blob's data key is wrapped by a tenant key version, AAD binding tenant id, blob id and
@@ -34,10 +36,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 
 from gateway.catalog import Catalog
-from gateway.catalog.tables import blobs, tenant_keys
+from gateway.catalog.tables import blobs, catalog_meta, tenant_keys
 from gateway.errors import ConfigError, KeyUnavailable
 
 KEY_BYTES = 32
+MASTER_KEY_META = "master_key_id"
 _NONCE = 12
 _TENANT_AAD = b"lumanox/tenant-key/v1"
 _DATA_AAD = b"lumanox/data-key/v1"
@@ -121,6 +124,29 @@ def read_master_key_file(path: Path) -> bytes:
     return key
 
 
+def bind_master_key(catalog: Catalog, key_id: str, path: Path) -> None:
+    """Refuse a master key other than the catalog's; remember it on a catalog's first open."""
+    with catalog.read() as conn:
+        recorded = conn.execute(select(catalog_meta.c.value).where(
+            catalog_meta.c.key == MASTER_KEY_META)).scalar()
+    if recorded == key_id:
+        return
+    if recorded is None:
+        with catalog.write() as conn:
+            recorded = conn.execute(select(catalog_meta.c.value).where(
+                catalog_meta.c.key == MASTER_KEY_META)).scalar()
+            wrapped = set(conn.execute(select(tenant_keys.c.master_key_id).where(
+                tenant_keys.c.wrapped_key.is_not(None)).distinct()).scalars())
+            if recorded is None and wrapped <= {key_id}:  # new catalog, or made before 0005
+                conn.execute(catalog_meta.insert().values(key=MASTER_KEY_META, value=key_id))
+                return
+            recorded = recorded or ", ".join(sorted(wrapped))
+    raise ConfigError(
+        f"master key file {path} (key id {key_id}) is not the master key of this catalog "
+        f"(key id {recorded}): restore the right key file or point keys.master_key_file / "
+        "LUMANOX_MASTER_KEY_FILE at it; refusing to start")
+
+
 @dataclass(frozen=True)
 class DataKey:
     key: bytes
@@ -153,7 +179,9 @@ class Keyring:
                 os.replace(nxt, path)  # the re-wrap committed: the new key is the key
             else:
                 nxt.unlink()  # the re-wrap did not commit: keep the old key
-        return cls(catalog, read_master_key_file(path), path)
+        key = read_master_key_file(path)
+        bind_master_key(catalog, master_key_id(key), path)
+        return cls(catalog, key, path)
 
     # --- tenant keys ----------------------------------------------------------------------
     def create_tenant_key(self, conn, tenant_id: str) -> int:  # type: ignore[no-untyped-def]
@@ -323,6 +351,8 @@ class Keyring:
                 count += 1
             conn.execute(update(tenant_keys).where(tenant_keys.c.wrapped_key.is_(None))
                          .values(master_key_id=new_id))
+            conn.execute(update(catalog_meta).where(catalog_meta.c.key == MASTER_KEY_META)
+                         .values(value=new_id))
         os.replace(nxt, self.master_key_path)
         self._master, self.master_key_id = new_key, new_id
         with self._lock:

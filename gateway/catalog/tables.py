@@ -78,7 +78,10 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("expires_at", UTC_TIME, nullable=True),
     Column("created_at", UTC_TIME, nullable=False),
+    # the identity source's stable id of the person (LDAP entryUUID / objectGUID, else DN)
+    Column("directory_id", String(255), nullable=True),
     UniqueConstraint("tenant_id", "name"),
+    UniqueConstraint("tenant_id", "directory_id"),
 )
 
 tenant_keys = Table(
@@ -270,6 +273,13 @@ auth_failures = Table(
     Column("updated_at", UTC_TIME, nullable=False),
     Column("banned_until", UTC_TIME, nullable=True),
     Column("ban_count", Integer, nullable=False, default=0),
+)
+
+catalog_meta = Table(
+    "catalog_meta",  # facts about the catalog itself, e.g. the id of its master key
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 auth_sessions = Table(

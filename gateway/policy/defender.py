@@ -83,12 +83,16 @@ class Defender:
         return None
 
     def failure(self, remote_addr: str, tenant: str, user: str, *, chain: str = NO_TENANT_CHAIN,
-                protocol: str = "", now: datetime | None = None) -> list[str]:
-        """Score one failed attempt; returns the keys banned by it (each one audited)."""
+                protocol: str = "", now: datetime | None = None,
+                account: bool = True) -> list[str]:
+        """Score one failed attempt against the address and (unless ``account`` is False,
+        e.g. from outside the account's networks) the account; returns the keys banned by
+        it (each one audited)."""
         now = now or datetime.now(UTC)
         newly: list[tuple[str, datetime]] = []
-        pairs = [(address_key(remote_addr), self.limits.address_max),
-                 (account_key(tenant, user), self.limits.account_max)]
+        pairs = [(address_key(remote_addr), self.limits.address_max)]
+        if account:
+            pairs.append((account_key(tenant, user), self.limits.account_max))
         with self.core.catalog.write() as conn:
             for key, limit in pairs:
                 row = conn.execute(select(auth_failures).where(auth_failures.c.key == key)

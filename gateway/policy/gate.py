@@ -33,6 +33,7 @@ from gateway.catalog.tables import auth_failures, auth_sessions, tenants, users
 from gateway.core import Core
 from gateway.errors import AuthenticationFailed
 from gateway.policy import apppasswords, passwords, sshkeys, totp
+from gateway.policy.channels import recheck_methods
 from gateway.policy.credcache import CredentialCache
 from gateway.policy.decision import (
     F_APP,
@@ -50,7 +51,10 @@ from gateway.policy.decision import (
     needs_totp,
 )
 from gateway.policy.defender import Defender, account_key, address_key
+from gateway.policy.enumeration import dummy_password_check, ghost_facts, public_methods
 from gateway.policy.identity import Identity
+from gateway.policy.lockout import account_ban_blocks, counts_against_account
+from gateway.policy.logins import canonical_login
 from gateway.policy.model import (
     APP_PASSWORD,
     KBDINT,
@@ -71,17 +75,21 @@ HINT_TEXTS = {
 }
 #: rules whose refusal is decided before any credential (``begin`` refuses outright)
 _PRE_RULES = ("tenant", "protocol", "tenant-network", "defender")
+#: of those, the ones that would tell whether a tenant exists: refused only after the
+#: same work as a credential check (WebDAV) or at every SSH step (never at once)
+_TENANT_RULES = ("tenant", "tenant-network")
 
 
 @dataclass(frozen=True)
 class Attempt:
     """What a front-end knows about a login before any credential is checked."""
 
-    protocol: str  # webdav | sftp | scp
+    protocol: str  # webdav | sftp | scp: whose rules decide the login
     login: str  # as the client gave it: USER@TENANT
     remote_addr: str
     client_version: str = ""
     session_id: str = ""
+    label: str = ""  # the audit label of the login if not ``protocol`` (SSH logins: "ssh")
 
 
 class Outcome(enum.Enum):
@@ -132,15 +140,16 @@ class SessionTicket:
     remote_addr: str = ""
     checked_at: float = 0.0
 
-    def recheck(self, every_s: float = 30.0) -> None:
-        """Re-decide the session's principal (tenant/user disabled, expired, protocol or
-        network rules changed) at most every ``every_s`` seconds; raises LoginRefused.
-        Long-lived (SSH) sessions call this before operations."""
+    def recheck(self, every_s: float = 30.0, protocol: str = "") -> None:
+        """Re-decide the session's principal (tenant/user disabled, expired, protocol,
+        method or network rules changed) for ``protocol`` (an SSH channel's: ``sftp`` or
+        ``scp``; default the ticket's) at most every ``every_s`` seconds; raises
+        LoginRefused. Long-lived (SSH) sessions call this before operations."""
         now = time.monotonic()
         if self.gate is None or now - self.checked_at < every_s:
             return
         self.checked_at = now
-        self.gate.check_protocol(self.principal, self.protocol, self.remote_addr)
+        self.gate.check_protocol(self.principal, protocol or self.protocol, self.remote_addr)
 
     def close(self) -> None:
         if not self.closed and self.gate is not None and self.id:
@@ -166,6 +175,7 @@ class Loaded:
     tenant_row: Any
     user_row: Any
     failures: bool = False  # the account has a failure score to clear after a success
+    account_banned: str | None = None  # blocks account-password methods only (lockout.py)
 
 
 class Gate:
@@ -190,7 +200,7 @@ class Gate:
                     chain: str | None = None) -> None:
         names = split_login(attempt.login)
         ev = AuditEvent(
-            action="login", protocol=attempt.protocol, result=result,
+            action="login", protocol=attempt.label or attempt.protocol, result=result,
             chain=principal.tenant_id if principal else (chain or self._chain_of(names)),
             tenant=principal.tenant_name if principal else (names[1] if names else None),
             user=principal.user_name if principal else (names[0] if names else attempt.login),
@@ -222,8 +232,10 @@ class Gate:
             bans = conn.execute(select(auth_failures.c.key, auth_failures.c.banned_until,
                                        auth_failures.c.score)
                                 .where(auth_failures.c.key.in_(keys))).all()
-        banned = next((b.key for b in bans
-                       if b.banned_until is not None and _aware(b.banned_until) > now), None)
+        banned_keys = [b.key for b in bans
+                       if b.banned_until is not None and _aware(b.banned_until) > now]
+        banned = keys[0] if keys[0] in banned_keys else None  # the address: blocks all
+        account_banned = keys[1] if keys[1] in banned_keys else None
         tf = None if trow is None else TenantFacts(
             trow.id, trow.name, bool(trow.disabled), tuple(_json_list(trow.protocols)),
             tenant_policy_from_settings(trow.settings))
@@ -231,7 +243,8 @@ class Gate:
             urow.id, urow.name, urow.kind, bool(urow.disabled), _aware(urow.expires_at),
             user_policy_from_settings(urow.settings), enrolled)
         failures = any(b.key == keys[1] and b.score > 0 for b in bans)
-        return Loaded(Facts(protocol, remote_addr, tf, uf, now, banned), trow, urow, failures)
+        return Loaded(Facts(protocol, remote_addr, tf, uf, now, banned), trow, urow, failures,
+                      account_banned)
 
     def principal(self, loaded: Loaded, method: str, app: apppasswords.AppPassword | None = None,
                   ) -> Principal:
@@ -244,19 +257,23 @@ class Gate:
             else ALL_PERMISSIONS,
             auth_method=method)
 
-    def _failure(self, attempt: Attempt, names: tuple[str, str], chain: str) -> None:
+    def _failure(self, attempt: Attempt, names: tuple[str, str], chain: str,
+                 account: bool = True) -> None:
         self.defender.failure(attempt.remote_addr, names[1], names[0], chain=chain,
-                              protocol=attempt.protocol)
+                              protocol=attempt.label or attempt.protocol,
+                              account=account and all(names))
 
     # --- WebDAV --------------------------------------------------------------------------------
     def authenticate_basic(self, attempt: Attempt, password: str) -> Principal:
         """One-step login (HTTP Basic): an account password or an app password.
 
         Raises AuthenticationFailed (generic message; ``hint`` may name a safe category)."""
-        names = split_login(attempt.login)
-        if names is None:
-            self.audit_login(attempt, "denied", "login is not USER@TENANT")
-            raise LoginRefused("login is not USER@TENANT")
+        names = canonical_login(attempt.login)
+        if names is None:  # refused like a wrong password of an unknown user
+            dummy_password_check(password)
+            self._failure(attempt, ("", ""), NO_TENANT_CHAIN, account=False)
+            self.audit_login(attempt, "denied", "login is not a canonical USER@TENANT")
+            raise LoginRefused("login is not a canonical USER@TENANT")
         user_name, tenant_name = names
         hit = self.credential_cache.get(tenant_name, user_name, password) if password else None
         if hit is not None:
@@ -267,22 +284,26 @@ class Gate:
                 return principal  # verified < ttl ago: no new login event
             self.audit_login(attempt, "denied", d.reason, method=factor.method,
                              chain=facts.tenant.id if facts.tenant else None)
-            raise LoginRefused(d.reason, d.hint, d.rules[-1].name)
+            raise LoginRefused(d.reason, rule=d.rules[-1].name)
         loaded = self.load(attempt.protocol, tenant_name, user_name, attempt.remote_addr)
         facts = loaded.facts
         chain = facts.tenant.id if facts.tenant else NO_TENANT_CHAIN
         method = APP_PASSWORD if apppasswords.looks_like(password) else PASSWORD
 
-        def refuse(reason: str, hint: str = "", guess: bool = False,
-                   rule: str = "") -> LoginRefused:
-            if guess:
-                self._failure(attempt, names, chain)
-            self.audit_login(attempt, "denied", reason, method=method, chain=chain)
-            return LoginRefused(reason, hint, rule)
-
         pre = decide(facts, ())
+
+        def refuse(reason: str, guess: bool = False, rule: str = "") -> LoginRefused:
+            # no hint: whether a password was right must not show (#9.14)
+            if guess:
+                self._failure(attempt, names, chain, account=counts_against_account(pre))
+            self.audit_login(attempt, "denied", reason, method=method, chain=chain)
+            return LoginRefused(reason, rule=rule)
+
         if pre.verdict is Verdict.DENY:
             rule = pre.rules[-1].name
+            if rule in _TENANT_RULES:  # the same work and answer as for a wrong password
+                dummy_password_check(password)
+                raise refuse(pre.reason, guess=True)
             if rule in _PRE_RULES:
                 raise refuse(pre.reason, rule=rule)
             if facts.user is None and not self._may_provision(pre, facts):
@@ -292,6 +313,9 @@ class Gate:
                     passwords.verify_password(None, password)
                 raise refuse(pre.reason, guess=True)
             # other user-level refusals: only after a valid credential (decided below)
+        if loaded.account_banned and account_ban_blocks(method):
+            dummy_password_check(password)
+            raise refuse(f"defender: {loaded.account_banned} is banned")
         app, how, cache_ttl = None, "", None
         if method == APP_PASSWORD and facts.user is not None:
             app = apppasswords.find(self.core, facts.user.id, password)
@@ -306,7 +330,8 @@ class Gate:
             check = self.identity.check(facts.tenant, user_name, loaded.user_row, password)  # type: ignore[arg-type]
             if not check.ok:
                 raise refuse(check.reason, guess=check.guessable)
-            if loaded.user_row is None:  # provisioned from LDAP just now
+            if loaded.user_row is None or check.account not in ("", user_name):  # LDAP
+                user_name = check.account or user_name
                 loaded = self.load(attempt.protocol, tenant_name, user_name,
                                    attempt.remote_addr)
                 facts = loaded.facts
@@ -315,7 +340,7 @@ class Gate:
                 cache_ttl = self.identity.ldap_cache.ttl_s
         d = decide(facts, (factor,))
         if d.verdict is not Verdict.ALLOW:
-            raise refuse(d.reason, d.hint, rule=d.rules[-1].name)
+            raise refuse(d.reason, rule=d.rules[-1].name)
         principal = self.principal(loaded, method, app)
         self.credential_cache.put(tenant_name, user_name, password, (facts, factor, principal),
                                   ttl_s=cache_ttl)
@@ -341,7 +366,7 @@ class Gate:
         facts = replace(loaded.facts, banned=None)
         if facts.user is not None and facts.user.id != principal.user_id:
             facts = replace(facts, user=None)
-        return decide(facts, ())
+        return recheck_methods(decide(facts, ()), facts, principal.auth_method)
 
     def check_protocol(self, principal: Principal, protocol: str, remote_addr: str) -> None:
         """Raise AuthenticationFailed if ``protocol`` is not allowed now (e.g. legacy scp,
@@ -398,10 +423,9 @@ class Gate:
     def begin(self, attempt: Attempt) -> LoginFlow:
         """Start a multi-step login; raises AuthenticationFailed if refused outright
         (tenant, protocol, tenant network, defender ban: nothing about the user)."""
-        names = split_login(attempt.login)
-        if names is None:
-            self.audit_login(attempt, "denied", "login is not USER@TENANT")
-            raise LoginRefused("login is not USER@TENANT")
+        # a login that is not canonical, an unknown or refused tenant: a flow that refuses
+        # every credential after the usual work, offering the usual methods (#9.15)
+        names = canonical_login(attempt.login) or ("", "")
         loaded = self.load(attempt.protocol, names[1], names[0], attempt.remote_addr)
         tenant = loaded.facts.tenant
         if attempt.protocol == "sftp" and tenant is not None and \
@@ -411,7 +435,7 @@ class Gate:
             attempt = replace(attempt, protocol="scp")
             loaded = self.load("scp", names[1], names[0], attempt.remote_addr)
         pre = decide(loaded.facts, ())
-        if pre.verdict is Verdict.DENY and pre.rules[-1].name in _PRE_RULES:
+        if pre.verdict is Verdict.DENY and pre.rules[-1].name == "defender":  # the address
             self.audit_login(attempt, "denied", pre.reason,
                              chain=loaded.facts.tenant.id if loaded.facts.tenant else None)
             raise LoginRefused(pre.reason, rule=pre.rules[-1].name)
@@ -469,15 +493,13 @@ class LoginFlow:
             d = decide(f, tuple(self.factors))
             if d.verdict is not Verdict.DENY:
                 return f
-        from gateway.policy.model import UserPolicy
-
-        ghost = UserFacts("-", self.names[0], "human", False, None, UserPolicy(), False)
-        return replace(f, user=ghost, banned=None)
+        return ghost_facts(f, self.names[0])
 
     def methods(self) -> tuple[str, ...]:
-        """SSH method names to offer now (what can still complete this login)."""
-        if self.facts.tenant is None:
-            return (SSH_PUBLICKEY, SSH_KBDINT)
+        """SSH method names to offer now (what can still complete this login): before
+        any credential those of any human of the tenant, whoever the account is."""
+        if not self.factors:
+            return public_methods(self.facts, self.names[0])
         d = decide(self._as_if_human(), tuple(self.factors))
         return d.next_methods
 
@@ -504,7 +526,8 @@ class LoginFlow:
 
     def _refuse(self, reason: str, method: str, guess: bool) -> StepResult:
         if guess:
-            self.gate._failure(self.attempt, self.names, self._chain())
+            self.gate._failure(self.attempt, self.names, self._chain(),
+                               account=counts_against_account(decide(self.facts, ())))
         self.gate.audit_login(self.attempt, "denied", reason, method=method, chain=self._chain())
         return REJECT
 
@@ -533,10 +556,13 @@ class LoginFlow:
             sshkeys.touch(self.gate.core, key)
         return result
 
-    def _banned_now(self) -> str | None:
-        """A ban that started during this connection (facts were loaded at ``begin``)."""
-        return self.gate.defender.banned([address_key(self.attempt.remote_addr),
-                                          account_key(self.names[1], self.names[0])])
+    def _banned_now(self, account: bool = True) -> str | None:
+        """A ban that started during this connection (facts were loaded at ``begin``); the
+        account's ban counts only for account-password methods (lockout.py)."""
+        keys = [address_key(self.attempt.remote_addr)]
+        if account and all(self.names):
+            keys.append(account_key(self.names[1], self.names[0]))
+        return self.gate.defender.banned(keys)
 
     def _check_password(self, password: str) -> tuple[str, bool] | None:
         """Verify the account password; None if right, else (audit reason, counts as a
@@ -546,13 +572,15 @@ class LoginFlow:
             return f"defender: {banned} is banned", False
         facts = self.facts
         if facts.tenant is None:
-            passwords.verify_password(None, password)
+            dummy_password_check(password)
             return "unknown tenant", True
         check = self.gate.identity.check(facts.tenant, self.names[0],
                                          self.loaded.user_row if self.loaded else None, password)
         if not check.ok:
             return check.reason, check.guessable
-        if self.loaded is not None and self.loaded.user_row is None:  # provisioned (LDAP)
+        if self.loaded is not None and (self.loaded.user_row is None or check.account not in (
+                "", self.names[0])):  # provisioned or bound by the directory (LDAP)
+            self.names = (check.account or self.names[0], self.names[1])
             self.loaded = self.gate.load(self.attempt.protocol, self.names[1], self.names[0],
                                          self.attempt.remote_addr)
         return None
@@ -563,8 +591,9 @@ class LoginFlow:
         hypothetical = Factor(F_PASSWORD, PASSWORD)
         d = decide(self.facts, (*self.factors, hypothetical))
         if d.verdict is Verdict.DENY and not self._may_provision(d):
-            passwords.verify_password(None, password)  # a refusal takes a check's time
-            return self._refuse(d.reason, PASSWORD, guess=d.rules[-1].name == "user")
+            dummy_password_check(password)  # a refusal takes a check's time
+            return self._refuse(d.reason, PASSWORD,
+                                guess=d.rules[-1].name in ("user", *_TENANT_RULES))
         problem = self._check_password(password)
         if problem:
             return self._refuse(problem[0], PASSWORD, guess=problem[1])
@@ -577,7 +606,8 @@ class LoginFlow:
         """(prompt, echo) pairs for the next keyboard-interactive round: the password
         (and the TOTP code in the same round when the user needs it), or only the code
         after a public key."""
-        f = self._as_if_human()
+        # before any credential: the prompts of any human of the tenant (#9.15)
+        f = self._as_if_human() if self.factors else ghost_facts(self.facts, self.names[0])
         have_first = any(x.kind in (F_KEY, F_PASSWORD) for x in self.factors)
         need_code = needs_totp(f)[0] if f.user is not None and f.tenant is not None else False
         asked = [] if have_first else [_PASSWORD_PROMPT]
@@ -598,15 +628,16 @@ class LoginFlow:
             pw_factor = Factor(F_PASSWORD, KBDINT)
             d = decide(self.facts, (*self.factors, pw_factor))
             if d.verdict is Verdict.DENY and not self._may_provision(d):
-                passwords.verify_password(None, given[_PASSWORD_PROMPT])  # same time
-                return self._refuse(d.reason, KBDINT, guess=d.rules[-1].name == "user")
+                dummy_password_check(given[_PASSWORD_PROMPT])  # same time
+                return self._refuse(d.reason, KBDINT,
+                                    guess=d.rules[-1].name in ("user", *_TENANT_RULES))
             problem = self._check_password(given[_PASSWORD_PROMPT])
             if problem:
                 return self._refuse(problem[0], KBDINT, guess=problem[1])
             new.append(pw_factor)
         if _CODE_PROMPT in given:
             u, t = self.facts.user, self.facts.tenant
-            if _PASSWORD_PROMPT not in given and self._banned_now():
+            if _PASSWORD_PROMPT not in given and self._banned_now(account=False):
                 return self._refuse("defender: banned during this connection", KBDINT,
                                     guess=False)
             if u is None or t is None or not totp.verify(self.gate.core, t.id, u.id,

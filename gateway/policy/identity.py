@@ -5,7 +5,12 @@
 * ldap: the tenant's directory decides (gateway/policy/ldap.py). A user verified by LDAP
   for whom the gateway has no record is PROVISIONED on first login (kind human, settings
   ``policy.source = "ldap"``); their permissions come from the tenant's ``group_map`` at every
-  login (no mapped group = refused when a group map is configured).
+  login (no mapped group = refused when a group map is configured). The account is BOUND
+  to the entry's stable id (``users.directory_id``: entryUUID / objectGUID / DN): a login
+  whose entry is bound to an account is that account (so a disabled account stays
+  disabled whatever spelling matched in the directory), and an account bound to another
+  entry is refused (a reused uid is not the same person). Names are canonical
+  (policy/logins.py) before they reach the directory or the catalog.
 * ldap+local: LDAP first; only if the directory has no such uid, the local hash. The
   directory being unreachable refuses the login (never a fallback to a weaker check).
 """
@@ -37,6 +42,7 @@ class PasswordCheck:
     source: str = ""  # local | ldap
     unavailable: bool = False  # the identity source could not answer (fail closed)
     guessable: bool = True  # counts for the defender (False: e.g. directory down)
+    account: str = ""  # the account the credential belongs to, if not the login's name
 
 
 def _verify_local(core: Core, user_row: Any, password: str) -> PasswordCheck:
@@ -69,21 +75,40 @@ def ldap_rules(tenant: TenantFacts, groups: tuple[str, ...]) -> str | None:
                        for p, v in sorted(merged.items())])
 
 
-def _provision(core: Core, tenant: TenantFacts, name: str, rules: str) -> None:
-    """Create or refresh the gateway record of an LDAP-verified user."""
+def _provision(core: Core, tenant: TenantFacts, name: str, rules: str,
+               directory_id: str) -> tuple[str, str]:
+    """Create, bind or refresh the gateway record of an LDAP-verified user.
+
+    Returns (account name, "") or ("", audit reason of a refusal)."""
+    cols = (users.c.id, users.c.name, users.c.settings, users.c.permissions,
+            users.c.directory_id)
     with core.catalog.write() as conn:
-        row = conn.execute(select(users.c.id, users.c.settings, users.c.permissions).where(
+        bound = conn.execute(select(*cols).where(
+            users.c.tenant_id == tenant.id, users.c.directory_id == directory_id)).first()
+        named = conn.execute(select(*cols).where(
             users.c.tenant_id == tenant.id, users.c.name == name)).first()
+        if bound is not None and named is not None and bound.id != named.id:
+            return "", (f"ldap: entry {directory_id} is bound to account {bound.name!r}, "
+                        f"not to {name!r}")
+        row = bound or named
         if row is None:
             conn.execute(users.insert().values(
                 id=uuid.uuid4().hex, tenant_id=tenant.id, name=name, kind="human",
                 password_hash=None, permissions=rules, quota_bytes=None, quota_files=None,
                 used_bytes=0, used_files=0,
                 settings=json.dumps({"policy": {"source": "ldap"}}), disabled=False,
-                created_at=datetime.now(UTC)))
-        elif json.loads(row.settings).get("policy", {}).get("source") == "ldap" \
+                created_at=datetime.now(UTC), directory_id=directory_id))
+            return name, ""
+        if row.directory_id is None:  # an account made before binding: bind it now
+            conn.execute(update(users).where(users.c.id == row.id)
+                         .values(directory_id=directory_id))
+        elif row.directory_id != directory_id:
+            return "", (f"ldap: account {row.name!r} is bound to another directory entry "
+                        f"({row.directory_id}), not {directory_id}")
+        if json.loads(row.settings).get("policy", {}).get("source") == "ldap" \
                 and row.permissions != rules:
             conn.execute(update(users).where(users.c.id == row.id).values(permissions=rules))
+        return row.name, ""
 
 
 class Identity:
@@ -130,5 +155,8 @@ class Identity:
         rules = ldap_rules(tenant, res.groups)
         if rules is None:
             return PasswordCheck(False, "ldap: in no mapped group", "ldap")
-        _provision(self.core, tenant, name, rules)
-        return PasswordCheck(True, f"ldap: {res.reason}", "ldap")
+        account, problem = _provision(self.core, tenant, name, rules,
+                                      res.stable_id or f"dn:{res.dn.lower()}")
+        if problem:
+            return PasswordCheck(False, problem, "ldap", guessable=False)
+        return PasswordCheck(True, f"ldap: {res.reason}", "ldap", account=account)

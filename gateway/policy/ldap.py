@@ -5,7 +5,10 @@ connect to the first reachable URL (failover in order; connect and receive timeo
 TCP_NODELAY (TLS binds otherwise wait ~40 ms on delayed ACKs) → StartTLS (ldap://) or
 implicit TLS (ldaps://), the server certificate validated against ``ca_file`` → bind as
 the service account → search ``(&(objectClass=C)(ATTR=<escaped uid>))`` under the tenant's
-base DN only (so the same uid in another tenant's OU never matches) → read the user's groups
+base DN only (so the same uid in another tenant's OU never matches), reading the entry's
+stable identifier (``entryUUID``, AD's ``objectGUID``, else the DN: ``LdapResult.stable_id``,
+which binds the gateway account to the person, whatever spelling of the uid matched) →
+read the user's groups
 (still as the service account) → re-bind as the user's DN with the password.
 
 A directory that cannot be reached (or whose TLS fails) raises ``LdapUnavailable``: the
@@ -18,6 +21,7 @@ locked account looks like a wrong password to everyone but the audit log ("bind 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import socket
 import ssl
@@ -41,6 +45,26 @@ class LdapResult:
     found: bool = False
     dn: str = ""
     groups: tuple[str, ...] = ()
+    stable_id: str = ""  # the directory's own id of the entry (see ``stable_id``)
+
+
+STABLE_ID_ATTRS = ("entryUUID", "objectGUID")
+
+
+def stable_id(entry: dict) -> str:  # type: ignore[type-arg]
+    """``entryUUID:...`` (OpenLDAP, RFC 4530), ``objectGUID:<hex>`` (Active Directory), else
+    ``dn:<lower-case DN>`` (hashed when long): what identifies the person in the directory."""
+    raw = entry.get("raw_attributes") or {}
+    for attr in STABLE_ID_ATTRS:
+        values = next((v for k, v in raw.items() if k.lower() == attr.lower() and v), None)
+        if values:
+            value = values[0]
+            if attr == "objectGUID":
+                return f"objectGUID:{bytes(value).hex()}"
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+            return f"entryUUID:{text.strip().lower()}"
+    dn = str(entry.get("dn", "")).strip().lower()
+    return f"dn:{dn}" if len(dn) <= 200 else f"dn-sha256:{hashlib.sha256(dn.encode()).hexdigest()}"
 
 
 class LdapDirectory:
@@ -99,7 +123,8 @@ class LdapDirectory:
         try:
             flt = (f"(&(objectClass={escape_filter_chars(self.s.user_class)})"
                    f"({escape_filter_chars(self.s.user_attr)}={escape_filter_chars(uid)}))")
-            if not conn.search(self.s.base_dn, flt, SUBTREE, attributes=[], size_limit=2) \
+            if not conn.search(self.s.base_dn, flt, SUBTREE, attributes=list(STABLE_ID_ATTRS),
+                               size_limit=2) \
                     and conn.result.get("result") not in (0, 32):
                 raise LdapUnavailable(f"{url}: search failed ({conn.result.get('description')})")
             entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
@@ -108,6 +133,7 @@ class LdapDirectory:
             if len(entries) > 1:
                 return LdapResult(False, "ambiguous uid in directory", found=True)
             dn = entries[0]["dn"]
+            ident = stable_id(entries[0])
             groups: list[str] = []
             gbase = self.s.group_base_dn or self.s.base_dn
             if conn.search(gbase, f"(member={escape_filter_chars(dn)})", SUBTREE,
@@ -119,7 +145,8 @@ class LdapDirectory:
             if not conn.rebind(user=dn, password=password):
                 desc = conn.result.get("description") if conn.result else "refused"
                 return LdapResult(False, f"directory bind refused ({desc})", found=True, dn=dn)
-            return LdapResult(True, f"directory bind ok via {url}", True, dn, tuple(sorted(groups)))
+            return LdapResult(True, f"directory bind ok via {url}", True, dn,
+                              tuple(sorted(groups)), ident)
         except (LDAPException, OSError, ssl.SSLError) as exc:
             raise LdapUnavailable(f"{url}: {type(exc).__name__} during login") from None
         finally:

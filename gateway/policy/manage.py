@@ -27,6 +27,7 @@ from gateway.policy.decision import (
     Verdict,
     decide,
 )
+from gateway.policy.logins import canonical_name
 from gateway.policy.model import (
     APP_PASSWORD,
     KBDINT,
@@ -110,6 +111,7 @@ def set_ldap(core: Core, tenant: str, *, bind_password: str | None = None,
 
 
 def _user_row(conn, tenant_id: str, name: str):  # type: ignore[no-untyped-def]
+    name = canonical_name(name) or name
     row = conn.execute(select(users.c.id, users.c.settings).where(
         users.c.tenant_id == tenant_id, users.c.name == name)).first()
     if row is None:

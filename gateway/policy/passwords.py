@@ -23,11 +23,14 @@ _ARGON2_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 def configure(time_cost: int, memory_kib: int, parallelism: int) -> None:
     """Set the argon2id parameters for new hashes; older hashes are upgraded on login."""
-    global _hasher
+    global _hasher, _DUMMY
     if (time_cost, memory_kib, parallelism) != (
             _hasher.time_cost, _hasher.memory_cost, _hasher.parallelism):
         _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
                                  parallelism=parallelism)
+        # the dummy must cost what a real hash costs, or refusals of unknown users are
+        # faster than those of real ones
+        _DUMMY = _hasher.hash("lumanox-dummy-password-for-timing")
 
 
 def hash_password(password: str) -> str:

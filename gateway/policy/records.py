@@ -7,10 +7,12 @@ from sqlalchemy import select
 from gateway.catalog.tables import tenants, users
 from gateway.core import Core
 from gateway.errors import NotFound
+from gateway.policy.logins import canonical_name
 
 
 def user_ids(core: Core, tenant_name: str, user_name: str) -> tuple[str, str]:
     """(tenant id, user id) of USER@TENANT, or NotFound naming the fix."""
+    user_name = canonical_name(user_name) or user_name
     with core.catalog.read() as conn:
         row = conn.execute(
             select(tenants.c.id, users.c.id.label("uid"))

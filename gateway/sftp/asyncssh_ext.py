@@ -16,7 +16,14 @@ listed in the failure message come from ``*_auth_supported()``, which the owner 
 from the methods still required. Owners without the hook behave as stock asyncssh.
 
 It also lets a client repeat the ``ssh-userauth`` service request while authentication
-is in progress (paramiko does when it retries keys; stock asyncssh disconnects).
+is in progress (paramiko does when it retries keys; stock asyncssh disconnects), and
+bounds the failed authentication attempts of one connection (stock asyncssh has no
+limit): before each (non-partial) failure is sent, the owner is asked::
+
+    def auth_attempts_exhausted() -> bool
+
+and when it answers True the connection is disconnected ("too many authentication
+failures", like OpenSSH's MaxAuthTries) instead.
 
 This touches private asyncssh names, so asyncssh is pinned (pyproject) and
 ``check_version()`` refuses versions outside the tested range;
@@ -29,6 +36,7 @@ import asyncio
 import logging
 
 import asyncssh
+from asyncssh import DISC_NO_MORE_AUTH_METHODS_AVAILABLE
 from asyncssh import auth as _auth
 from asyncssh import connection as _connection
 from asyncssh.constants import MSG_SERVICE_ACCEPT, MSG_SERVICE_REQUEST
@@ -111,6 +119,19 @@ def _process_service_request(self: _connection.SSHConnection, pkttype: int, pkti
 
 
 _STOCK_SERVICE_REQUEST = _connection.SSHConnection._packet_handlers[MSG_SERVICE_REQUEST]
+_STOCK_SEND_FAILURE = _connection.SSHConnection.send_userauth_failure
+
+
+def _send_userauth_failure(self: _connection.SSHServerConnection,
+                           partial_success: bool) -> None:
+    """Disconnect instead of answering once the owner's attempt budget is spent."""
+    exhausted = getattr(getattr(self, "_owner", None), "auth_attempts_exhausted", None)
+    if not partial_success and exhausted is not None and exhausted():
+        self._auth = None
+        self.disconnect(DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                        "too many authentication failures")
+        return
+    _STOCK_SEND_FAILURE(self, partial_success)
 
 
 def install() -> None:
@@ -128,4 +149,7 @@ def install() -> None:
     server_cls = _connection.SSHServerConnection
     server_cls._packet_handlers = {**server_cls._packet_handlers,
                                    MSG_SERVICE_REQUEST: _process_service_request}
+    if "send_userauth_failure" in server_cls.__dict__:
+        raise AsyncsshVersionError("asyncssh SSHServerConnection.send_userauth_failure changed")
+    server_cls.send_userauth_failure = _send_userauth_failure  # type: ignore[method-assign]
     _installed = True

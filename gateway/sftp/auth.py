@@ -1,9 +1,12 @@
 """The SSH connection: authentication through the ``Gate``, then SFTP/SCP channels.
 
-Every decision is the policy layer's: ``gate.begin`` (refuses a tenant without SFTP
+Every decision is the policy layer's: ``gate.begin`` (refuses only a banned address
 before any credential), ``LoginFlow`` steps (ACCEPT / CONTINUE with the methods still
 required / REJECT), ``gate.open_session`` (session limits) and ``gate.check_protocol``
-for legacy scp. This module only relays and keeps the per-connection state.
+for each channel (sftp or legacy scp, with the methods used at login). This module only
+relays and keeps the per-connection state: the login is audited as ``ssh``, a channel's
+refusal under the channel's protocol; at most ``sftp.max_auth_attempts`` failed attempts
+(credentials, key probes, changes of user name) per connection, then a disconnect.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self.result: StepResult | None = None
         self.principal: Principal | None = None
         self.ticket: SessionTicket | None = None
+        self.max_auth_attempts = core.config.sftp.max_auth_attempts
+        self.auth_failures = 0
+        self._user_names = 0
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -81,15 +87,28 @@ class GatewaySSHServer(asyncssh.SSHServer):
         """Start (or restart, on a new user name) a login flow; refuse outright if the
         gate does (unknown tenant, protocol not allowed, ...)."""
         self.flow, self.result, self.principal = None, None, None
+        self._user_names += 1
+        if self._user_names > 1:  # trying user names counts as attempts too
+            self.auth_failures += 1
         if self.conn is not None:  # known only once the version exchange is done
             self.client_version = str(self.conn.get_extra_info("client_version") or "")[:200]
-        attempt = Attempt("sftp", username, self.addr, self.client_version, self.session_id)
+        attempt = Attempt("sftp", username, self.addr, self.client_version, self.session_id,
+                          label="ssh")
         try:
             self.flow = await self._run(self.gate.begin, attempt)
         except AuthenticationFailed:
             raise asyncssh.PermissionDenied("authentication failed") from None
         self.allowed = tuple(self.flow.methods())
         return True
+
+    def auth_attempts_exhausted(self) -> bool:
+        """Asked (by asyncssh_ext) before a failure is sent: disconnect instead?"""
+        return self.auth_failures >= self.max_auth_attempts
+
+    def _counted(self, ok: bool) -> bool:
+        if not ok:
+            self.auth_failures += 1
+        return ok
 
     def password_auth_supported(self) -> bool:
         return SSH_PASSWORD in self.allowed
@@ -109,14 +128,14 @@ class GatewaySSHServer(asyncssh.SSHServer):
         if self.flow is None:
             return False
         line = key.export_public_key("openssh").decode("ascii").strip()
-        return bool(await self._run(self.flow.public_key_acceptable, line))
+        return self._counted(bool(await self._run(self.flow.public_key_acceptable, line)))
 
     async def get_kbdint_challenge(self, username: str, lang: str,
                                    submethods: str) -> tuple[str, str, str, list] | bool:
         if self.flow is None:
             return False
         prompts = await self._run(self.flow.kbdint_prompts)
-        return ("", "", "", list(prompts)) if prompts else False
+        return ("", "", "", list(prompts)) if prompts else self._counted(False)
 
     async def validate_kbdint_response(self, username: str,
                                        responses: list[str]) -> Any:
@@ -134,7 +153,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
     async def _step(self, method: str, fn: Any, *args: Any) -> bool:
         result: StepResult = await self._run(fn, *args)
         self.result = result
-        return result.outcome is not Outcome.REJECT
+        return self._counted(result.outcome is not Outcome.REJECT)
 
     async def auth_step_succeeded(self, method: str, key_data: bytes | None) -> str:
         """Called by the auth extension once asyncssh verified a credential."""
@@ -151,6 +170,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
             self.result = await self._run(self.flow.public_key_verified, line)
         result, self.result = self.result, None
         if result is None or result.outcome is Outcome.REJECT:
+            self.auth_failures += method == SSH_PUBLICKEY  # other methods counted in _step
             return REJECT
         if result.outcome is Outcome.CONTINUE:
             self.allowed = tuple(result.next_methods)
@@ -161,7 +181,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
 
     async def _admit(self, principal: Principal) -> None:
         try:
-            self.ticket = await self._run(self.gate.open_session, principal, "sftp",
+            self.ticket = await self._run(self.gate.open_session, principal, "ssh",
                                           self.addr)
         except TooManySessions:
             raise asyncssh.DisconnectError(
@@ -183,7 +203,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
         every = self.core.config.policy.session_recheck_s
         session = self.core.session(
             self.principal, protocol, self.addr, self.session_id,
-            guard=(lambda: ticket.recheck(every)) if ticket is not None else None)
+            guard=(lambda: ticket.recheck(every, protocol)) if ticket is not None else None)
         return GatewaySFTPServer(chan, session, self.executor,
                                  send_exit_status=protocol == "sftp")
 

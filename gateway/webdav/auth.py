@@ -1,9 +1,10 @@
 """Domain controller: HTTP Basic credentials -> ``Gate.authenticate_basic`` -> ``Session``.
 
 The gateway decides; this class only relays. A refusal because the tenant does not allow
-WebDAV (the Gate's ``rule == "protocol"``) is answered 403; any other refusal is a 401
-whose realm carries the Gate's client-safe hint when it gives one (the Gate audits every
-login, accepted or not, with the precise reason).
+WebDAV (the Gate's ``rule == "protocol"``, decided before any credential) is answered 403;
+any other refusal is the same 401 with the same realm, whether or not the password was
+right (a 2FA user's right password, a user without WebDAV: #9.14). The Gate audits every
+login, accepted or not, with the precise reason.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ REALM = "Lumanox Gateway"
 
 
 def is_protocol_refusal(exc: AuthenticationFailed) -> bool:
-    """Whether the Gate refused because WebDAV is not allowed for the tenant (or user)."""
-    return getattr(exc, "rule", "") in ("protocol", "user-protocol")
-
-
-HINT_KEY = "lumanox.auth_hint"
+    """Whether the Gate refused because the TENANT does not allow WebDAV (known before any
+    credential; a user-level refusal is a 401 like a wrong password)."""
+    return getattr(exc, "rule", "") == "protocol"
 
 
 class GatewayDomainController(BaseDomainController):
@@ -42,10 +41,8 @@ class GatewayDomainController(BaseDomainController):
         return "GatewayDomainController"
 
     def get_domain_realm(self, path_info: str, environ: dict[str, Any] | None) -> str:
-        """The realm; on a 401 after a refusal with a client-safe hint (e.g. a 2FA user
-        who sent the account password), the hint, so the login dialog says what to do."""
-        hint = environ.get(HINT_KEY) if environ else None
-        return f"{REALM}: {hint}" if hint else REALM
+        """One realm for every answer: it must not depend on the account or the password."""
+        return REALM
 
     def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
         return True
@@ -62,9 +59,6 @@ class GatewayDomainController(BaseDomainController):
         except AuthenticationFailed as exc:
             if is_protocol_refusal(exc):
                 raise DAVError(HTTP_FORBIDDEN, context_info="WebDAV is not enabled") from None
-            hint = getattr(exc, "hint_text", "")
-            if hint:
-                environ[HINT_KEY] = hint.replace('"', "'")
             return False
         # wsgidav checks the locks against the client's tokens (and the PUT commit again)
         environ[context.SESSION_KEY] = self.core.session(principal, "webdav", addr,

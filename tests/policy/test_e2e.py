@@ -341,7 +341,9 @@ def test_webdav_curl_app_passwords(env: Env) -> None:
     status, headers = _curl(env, "k1@sec", PW)  # account password of a 2FA user
     assert status == 401
     assert env.reason_has("k1", "use an app password")
-    assert "WWW-Authenticate: Basic realm=" in headers and "app password" in headers
+    # the same realm as for a wrong password: a hint would tell the password is right (#9.14)
+    assert 'WWW-Authenticate: Basic realm="Lumanox Gateway"' in headers
+    assert "app password" not in headers
     status, headers = _curl(env, "k2@sec", env.apps["revoked"])
     assert status == 401 and "app password" not in headers  # generic: nothing to hint
     assert env.reason_has("k2", "revoked")

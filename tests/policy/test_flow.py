@@ -168,7 +168,8 @@ def test_machine_account(core, gate, acme) -> None:  # type: ignore[no-untyped-d
     assert "machine account without a network list" in last_login_reason(core)
     manage.set_user_policy(core, "acme", "robot", networks=["203.0.113.0/24"])
     flow = gate.begin(sftp("robot@acme"))
-    assert flow.methods() == ("publickey",)
+    # offered like any human of the tenant (#9.15); the password is still refused
+    assert flow.methods() == gate.begin(sftp("nobody@acme")).methods()
     assert flow.password(PW).outcome is Outcome.REJECT
     assert flow.public_key_verified(line).outcome is Outcome.ACCEPT
     assert gate.begin(sftp("robot@acme", "192.0.2.1")).public_key_verified(line).outcome \
@@ -184,13 +185,18 @@ def test_unknown_user_offered_like_a_human(core, gate, twofa) -> None:  # type: 
     assert "unknown user" in last_login_reason(core)
 
 
-def test_begin_refuses_tenant_level(core, gate, acme) -> None:  # type: ignore[no-untyped-def]
+def test_tenant_level_refusal_at_every_step(core, gate, acme) -> None:  # type: ignore[no-untyped-def]
+    """A tenant without SSH and an unknown tenant look alike: the usual methods are
+    offered and every credential is refused (#9.15: no disconnect at ``begin``)."""
     admin.set_tenant(core, "acme", protocols=["webdav"])
-    with pytest.raises(AuthenticationFailed) as exc:
-        gate.begin(sftp())
-    assert str(exc.value) == "authentication failed"  # generic text for the client
-    with pytest.raises(AuthenticationFailed):
-        gate.begin(sftp("alice@nosuch"))
+    flow = gate.begin(sftp())
+    assert flow.methods() == ("publickey", "keyboard-interactive", "password")
+    assert flow.password(PW).outcome is Outcome.REJECT
+    assert "not allowed for tenant" in last_login_reason(core)
+    unknown = gate.begin(sftp("alice@nosuch"))
+    assert unknown.methods() == flow.methods()
+    assert unknown.password(PW).outcome is Outcome.REJECT
+    assert "unknown tenant" in last_login_reason(core)
 
 
 # --- WebDAV ----------------------------------------------------------------------------------
@@ -201,8 +207,9 @@ def dav(login: str = "alice@acme", addr: str = "203.0.113.7") -> Attempt:
 def test_webdav_app_password_and_2fa(core, gate, twofa) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(AuthenticationFailed) as exc:
         gate.authenticate_basic(dav(), PW)
-    assert exc.value.hint == "app-password-required"
-    assert "app password" in exc.value.hint_text and PW not in exc.value.hint_text
+    # no hint: it would tell that the password was right (#9.14); the audit says why
+    assert exc.value.hint == "" and exc.value.hint_text == ""
+    assert "use an app password" in last_login_reason(core)
     _ap, secret = apppasswords.create(core, "acme", "alice", "laptop")
     p = gate.authenticate_basic(dav(), secret)
     assert p.auth_method == "app-password" and p.scope_prefix == "/"
