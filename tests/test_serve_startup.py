@@ -1,0 +1,223 @@
+"""``serve`` start-up and restart: one readiness line once both ports accept; a reload
+(SIGHUP) swaps the front-ends without refusing a single connection; the schema check
+finds the migration head without alembic and still refuses an old schema."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.catalog.db import Catalog, migration_head
+from gateway.errors import SchemaOutOfDate
+from gateway.localnet import free_port
+
+READY = "lumanox-gateway: ready"
+RELOADED = "lumanox-gateway: reloaded"
+
+
+def _init(tmp_path: Path, webdav_port: int, sftp_port: int) -> dict[str, str]:
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(
+        f'[gateway]\ndata_dir = "var"\n[audit]\nlog = "off"\n'
+        f'[tls]\ncert_file = "certs/gw.crt"\nkey_file = "certs/gw.key"\n'
+        f'[webdav]\nport = {webdav_port}\nworkers = 1\n'
+        f'[sftp]\nport = {sftp_port}\nworkers = 1\n'
+        f'host_keys = ["certs/ssh_host_ed25519_key"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMANOX_")}
+    env["LUMANOX_CONFIG"] = str(cfg)
+    subprocess.run([sys.executable, "-m", "gateway", "init"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    return env
+
+
+class Serve:
+    """``lumanox-gateway serve`` with its standard output read line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.lines: list[str] = []
+
+    def wait_line(self, prefix: str, timeout: float = 90) -> str:
+        """Block until a line starting with ``prefix`` is printed (fail if serve exits)."""
+        assert self.proc.stdout is not None
+        result: list[str] = []
+
+        def read() -> None:
+            for line in self.proc.stdout:  # type: ignore[union-attr]
+                self.lines.append(line.rstrip("\n"))
+                if line.startswith(prefix):
+                    result.append(line.strip())
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        assert result, f"no line {prefix!r} within {timeout} s; output: {self.lines}"
+        return result[0]
+
+    def children(self) -> set[int]:
+        """Pids whose parent is the serve process (the front-ends)."""
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.proc.pid:
+                    found.add(int(stat.parent.name))
+        return found
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+def _https_answers(port: int) -> str:
+    """One request over TLS, no retry: the status line (raises if nothing accepts)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw) as tls:
+        tls.sendall(b"OPTIONS / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        return tls.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def _ssh_banner(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        return s.recv(64)
+
+
+def test_serve_prints_ready_once_both_ports_accept(tmp_path: Path) -> None:
+    wport, sport = free_port(), free_port()
+    serve = Serve(_init(tmp_path, wport, sport))
+    try:
+        line = serve.wait_line(READY)
+        # no waiting, no retry: at the moment the line is out, both protocols answer
+        assert _https_answers(wport).startswith("HTTP/1.1 ")
+        assert _ssh_banner(sport).startswith(b"SSH-2.0-")
+        assert "webdav" in line and "sftp" in line, line
+    finally:
+        assert serve.stop() == 0, serve.lines
+
+
+class _Prober:
+    """Connects to the ports in a loop; counts connections that were refused."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.attempts = 0
+        self.refused: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for port in self.ports:
+                self.attempts += 1
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                except OSError as exc:
+                    self.refused.append(f"{port}: {exc}")
+            time.sleep(0.002)
+
+    def __enter__(self) -> _Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_reload_on_sighup_replaces_front_ends_without_refusing_clients(
+        tmp_path: Path) -> None:
+    wport, sport = free_port(), free_port()
+    serve = Serve(_init(tmp_path, wport, sport))
+    try:
+        serve.wait_line(READY)
+        before = serve.children()
+        assert len(before) == 2, before
+        with _Prober([wport, sport]) as prober:
+            time.sleep(0.3)
+            serve.proc.send_signal(signal.SIGHUP)
+            serve.wait_line(RELOADED)
+            time.sleep(0.5)  # the old generation is stopping now: keep probing
+        assert serve.proc.poll() is None, serve.lines
+        assert prober.refused == [], prober.refused[:5]
+        assert prober.attempts > 20
+        after = serve.children()
+        assert len(after) == 2 and not (after & before), (before, after)
+        assert _https_answers(wport).startswith("HTTP/1.1 ")
+        assert _ssh_banner(sport).startswith(b"SSH-2.0-")
+    finally:
+        assert serve.stop() == 0, serve.lines
+    for port in (wport, sport):  # every process of both generations is gone
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+
+
+def test_failed_reload_keeps_the_running_generation(tmp_path: Path) -> None:
+    wport, sport = free_port(), free_port()
+    env = _init(tmp_path, wport, sport)
+    serve = Serve(env)
+    try:
+        serve.wait_line(READY)
+        before = serve.children()
+        cert = tmp_path / "certs" / "gw.crt"
+        good = cert.read_bytes()
+        cert.write_text("not a certificate\n")  # the new generation cannot start
+        try:
+            serve.proc.send_signal(signal.SIGHUP)
+            line = serve.wait_line("lumanox-gateway: reload failed")
+        finally:
+            cert.write_bytes(good)
+        assert "previous" in line, line
+        assert serve.proc.poll() is None
+        assert serve.children() == before
+        assert _https_answers(wport).startswith("HTTP/1.1 ")
+        assert _ssh_banner(sport).startswith(b"SSH-2.0-")
+    finally:
+        assert serve.stop() == 0, serve.lines
+
+
+def test_migration_head_read_from_files_matches_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    catalog = Catalog("sqlite://")
+    try:
+        head = ScriptDirectory.from_config(catalog.alembic_config()).get_current_head()
+    finally:
+        catalog.dispose()
+    assert migration_head() == head
+
+
+def test_schema_check_still_refuses_an_older_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    catalog = Catalog(url)
+    try:
+        catalog.migrate()
+        assert catalog.schema_status() == (migration_head(), migration_head())
+        with catalog.write() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")
+        assert catalog.schema_status() == ("0002", migration_head())
+        with pytest.raises(SchemaOutOfDate, match="0002"):
+            catalog.ensure_schema(auto_migrate=False)
+    finally:
+        catalog.dispose()
