@@ -221,3 +221,59 @@ def test_schema_check_still_refuses_an_older_revision(tmp_path: Path) -> None:
             catalog.ensure_schema(auto_migrate=False)
     finally:
         catalog.dispose()
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_importing_the_password_module_hashes_nothing() -> None:
+    """Every process imports it at start-up; an argon2 run there cost 0.2 s each."""
+    p = _run_python(
+        "import argon2.low_level as low\n"
+        "calls = []\n"
+        "real = low.hash_secret\n"
+        "low.hash_secret = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        "import argon2._password_hasher as ph\n"
+        "ph.hash_secret = low.hash_secret\n"
+        "import gateway.policy.passwords\n"
+        "print(len(calls))\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "0"
+
+
+def test_unknown_user_check_uses_the_configured_argon2_parameters() -> None:
+    """The dummy hash an unknown user is checked against costs what a real one costs."""
+    p = _run_python(
+        "import argon2\n"
+        "from gateway.policy import passwords\n"
+        "passwords.configure(1, 8192, 1)\n"
+        "seen = []\n"
+        "class Spy:\n"
+        "    def __init__(self, real): self.real = real\n"
+        "    def __getattr__(self, name): return getattr(self.real, name)\n"
+        "    def verify(self, h, pw): seen.append(h); return self.real.verify(h, pw)\n"
+        "passwords._hasher = Spy(passwords._hasher)\n"
+        "assert passwords.verify_password(None, 'no-such-user-pw') is False\n"
+        "p = argon2.extract_parameters(seen[0])\n"
+        "print(p.time_cost, p.memory_cost, p.parallelism)\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "8192", "1"]
+
+
+def test_schema_check_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    """Every process checks the schema at start-up; alembic's scripts cost 0.2 s."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    catalog = Catalog(url)
+    catalog.migrate()
+    catalog.dispose()
+    p = _run_python(
+        "import sys\n"
+        "from gateway.catalog.db import Catalog\n"
+        f"c = Catalog({url!r})\n"
+        "c.ensure_schema(auto_migrate=False)\n"
+        "c.dispose()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
