@@ -15,6 +15,7 @@ them accept connections, writes one line to the pipe named by ``$LUMANOX_READY_F
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import os
 import select
@@ -25,6 +26,7 @@ import time
 
 READY_FD_ENV = "LUMANOX_READY_FD"
 TAKEOVER_ENV = "LUMANOX_TAKEOVER"
+PR_SET_PDEATHSIG = 1
 
 
 # --- inside a front-end -------------------------------------------------------------------
@@ -41,6 +43,15 @@ def notify_ready() -> None:
     with contextlib.suppress(OSError):
         os.write(int(value), b"ready\n")
         os.close(int(value))
+
+
+def _die_with_supervisor(supervisor: int) -> None:
+    """Linux: SIGTERM this front-end when ``serve`` dies, even by SIGKILL, so that no
+    orphan keeps the ports and the service manager's restart can bind them."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # serve died before prctl took effect
+        os._exit(0)
 
 
 # --- in the supervisor ----------------------------------------------------------------------
@@ -88,10 +99,12 @@ def fork_front_end(name: str, config_source: str | None) -> FrontEnd:
     ready_r, ready_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    supervisor = os.getpid()
     pid = os.fork()
     if pid == 0:  # child: never returns
         code = 1
         try:
+            _die_with_supervisor(supervisor)
             os.close(ready_r)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
@@ -121,9 +134,11 @@ def spawn_front_end(name: str, config_source: str | None, *, takeover: bool) -> 
         env["LUMANOX_CONFIG"] = config_source
     if takeover:
         env[TAKEOVER_ENV] = "1"
+    supervisor = os.getpid()
     try:
         popen = subprocess.Popen([sys.executable, "-m", f"gateway.{name}"], env=env,
-                                 pass_fds=(ready_w,))
+                                 pass_fds=(ready_w,),
+                                 preexec_fn=lambda: _die_with_supervisor(supervisor))
     finally:
         os.close(ready_w)
     return FrontEnd(name, popen.pid, ready_r, popen)

@@ -197,6 +197,43 @@ def test_failed_reload_keeps_the_running_generation(tmp_path: Path) -> None:
         assert serve.stop() == 0, serve.lines
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_restart_after_the_supervisor_was_killed(tmp_path: Path) -> None:
+    """A service manager restarts serve after SIGKILL: no orphan may keep the ports."""
+    wport, sport = free_port(), free_port()
+    env = _init(tmp_path, wport, sport)
+    first = Serve(env)
+    try:
+        first.wait_line(READY)
+        front_ends = first.children()
+        first.proc.kill()
+        first.proc.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (_port_free(wport) and _port_free(sport)):
+            time.sleep(0.1)
+        assert _port_free(wport) and _port_free(sport), "orphaned front-ends keep the ports"
+        second = Serve(env)
+        try:
+            second.wait_line(READY)
+            assert _https_answers(wport).startswith("HTTP/1.1 ")
+            assert _ssh_banner(sport).startswith(b"SSH-2.0-")
+        finally:
+            assert second.stop() == 0, second.lines
+    finally:
+        for pid in first.children() | (front_ends if "front_ends" in locals() else set()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
 def test_migration_head_read_from_files_matches_alembic() -> None:
     from alembic.script import ScriptDirectory
 
