@@ -10,6 +10,9 @@ Start-up: the caller has already imported the core and checked the catalog (migr
 applied once, here), so the first generation is forked from this process rather than
 started as fresh interpreters that would import everything again (see ``frontends``).
 
+With ``$NOTIFY_SOCKET`` (systemd ``Type=notify``) it also sends READY=1 / RELOADING=1 /
+STOPPING=1 (``sdnotify``).
+
 Reload (SIGHUP): a new generation is started as fresh interpreters (new code and
 configuration) while the old one keeps serving; the new workers join the ports with
 SO_REUSEPORT, and only when all of them accept is the old generation stopped. Clients are
@@ -22,6 +25,7 @@ import signal
 import sys
 import time
 
+from gateway import sdnotify
 from gateway.config import Config
 from gateway.frontends import (
     FrontEnd,
@@ -49,6 +53,7 @@ def serve(config: Config, front_ends: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
+    sdnotify.take_socket()
     # both front-ends start at once (the catalog is migrated already): one per core
     current = [fork_front_end(name, source) for name in front_ends]
     try:
@@ -60,10 +65,13 @@ def serve(config: Config, front_ends: list[str]) -> int:
             return 1
         if not requests["stop"]:
             print(f"{PREFIX}: ready ({', '.join(front_ends)})", flush=True)
+            sdnotify.notify("READY=1")
         while not requests["stop"]:
             if requests["reload"]:
                 requests["reload"] = False
+                sdnotify.notify("RELOADING=1")
                 current = _reload(current, front_ends, source, requests)
+                sdnotify.notify("READY=1")
             dead = next((fe for fe in current if fe.poll() is not None), None)
             if dead is not None:
                 print(f"{PREFIX}: front-end {dead.name} exited with {dead.returncode}; "
@@ -71,6 +79,7 @@ def serve(config: Config, front_ends: list[str]) -> int:
                 stop_all(current)
                 return 1
             time.sleep(0.2)
+        sdnotify.notify("STOPPING=1")
         stop_all(current)
         return 0 if all(fe.returncode in (0, -signal.SIGTERM) for fe in current) else 1
     finally:

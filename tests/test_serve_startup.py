@@ -314,3 +314,27 @@ def test_schema_check_at_head_does_not_load_alembic(tmp_path: Path) -> None:
         "print(sorted(m for m in sys.modules if m.startswith('alembic')))\n")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+def test_systemd_ready_notification_comes_when_both_ports_accept(tmp_path: Path) -> None:
+    """Type=notify: READY=1 once both ports answer; RELOADING=1 then READY=1 on SIGHUP."""
+    wport, sport = free_port(), free_port()
+    env = _init(tmp_path, wport, sport)
+    notify_path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify_path))
+    listener.settimeout(90)
+    env["NOTIFY_SOCKET"] = str(notify_path)
+    serve = Serve(env)
+    try:
+        assert listener.recv(256) == b"READY=1"
+        assert _https_answers(wport).startswith("HTTP/1.1 ")
+        assert _ssh_banner(sport).startswith(b"SSH-2.0-")
+        serve.proc.send_signal(signal.SIGHUP)
+        assert listener.recv(256) == b"RELOADING=1"
+        assert listener.recv(256) == b"READY=1"
+        serve.proc.send_signal(signal.SIGTERM)
+        assert listener.recv(256) == b"STOPPING=1"
+    finally:
+        assert serve.stop() == 0, serve.lines
+        listener.close()
