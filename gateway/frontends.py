@@ -31,8 +31,15 @@ PR_SET_PDEATHSIG = 1
 
 # --- inside a front-end -------------------------------------------------------------------
 def takeover() -> bool:
-    """True when started to take over from a running generation (skip the port check)."""
-    return os.environ.get(TAKEOVER_ENV) == "1"
+    """True when ``serve`` started us to take over from a running generation (skip the
+    port check); ``serve`` removes the variable from its own environment, so a value
+    inherited from outside never lets a second gateway share a port."""
+    return os.environ.get(TAKEOVER_ENV) == "1" and READY_FD_ENV in os.environ
+
+
+def forget_outside_takeover() -> None:
+    """In ``serve``: ignore a takeover flag found in the environment we were started with."""
+    os.environ.pop(TAKEOVER_ENV, None)
 
 
 def notify_ready() -> None:

@@ -29,6 +29,7 @@ from gateway import sdnotify
 from gateway.config import Config
 from gateway.frontends import (
     FrontEnd,
+    forget_outside_takeover,
     fork_front_end,
     spawn_front_end,
     stop_all,
@@ -54,6 +55,7 @@ def serve(config: Config, front_ends: list[str]) -> int:
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
     sdnotify.take_socket()
+    forget_outside_takeover()
     # both front-ends start at once (the catalog is migrated already): one per core
     current = [fork_front_end(name, source) for name in front_ends]
     try:

@@ -234,6 +234,24 @@ def test_restart_after_the_supervisor_was_killed(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGTERM)
 
 
+def test_takeover_flag_from_outside_does_not_skip_the_port_check(tmp_path: Path) -> None:
+    """Only serve's own reload may join a busy port; an inherited variable may not."""
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # like a running gateway
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    try:
+        env = _init(tmp_path, taken, free_port())
+        env["LUMANOX_TAKEOVER"] = "1"
+        p = subprocess.run([sys.executable, "-m", "gateway", "serve"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        blocker.close()
+    assert p.returncode != 0, p.stdout
+    assert f"{taken}" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
 def test_migration_head_read_from_files_matches_alembic() -> None:
     from alembic.script import ScriptDirectory
 
