@@ -61,8 +61,10 @@ def serve(config: Config, front_ends: list[str]) -> int:
     try:
         failed = wait_ready(current, READY_TIMEOUT, lambda: requests["stop"])
         if failed is not None and not requests["stop"]:
-            print(f"{PREFIX}: front-end {failed.name} did not start "
-                  f"(exit code {failed.poll()}); stopping", file=sys.stderr, flush=True)
+            code = failed.poll()
+            why = f"exit code {code}" if code is not None else f"not ready in {READY_TIMEOUT:.0f} s"
+            print(f"{PREFIX}: front-end {failed.name} did not start ({why}); stopping",
+                  file=sys.stderr, flush=True)
             stop_all(current)
             return 1
         if not requests["stop"]:
