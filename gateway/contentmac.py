@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select, update
 
 from gateway.blobio import BlobReader
 from gateway.catalog.tables import blobs, nodes
+from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.keyring import new_content_mac
 
@@ -72,13 +73,17 @@ def _mac_of_blob(core, row) -> str:  # type: ignore[no-untyped-def]
     return mac.hexdigest()
 
 
-def backfill_in_background(core) -> None:  # type: ignore[no-untyped-def]
-    """Run the backfill in a daemon thread of the ``serve`` process; one line when done."""
+def backfill_in_background(config: Config) -> None:
+    """Run the backfill in a daemon thread of the ``serve`` process, on its own core;
+    one line when done."""
     import threading
+
+    from gateway.core import Core
 
     def run() -> None:
         try:
-            count = backfill_content_macs(core)
+            with Core.open(config) as core:
+                count = backfill_content_macs(core)
         except Exception as exc:  # reported, never fatal: serving goes on
             detail = f": {exc}" if isinstance(exc, GatewayError) else ""  # no SQL/params
             print(f"lumanox-gateway: content MACs: backfill stopped: {type(exc).__name__}"

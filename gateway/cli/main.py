@@ -125,18 +125,18 @@ def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
     from gateway import sftp, webdav
 
     available = {"webdav": webdav.AVAILABLE, "sftp": sftp.AVAILABLE}
-    with _open_core(cfg) as core:
+    # checks and migrations once; closed (no threads, no connections) before the
+    # front-ends are forked from this process
+    with _open_core(cfg):
         runnable = [name for name, ok in available.items() if ok and getattr(cfg, name).enabled]
         if not runnable:
             print("catalog, keys and blob store are ready; no network front-end is available "
                   "in this version yet (webdav: planned, sftp: planned).")
             print("Use `lumanox-gateway files ...` to work with files through the core.")
             return 0
-        from gateway.contentmac import backfill_in_background
-        from gateway.server import serve
+    from gateway.server import serve
 
-        backfill_in_background(core)  # MACs of files stored before migration 0004
-        return serve(core, runnable)
+    return serve(cfg, runnable)
 
 
 

@@ -23,6 +23,7 @@ import asyncssh
 
 from gateway.config import Config
 from gateway.errors import GatewayError
+from gateway.frontends import notify_ready, takeover
 
 READY_TIMEOUT = 60.0
 PREFIX = "lumanox-gateway sftp"
@@ -138,8 +139,10 @@ def serve(config: Config) -> int:
     try:
         keys = load_host_keys(config)
         policy_from_config(config)
-        check_port_free(config.sftp.host, config.sftp.port)
+        if not takeover():  # a reload joins the running generation's port on purpose
+            check_port_free(config.sftp.host, config.sftp.port)
         Core.open(config).close()  # migrations once, before the workers start
+        _preload_worker_modules()
     except (StartupError, GatewayError) as exc:
         print(f"{PREFIX}: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -167,6 +170,7 @@ def serve(config: Config) -> int:
         return 1
     print(f"{PREFIX}: listening on {config.sftp.host}:{config.sftp.port} "
           f"({n} worker{'s' if n != 1 else ''})", flush=True)
+    notify_ready()
     restarts: list[float] = []
     while children:
         try:
@@ -189,6 +193,13 @@ def serve(config: Config) -> int:
               flush=True)
         children.add(_fork_worker(config, keys, ready_w))
     return 0
+
+
+def _preload_worker_modules() -> None:
+    """Import what every worker needs once, before forking: workers start without it."""
+    import gateway.policy.gate
+    import gateway.sftp.asyncssh_ext
+    import gateway.sftp.auth  # noqa: F401
 
 
 def _wait_ready(ready_r: int, n: int, children: set[int]) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
+from gateway.frontends import notify_ready, takeover
 from gateway.webdav import listener
 
 PROG = "lumanox-gateway webdav"
@@ -295,11 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config()
         plan = make_plan(cfg)
-        probe_port(plan.host, plan.port)
+        if not takeover():  # a reload joins the running generation's port on purpose
+            probe_port(plan.host, plan.port)
         from gateway.core import Core
 
         Core.open(cfg).close()  # migrations once, before the workers; fails closed
         limit_malloc_arenas()
+        _preload_worker_modules()
         sup = Supervisor(cfg, plan, stop)
         sup.start()
     except (StartupError, GatewayError) as exc:
@@ -310,4 +313,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{PROG}: listening on {plan.url} ({plan.workers} worker"
           f"{'s' if plan.workers != 1 else ''})", flush=True)
+    notify_ready()
     return sup.watch()
+
+
+# --- start-up time -------------------------------------------------------------------------
+def _preload_worker_modules() -> None:
+    """Import the app and cheroot once, before forking: workers start without importing."""
+    import cheroot.wsgi  # noqa: F401
+
+    import gateway.webdav.app  # noqa: F401
