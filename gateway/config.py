@@ -73,6 +73,7 @@ class WebDAVSection:
     workers: int = 0  # 0 = one per core
     block_size: int = 262144
     threads: int = 32  # request threads per worker process
+    max_lock_timeout_s: int = 3600  # longest LOCK lifetime granted/refreshed ("Infinite" too)
 
 
 @dataclass
@@ -233,6 +234,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
+    if not 1 <= cfg.webdav.max_lock_timeout_s <= 7 * 24 * 3600:
+        raise ConfigError(f"{src}: webdav.max_lock_timeout_s: expected 1 to 604800 seconds "
+                          "(clients refresh longer locks)")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
     pol = cfg.policy

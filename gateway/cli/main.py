@@ -516,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub, common)
+    from gateway.cli import locks_cmds
+    locks_cmds.add_parser(sub, common)
     return p
 
 
