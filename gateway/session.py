@@ -608,8 +608,10 @@ class Session:
                 op.commit_in(conn)
             return _entry(norm, node)
 
-    def delete(self, path: str, *, recursive: bool = False) -> int:
-        """Delete a file, or a folder (with its content if ``recursive``); returns nodes removed."""
+    def delete(self, path: str, *, recursive: bool = False, kind: str | None = None) -> int:
+        """Delete a file, or a folder (with its content if ``recursive``); returns nodes
+        removed. ``kind`` ("file" or "dir") refuses the other kind (SFTP remove/rmdir),
+        checked after the permission, so it cannot tell a hidden path's kind."""
         with self._op("delete", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
@@ -618,6 +620,9 @@ class Session:
             self._require("delete", norm)
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
+                if kind is not None and kind != node.kind:
+                    raise IsADirectory(f"{norm} is a folder") if node.is_dir else \
+                        NotADirectory(f"{norm} is a file, not a folder")
                 authz.require_subtree(conn, self.principal, "delete", norm, node)
                 self._check_unlocked(conn, parts, membership=True, subtree=node.is_dir)
                 if node.is_dir:

@@ -133,6 +133,13 @@ def test_sftp_hidden_paths_answer_no_such_file(gw: SecGateway) -> None:
                 sftp.open(path, "w").write(b"x")
             with pytest.raises(FileNotFoundError):
                 sftp.remove(path)
+        # remove of a hidden folder / rmdir of a hidden file: not "is a directory" etc.
+        for path in ("/dept/hr", "/dept/hr-missing"):
+            with pytest.raises(FileNotFoundError):
+                sftp.remove(path)
+        for path in (HIDDEN, "/dept/hr", MISSING):
+            with pytest.raises(FileNotFoundError):
+                sftp.rmdir(path)
         with pytest.raises(FileNotFoundError):
             sftp.listdir("/dept/hr")
         assert "hr" not in sftp.listdir("/dept")
