@@ -26,7 +26,8 @@ from gateway.principal import Principal, fold_path
 
 def visible(principal: Principal, path: str) -> bool:
     """May the principal know that ``path`` exists (list or read it, or pass through it)?"""
-    return (principal.allowed("list", path) or principal.allowed("read", path)
+    folded = fold_path(path, principal.case_insensitive)
+    return (principal.allowed_folded("list", folded) or principal.allowed_folded("read", folded)
             or principal.may_traverse(path))
 
 

@@ -28,7 +28,7 @@ from gateway.errors import (
     NotADirectory,
     NotFound,
 )
-from gateway.names import split_path
+from gateway.names import normalize_path, split_path
 from gateway.session import Entry, FileReader, Session
 from gateway.webdav import context
 from gateway.webdav.context import SESSION_KEY
@@ -471,7 +471,11 @@ def _record_miss(session: Session, environ: dict[str, Any], spath: str) -> None:
     if _norm(environ.get("PATH_INFO", "/")) != spath:
         return
     environ["lumanox.miss_done"] = True
-    session.record(_NEEDS[method][0], path=spath, result="miss", reason="not-found")
+    try:
+        path = normalize_path(spath)
+    except InvalidName:
+        return
+    session.record(_NEEDS[method][0], path=path, result="miss", reason="not-found")
 
 
 def _is_request_target(environ: dict[str, Any], spath: str, is_dir: bool) -> bool:
