@@ -99,9 +99,19 @@ def _exists_below(conn: Connection, principal: Principal, top: Node, rel: list[s
 
 def child_filter(principal: Principal, folder: str) -> Callable[[str], bool] | None:
     """For a folder the principal may list: a test hiding the children it may not see,
-    or None when no rule inside the folder can hide any (the usual case: no cost)."""
+    or None when no rule inside the folder can hide any (the usual case: no cost).
+
+    A child is governed by the folder's rule (which grants list) unless a rule names the
+    child itself or lies below it, so only children named by such a rule are checked."""
     folded = fold_path(folder, principal.case_insensitive)
-    if not any(prefix != folded and (folded == "/" or prefix.startswith(folded + "/"))
-               for prefix, _ in principal.folded_rules()):
+    depth = 0 if folded == "/" else folded.count("/")
+    heads = {prefix.split("/")[depth + 1] for prefix, _ in principal.folded_rules()
+             if prefix != folded and (folded == "/" or prefix.startswith(folded + "/"))}
+    if not heads:
         return None
-    return lambda child: visible(principal, child)
+
+    def show(child: str) -> bool:
+        name = fold_path(child.rsplit("/", 1)[-1], principal.case_insensitive)[1:]
+        return name not in heads or visible(principal, child)
+
+    return show
