@@ -216,7 +216,8 @@ class Session:
         event.result = "denied" if isinstance(exc, DENIED) else \
             "miss" if isinstance(exc, NotFound) else "error"
         reason = getattr(exc, "reason", None) or type(exc).__name__
-        message = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
+        message = (getattr(exc, "detail", "") or str(exc)) if isinstance(exc, GatewayError) \
+            else type(exc).__name__  # detail: audit-only text (HiddenPath, AuthenticationFailed)
         event.reason = f"{reason}: {message}" if message and message != reason else reason
         event.duration_ms = int((time.monotonic() - started) * 1000)
         event.sha256 = None
