@@ -88,6 +88,7 @@ class WebDAVSection:
     max_header_bytes: int = 65536  # request line + headers; larger: 431
     max_xml_body_bytes: int = 1048576  # body of every method but PUT; larger: 413
     max_connections_per_address: int = 128  # open connections from one client address
+    max_lock_timeout_s: int = 3600  # longest LOCK lifetime granted/refreshed ("Infinite" too)
 
 
 @dataclass
@@ -284,6 +285,9 @@ def _validate(cfg: Config) -> None:
     if not 1 <= cfg.sftp.max_auth_attempts <= 100:
         raise ConfigError(f"{src}: sftp.max_auth_attempts: expected 1 to 100 failed "
                           "attempts per connection (default 6)")
+    if not 1 <= cfg.webdav.max_lock_timeout_s <= 7 * 24 * 3600:
+        raise ConfigError(f"{src}: webdav.max_lock_timeout_s: expected 1 to 604800 seconds "
+                          "(clients refresh longer locks)")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
     pol = cfg.policy

@@ -76,6 +76,18 @@ class PermissionDenied(GatewayError):
     reason = "permission"
 
 
+class HiddenPath(NotFound):
+    """The principal may not see this path (no list or read on it): refused exactly as a
+    missing path is answered (WebDAV 404, SFTP no-such-file), audited as ``denied``."""
+
+    reason = "permission"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("no such file or folder")
+        #: for the audit log only, never for the client
+        self.detail = detail
+
+
 class QuotaExceeded(GatewayError):
     """The operation would take the tenant or user over a byte or file quota."""
 

@@ -8,10 +8,12 @@ only ever removes rights.
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, InvalidName
+from gateway.names import name_key, normalize_path
 
 PERMISSIONS = ("list", "read", "write", "delete", "rename")
 ALL_PERMISSIONS = frozenset(PERMISSIONS)
@@ -45,8 +47,19 @@ def rules_to_json(rules: tuple[PermissionRule, ...]) -> str:
 
 
 def _norm_prefix(prefix: str) -> str:
-    parts = [p for p in prefix.split("/") if p]
-    return "/" + "/".join(parts)
+    """A rule prefix in the canonical path form (validated, NFC), as it is stored."""
+    try:
+        return normalize_path(prefix)
+    except InvalidName as exc:
+        raise ConfigError(f"permission prefix {prefix!r}: {exc}") from None
+
+
+def fold_path(path: str, case_insensitive: bool) -> str:
+    """The compared form of a path: every component through ``names.name_key`` (NFC,
+    and case-folded then NFC again on case-insensitive tenants), exactly as the catalog
+    compares names, so every spelling that opens a file also meets its rules."""
+    return "/" + "/".join(name_key(unicodedata.normalize("NFC", p), case_insensitive)
+                          for p in path.split("/") if p)
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -77,23 +90,46 @@ class Principal:
         return f"{self.user_name}@{self.tenant_name}"
 
     def _fold(self, path: str) -> str:
-        """Paths compare as the tenant compares names: ``/Secret`` is ``/secret`` when the
-        tenant is case-insensitive, so a rule cannot be side-stepped by typing another case."""
-        return path.casefold() if self.case_insensitive else path
+        """Paths compare as the tenant compares names (``fold_path``): ``/Secret`` is
+        ``/secret`` on a case-insensitive tenant, and every Unicode spelling of a name is
+        one, so a rule cannot be side-stepped by typing another case or composition."""
+        return fold_path(path, self.case_insensitive)
+
+    def folded_rules(self) -> tuple[tuple[str, PermissionRule], ...]:
+        """The rules with their folded prefixes (computed once per principal)."""
+        cached = self.__dict__.get("_folded")
+        if cached is None:
+            cached = tuple((self._fold(r.prefix), r) for r in self.rules)
+            object.__setattr__(self, "_folded", cached)
+        return cached
+
+    def folded_scope(self) -> str:
+        cached = self.__dict__.get("_folded_scope")
+        if cached is None:
+            cached = self._fold(self.scope_prefix)
+            object.__setattr__(self, "_folded_scope", cached)
+        return cached
 
     def allowed(self, perm: str, path: str) -> bool:
-        """Does this principal hold ``perm`` on ``path`` (a normalised path)?"""
-        path = self._fold(path)
-        if perm not in self.scope_perms or not _under(path, self._fold(self.scope_prefix)):
+        """Does this principal hold ``perm`` on ``path``?"""
+        return self.allowed_folded(perm, self._fold(path))
+
+    def allowed_folded(self, perm: str, path: str) -> bool:
+        """``allowed`` for a path already in ``fold_path`` form."""
+        if perm not in self.scope_perms or not _under(path, self.folded_scope()):
             return False
-        best: PermissionRule | None = None
-        for rule in self.rules:
-            prefix = self._fold(rule.prefix)
-            if _under(path, prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
-                best = rule
-        return best is not None and perm in best.perms
+        best: tuple[str, PermissionRule] | None = None
+        for prefix, rule in self.folded_rules():
+            if _under(path, prefix) and (best is None or len(prefix) > len(best[0])):
+                best = (prefix, rule)
+        return best is not None and perm in best[1].perms
 
     def may_traverse(self, path: str) -> bool:
-        """May list ``path`` as an ancestor of the scope (to reach the scope at all)."""
-        return _under(self._fold(self.scope_prefix), self._fold(path)) or \
-            self.allowed("list", path)
+        """May list ``path`` to reach something below it: an ancestor of the scope, a
+        folder with list permission, or an ancestor of a rule that grants list."""
+        folded = self._fold(path)
+        if _under(self.folded_scope(), folded) or self.allowed_folded("list", folded):
+            return True
+        return any("list" in rule.perms and prefix != folded and _under(prefix, folded)
+                   and self.allowed_folded("list", prefix)
+                   for prefix, rule in self.folded_rules())

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
+from gateway import authz
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
 from gateway.catalog import locks as dav_locks
@@ -41,6 +42,7 @@ from gateway.errors import (
     AlreadyExists,
     DirectoryNotEmpty,
     GatewayError,
+    HiddenPath,
     InvalidMove,
     IsADirectory,
     Locked,
@@ -213,7 +215,8 @@ class Session:
     def _record_failure(self, event: AuditEvent, started: float, exc: BaseException) -> None:
         event.result = failure_result(event.action, exc)  # denied | miss | error
         reason = getattr(exc, "reason", None) or type(exc).__name__
-        message = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
+        message = (getattr(exc, "detail", "") or str(exc)) if isinstance(exc, GatewayError) \
+            else type(exc).__name__  # detail: audit-only text (HiddenPath, AuthenticationFailed)
         event.reason = f"{reason}: {message}" if message and message != reason else reason
         event.duration_ms = int((time.monotonic() - started) * 1000)
         event.sha256 = None
@@ -267,8 +270,38 @@ class Session:
         return parts, join_path(parts)
 
     def _require(self, perm: str, path: str) -> None:
-        if not self.principal.allowed(perm, path):
-            raise PermissionDenied(f"no {perm} permission on {path}")
+        """Refuse ``perm`` on ``path``: 403 if the principal can see it, else as missing."""
+        authz.require(self.principal, perm, path)
+
+    def _require_seen(self, path: str) -> None:
+        if not authz.visible(self.principal, path):
+            raise HiddenPath(f"no permission on {path}; answered as missing")
+
+    def screen(self, action: str, perm: str, path: str) -> None:
+        """For front-ends that resolve a path before the operation (WebDAV): refuse a
+        path the principal may not see (and may not ``perm``) as missing, audited, before
+        anything it does next can tell whether the path exists."""
+        norm = join_path(split_path(path))
+        err = authz.hidden(self.principal, perm, norm)
+        if err is not None:
+            self._record_failure(self._event(action, norm), time.monotonic(), err)
+            raise err
+
+    def check_lock(self, path: str, *, subtree: bool) -> None:
+        """May this principal lock ``path`` (``subtree``: a depth-infinity lock, which
+        needs write on every node below)? Refusals are audited as action ``lock``."""
+        with self._op("lock", path) as op:
+            op.recorded = True  # a grant is audited by the front-end, with its details
+            parts, norm = self._parts(path)
+            op.event.path = norm
+            self._require("write", norm)
+            if subtree:
+                with self.core.catalog.read() as conn:
+                    try:
+                        node = self._resolve(conn, parts)
+                    except (NotFound, NotADirectory):
+                        return  # a lock-null resource: nothing below it yet
+                    authz.require_subtree(conn, self.principal, "write", norm, node)
 
     def _check_unlocked(self, conn: Connection, parts: list[str], *, membership: bool = False,
                         subtree: bool = False) -> None:
@@ -310,9 +343,7 @@ class Session:
         with self._op("stat", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
-            if not (self.principal.allowed("list", norm) or self.principal.allowed("read", norm)
-                    or self.principal.may_traverse(norm)):
-                raise PermissionDenied(f"no permission on {norm}")
+            self._require_seen(norm)
             with self.core.catalog.read() as conn:
                 node, stored = self._resolve_named(conn, parts)
             return _entry(stored, node)
@@ -324,7 +355,7 @@ class Session:
             op.event.path = norm
             full = self.principal.allowed("list", norm)
             if not full and not self.principal.may_traverse(norm):
-                raise PermissionDenied(f"no list permission on {norm}")
+                self._require("list", norm)
             with self.core.catalog.read() as conn:
                 node, stored = self._resolve_named(conn, parts)
             if not node.is_dir:
@@ -334,10 +365,12 @@ class Session:
     def _iter_entries(self, node: Node, norm: str, full: bool,
                       page_size: int) -> Iterator[Entry]:
         base = "" if norm == "/" else norm
+        hide = authz.child_filter(self.principal, norm) if full else None
         for child in ns.iter_children(self.core.catalog.read, self.tenant_id, node.id, self._ci,
                                       page_size):
             child_path = f"{base}/{child.name}"
-            if full or self.principal.may_traverse(child_path):
+            if (full and (hide is None or hide(child_path))) or \
+                    self.principal.may_traverse(child_path):
                 yield _entry(child_path, child)
 
     def open_read(self, path: str, offset: int = 0, length: int | None = None) -> FileReader:
@@ -580,8 +613,10 @@ class Session:
                 op.commit_in(conn)
             return _entry(norm, node)
 
-    def delete(self, path: str, *, recursive: bool = False) -> int:
-        """Delete a file, or a folder (with its content if ``recursive``); returns nodes removed."""
+    def delete(self, path: str, *, recursive: bool = False, kind: str | None = None) -> int:
+        """Delete a file, or a folder (with its content if ``recursive``); returns nodes
+        removed. ``kind`` ("file" or "dir") refuses the other kind (SFTP remove/rmdir),
+        checked after the permission, so it cannot tell a hidden path's kind."""
         with self._op("delete", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
@@ -590,6 +625,10 @@ class Session:
             self._require("delete", norm)
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
+                if kind is not None and kind != node.kind:
+                    raise IsADirectory(f"{norm} is a folder") if node.is_dir else \
+                        NotADirectory(f"{norm} is a file, not a folder")
+                authz.require_subtree(conn, self.principal, "delete", norm, node)
                 self._check_unlocked(conn, parts, membership=True, subtree=node.is_dir)
                 if node.is_dir:
                     if not recursive and ns.has_children(conn, self.tenant_id, node.id):
@@ -636,13 +675,15 @@ class Session:
                 parent, existing = self._resolve_parent(conn, dparts)
                 if ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
                     raise InvalidMove("a folder cannot be moved into itself")
+                authz.require_subtree(conn, self.principal, "rename", snorm, node)
+                authz.require_subtree(conn, self.principal, "write", dnorm, node)
                 self._check_unlocked(conn, sparts, membership=True, subtree=node.is_dir)
                 self._check_unlocked(conn, dparts, membership=True,
                                      subtree=existing is not None and existing.is_dir)
                 if existing is not None and existing.id != node.id:
                     if not overwrite:
                         raise AlreadyExists(f"{dnorm} already exists")
-                    self._require("delete", dnorm)
+                    authz.require_subtree(conn, self.principal, "delete", dnorm, existing)
                     tree = ns.subtree(conn, self.tenant_id, existing.id) if existing.is_dir \
                         else [existing]
                     dead = self._remove_tree(conn, existing, tree)
@@ -677,6 +718,9 @@ class Session:
                 parent, existing = self._resolve_parent(conn, dparts)
                 if node.is_dir and ns.is_descendant(conn, self.tenant_id, parent.id, node.id):
                     raise InvalidMove("a folder cannot be copied into itself")
+                if recursive:
+                    authz.require_subtree(conn, self.principal, "read", snorm, node)
+                    authz.require_subtree(conn, self.principal, "write", dnorm, node)
                 self._check_unlocked(conn, dparts, membership=True,
                                      subtree=existing is not None and existing.is_dir)
                 if existing is not None:
@@ -684,7 +728,7 @@ class Session:
                         raise InvalidMove("source and destination are the same")
                     if not overwrite:
                         raise AlreadyExists(f"{dnorm} already exists")
-                    self._require("delete", dnorm)
+                    authz.require_subtree(conn, self.principal, "delete", dnorm, existing)
                     tree = ns.subtree(conn, self.tenant_id, existing.id) if existing.is_dir \
                         else [existing]
                     dead = self._remove_tree(conn, existing, tree)
@@ -746,9 +790,7 @@ class Session:
         from gateway.catalog import properties
 
         parts, norm = self._parts(path)
-        if not (self.principal.allowed("read", norm) or self.principal.allowed("list", norm)
-                or self.principal.may_traverse(norm)):
-            raise PermissionDenied(f"no permission on {norm}")
+        self._require_seen(norm)
         with self.core.catalog.read() as conn:
             node = self._resolve(conn, parts)
             return properties.of_node(conn, self.tenant_id, node.id)
@@ -758,8 +800,8 @@ class Session:
         from gateway.catalog import properties
 
         parts, norm = self._parts(path)
-        if not (self.principal.allowed("list", norm) or self.principal.may_traverse(norm)):
-            raise PermissionDenied(f"no list permission on {norm}")
+        if not self.principal.may_traverse(norm):
+            self._require("list", norm)
         with self.core.catalog.read() as conn:
             node = self._resolve(conn, parts)
             return properties.of_children(conn, self.tenant_id, node.id)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, select
 
+from gateway import admin
 from gateway.catalog.tables import audit_events
 from gateway.cli.main import build_parser
 from gateway.config import load_config
@@ -40,6 +41,7 @@ READ_ONLY = {
     "defender list": "read",
     "key list": "read",
     "app-password list": "read",
+    "locks list": "read",
 }
 
 
@@ -115,6 +117,7 @@ STATE_CHANGING = {
     "totp enroll": "totp-enroll", "totp confirm": "totp-confirm",
     "totp recovery-codes": "totp-recovery-codes", "totp disable": "totp-disable",
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
+    "locks break": "lock-break",
 }
 
 
@@ -154,6 +157,15 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
         for _ in range(12):
             Defender(core).failure("192.0.2.1", "acme", "mallory")
     a("defender unban", "192.0.2.1", expect=ex["defender unban"])
+    with Core.open(load_config(a.gw.config), audit_log="off") as core, \
+            core.catalog.write() as conn:
+        from gateway.catalog import locks as lock_store
+
+        tenant_id = admin.get_tenant(core, "acme").id
+        lock_store.create(conn, tenant_id, "tok-cli", {
+            "root": "/d", "depth": "infinity", "scope": "exclusive", "owner": b"x",
+            "principal": "alice@acme", "timeout": None})
+    a("locks break", "tok-cli", expect=ex["locks break"])
     out = a("key add", "alice@acme", ssh_key_line(), expect=ex["key add"])
     fingerprint = re.search(r"(SHA256:\S+)", out).group(1)  # type: ignore[union-attr]
     a("key remove", "alice@acme", fingerprint, expect=ex["key remove"])

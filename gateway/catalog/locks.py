@@ -20,8 +20,10 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from gateway.catalog.tables import dav_locks
 from gateway.names import name_key
 
-#: longest lock lifetime granted, also used for "Infinite" requests (4 weeks)
-MAX_TIMEOUT_S = 4 * 7 * 24 * 3600
+#: default longest lock lifetime granted, also for "Infinite" requests (1 hour); the
+#: configured ``webdav.max_lock_timeout_s`` is passed in by the callers. A client that
+#: needs a lock for longer refreshes it.
+MAX_TIMEOUT_S = 3600
 
 Lock = dict[str, Any]
 
@@ -43,9 +45,10 @@ def _lock(row: Any) -> Lock:
             "timeout": float(row.timeout_s), "expire": _epoch(row.expires_at)}
 
 
-def clamp_timeout(timeout: float | None) -> int:
-    if timeout is None or timeout < 0 or timeout > MAX_TIMEOUT_S:
-        return MAX_TIMEOUT_S
+def clamp_timeout(timeout: float | None, max_timeout: int = MAX_TIMEOUT_S) -> int:
+    """The lifetime granted for a requested one (None or negative: "Infinite")."""
+    if timeout is None or timeout < 0 or timeout > max_timeout:
+        return max_timeout
     return max(1, int(timeout))
 
 
@@ -68,9 +71,10 @@ def get(conn: Connection, tenant_id: str, token: str) -> Lock | None:
     return lock if lock["expire"] >= time.time() else None
 
 
-def create(conn: Connection, tenant_id: str, token: str, lock: Lock) -> Lock:
+def create(conn: Connection, tenant_id: str, token: str, lock: Lock,
+           max_timeout: int = MAX_TIMEOUT_S) -> Lock:
     """Insert a lock; fills in ``token``, ``timeout`` and ``expire``."""
-    timeout = clamp_timeout(lock.get("timeout"))
+    timeout = clamp_timeout(lock.get("timeout"), max_timeout)
     expire = time.time() + timeout
     owner = lock.get("owner") or b""
     conn.execute(dav_locks.insert().values(
@@ -82,8 +86,9 @@ def create(conn: Connection, tenant_id: str, token: str, lock: Lock) -> Lock:
     return lock
 
 
-def refresh(conn: Connection, tenant_id: str, token: str, timeout: float | None) -> Lock | None:
-    seconds = clamp_timeout(timeout)
+def refresh(conn: Connection, tenant_id: str, token: str, timeout: float | None,
+            max_timeout: int = MAX_TIMEOUT_S) -> Lock | None:
+    seconds = clamp_timeout(timeout, max_timeout)
     conn.execute(update(dav_locks).where(
         dav_locks.c.tenant_id == tenant_id, dav_locks.c.token == token).values(
         timeout_s=seconds, expires_at=_ts(time.time() + seconds)))

@@ -246,19 +246,11 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
 
     @_guard
     async def rmdir(self, path: bytes) -> None:
-        norm = client_path(path)
-        entry = await self._run(self.session.stat_quiet, norm)  # the delete is the audit
-        if not entry.is_dir:
-            raise failure("not a directory")
-        await self._run(self.session.delete, norm)
+        await self._run(self.session.delete, client_path(path), kind="dir")
 
     @_guard
     async def remove(self, path: bytes) -> None:
-        norm = client_path(path)
-        entry = await self._run(self.session.stat_quiet, norm)  # the delete is the audit
-        if entry.is_dir:
-            raise failure("is a directory")
-        await self._run(self.session.delete, norm)
+        await self._run(self.session.delete, client_path(path), kind="file")
 
     @_guard
     async def rename(self, oldpath: bytes, newpath: bytes) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection
-from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import DAVError
 from wsgidav.lock_man.lock_manager import LockManager, generate_lock_token, normalize_lock_root
 
 from gateway.catalog import locks as store
@@ -33,6 +33,8 @@ class CatalogLockStorage:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        #: lifetime cap of every lock granted or refreshed (``webdav.max_lock_timeout_s``)
+        self._max_timeout = core.config.webdav.max_lock_timeout_s
 
     def __repr__(self) -> str:
         return "CatalogLockStorage"
@@ -81,10 +83,10 @@ class CatalogLockStorage:
 
     def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
         lock["root"] = normalize_lock_root(path)
-        return self._write(store.create, generate_lock_token(), lock)
+        return self._write(store.create, generate_lock_token(), lock, self._max_timeout)
 
     def refresh(self, token: str, *, timeout: float | None) -> dict[str, Any]:
-        lock = self._write(store.refresh, token, timeout)
+        lock = self._write(store.refresh, token, timeout, self._max_timeout)
         if lock is None:
             raise ValueError("lock expired or unknown")
         return lock
@@ -116,9 +118,8 @@ class CatalogLockManager(LockManager):
         env = context.environ()
         session: Session = env[context.SESSION_KEY]
         path = _request_path(env)
-        if not session.principal.allowed("write", path):
-            session.record("lock", path=path, result="denied", reason="permission")
-            raise DAVError(HTTP_FORBIDDEN)
+        with mapped():  # write on the path, and on its whole subtree for depth infinity
+            session.check_lock(path, subtree=lock_depth == "infinity")
         url = normalize_lock_root(url)
         tid = context.tenant_id()
         try:

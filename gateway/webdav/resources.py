@@ -13,15 +13,22 @@ from collections.abc import Iterator
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlparse
 
 from wsgidav import util, xml_tools
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from gateway.catalog import locks as lock_store
-from gateway.errors import GatewayError, InvalidName, Locked, NotADirectory, NotFound
-from gateway.names import split_path
+from gateway.errors import (
+    GatewayError,
+    HiddenPath,
+    InvalidName,
+    Locked,
+    NotADirectory,
+    NotFound,
+)
+from gateway.names import normalize_path, split_path
 from gateway.session import Entry, FileReader, Session
 from gateway.webdav import context
 from gateway.webdav.context import SESSION_KEY
@@ -37,6 +44,14 @@ _RES_CACHE_KEY = "lumanox.resources"
 _READ_ONLY_METHODS = ("GET", "HEAD", "PROPFIND")
 #: methods whose handler checks the locks right after resolving the target
 _LOCK_CHECKED_METHODS = ("PUT", "DELETE", "PROPPATCH", "MKCOL", "MOVE", "COPY")
+#: method -> (audited action, permission it needs on the request URL)
+_NEEDS = {"GET": ("read", "read"), "HEAD": ("stat", "read"), "PROPFIND": ("stat", "list"),
+          "PUT": ("write", "write"), "MKCOL": ("mkdir", "write"),
+          "DELETE": ("delete", "delete"), "PROPPATCH": ("proppatch", "write"),
+          "LOCK": ("lock", "write"), "UNLOCK": ("unlock", "write"),
+          "COPY": ("copy", "read"), "MOVE": ("move", "rename")}
+#: methods for which a missing request URL is a probe that misses (audited as such)
+_MISS_METHODS = ("GET", "HEAD", "PROPFIND", "DELETE", "PROPPATCH", "COPY", "MOVE", "UNLOCK")
 
 
 def _join(parent: str, name: str) -> str:
@@ -392,6 +407,8 @@ class LumanoxProvider(DAVProvider):
         session: Session | None = environ.get(SESSION_KEY)
         if session is None:
             raise DAVError(401)
+        if "lumanox.screened" not in environ:
+            _screen(session, environ)
         spath = _norm(path)
         cache = environ.get(_RES_CACHE_KEY)
         if cache is None and environ.get("REQUEST_METHOD") in _READ_ONLY_METHODS:
@@ -415,11 +432,50 @@ class LumanoxProvider(DAVProvider):
             if _is_request_target(environ, spath, entry.is_dir):
                 entry = session.stat(spath)  # the audited, permission-checked operation
         except (NotFound, NotADirectory):
+            _record_miss(session, environ, spath)
             return None
         except GatewayError as exc:
             raise to_dav(exc) from None
         cls = FolderResource if entry.is_dir else FileResource
         return cls(spath, environ, session, entry)
+
+
+def _screen(session: Session, environ: dict[str, Any]) -> None:
+    """Before the request URL (and a COPY/MOVE Destination) is resolved: a path the user
+    may not see is answered 404 at once, as a missing one is, so no later step (a 405 for
+    an existing folder, a 412 for an existing target, a 409 for a missing parent...) can
+    tell hidden from missing. The refusal is audited by the core."""
+    environ["lumanox.screened"] = True
+    method = environ.get("REQUEST_METHOD", "")
+    needs = _NEEDS.get(method)
+    if needs is None:
+        return
+    targets = [(environ.get("PATH_INFO", "/"), *needs)]
+    if method in ("COPY", "MOVE") and environ.get("HTTP_DESTINATION"):
+        dest = unquote(urlparse(environ["HTTP_DESTINATION"], allow_fragments=False).path)
+        targets.append((dest, needs[0], "write"))
+    for path, action, perm in targets:
+        try:
+            session.screen(action, perm, path)
+        except HiddenPath:
+            raise DAVError(404, context_info=environ.get("PATH_INFO", "/")) from None
+        except InvalidName:
+            return  # answered 400 when the path is resolved
+
+
+def _record_miss(session: Session, environ: dict[str, Any], spath: str) -> None:
+    """Audit a request whose URL names nothing (once per request): probes are visible."""
+    method = environ.get("REQUEST_METHOD", "")
+    if method not in _MISS_METHODS or environ.get("lumanox.miss_done"):
+        return
+    if _norm(environ.get("PATH_INFO", "/")) != spath:
+        return
+    environ["lumanox.miss_done"] = True
+    try:
+        path = normalize_path(spath)
+    except InvalidName:
+        return
+    session.record(_NEEDS[method][0], path=path, result="miss", reason="not-found")
 
 
 def _is_request_target(environ: dict[str, Any], spath: str, is_dir: bool) -> bool:

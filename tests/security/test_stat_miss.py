@@ -49,8 +49,8 @@ def test_new_uploads_record_their_lookup_as_a_miss_not_an_error(secgw: SecGatewa
     assert {e["path"] for e in found} >= {"/sftp-new.txt", "/scp-new.txt"}
 
 
-def test_only_lookups_become_misses(secgw: SecGateway) -> None:
-    """A download or a delete of a missing file stays an error; a stat is a miss."""
+def test_operations_on_missing_paths_are_misses_not_errors(secgw: SecGateway) -> None:
+    """A stat, a download or a delete of a missing file is a miss, never an error."""
     client, sftp = secgw.paramiko_sftp("bob@acme")
     try:
         with pytest.raises(FileNotFoundError):
@@ -62,4 +62,6 @@ def test_only_lookups_become_misses(secgw: SecGateway) -> None:
     finally:
         client.close()
     assert secgw.wait_audit(action="stat", user="bob", result="miss", path="/no-such-file.bin")
-    assert secgw.wait_audit(action="read", user="bob", result="error", path="/no-such-file.bin")
+    assert secgw.wait_audit(action="read", user="bob", result="miss", path="/no-such-file.bin")
+    assert secgw.wait_audit(action="delete", user="bob", result="miss", path="/no-such-file.bin")
+    assert secgw.audit_events(user="bob", result="error") == []
