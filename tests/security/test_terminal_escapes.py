@@ -18,7 +18,7 @@ import sys
 
 import paramiko
 
-from tests.security.conftest import PW, ROOT, SecGateway
+from .conftest import PW, ROOT, SecGateway
 
 ESC_UA = "evil\x1b]0;owned\x07\x1b[2J\x1b[31mUA"
 ESC_BANNER = "SSH-2.0-evil\x1b[2J\x1b]0;owned\x07banner"
@@ -59,7 +59,7 @@ def test_client_controlled_strings_are_escaped_in_cli_output(make_gateway) -> No
                 login="alice@acme")
     assert r.stdout.strip() in ("200", "207", "405"), r.stdout + r.stderr
     ssh_login_with_banner(gw)
-    logins = gw.wait_audit(action="login", result="ok", protocol="sftp")
+    logins = gw.wait_audit(action="login", result="ok", protocol="ssh")
     assert logins and any("\x1b[2J" in (e.get("reason") or "") for e in logins), \
         "the banner did not reach the audit record: nothing to test"
     gw.wait_audit(action="login", protocol="webdav")

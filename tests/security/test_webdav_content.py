@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.security.conftest import PW, SecGateway
+from .conftest import PW, SecGateway
 
 ACTIVE = {
     "evil.html": b"<html><script>fetch('/')</script></html>",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import PW, SecGateway
+from .conftest import PW, SecGateway
 
 AUTH = "Basic " + base64.b64encode(f"alice@acme:{PW}".encode()).decode()
 PROPFIND_0 = (b'<?xml version="1.0" encoding="utf-8"?>'
