@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from gateway.catalog.namespace import Node
     from gateway.crypto.spool import EncryptedSpool
+    from gateway.membudget import MemoryBudget
     from gateway.session import Entry, Session
 
 REORDER_LIMIT = 32 * 1024 * 1024
@@ -71,6 +72,9 @@ class FileWriter:
         self.entry: Entry | None = None  # the committed file, after close()
         #: runs inside the commit transaction; may raise to refuse the commit
         self.precommit: Callable[[Connection], None] | None = None
+        #: shared with the client's other writers (set by the front-end): the reorder
+        #: buffer takes its bytes from it and spills to the spool when it is spent
+        self.memory: MemoryBudget | None = None
 
     # --- client-facing operations -----------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview, offset: int | None = None) -> int:
@@ -156,7 +160,8 @@ class FileWriter:
             if not self._pending and self._base_node is not None and offset <= self._base_size:
                 self._copy_base_until(offset)  # resume / in-place update: keep what precedes
             else:
-                if self._pending_bytes + len(data) > REORDER_LIMIT:
+                if (self._pending_bytes + len(data) > REORDER_LIMIT
+                        or not self._reserve(len(data))):
                     self._to_spool()
                     assert self._spool is not None
                     self._spool.pwrite(offset, data)
@@ -168,7 +173,20 @@ class FileWriter:
         while self._next in self._pending:
             chunk = self._pending.pop(self._next)
             self._pending_bytes -= len(chunk)
+            self._unreserve(len(chunk))
             self._emit(chunk)
+
+    def _reserve(self, n: int) -> bool:
+        return self.memory is None or self.memory.try_take(n)
+
+    def _unreserve(self, n: int) -> None:
+        if self.memory is not None:
+            self.memory.release(n)
+
+    def _drop_pending(self) -> None:
+        self._pending.clear()
+        self._unreserve(self._pending_bytes)
+        self._pending_bytes = 0
 
     def _overlaps_pending(self, start: int, end: int) -> bool:
         return any(o < end and start < o + len(d) for o, d in self._pending.items())
@@ -217,8 +235,7 @@ class FileWriter:
         except BaseException:
             spool.close()
             raise
-        self._pending.clear()
-        self._pending_bytes = 0
+        self._drop_pending()
         self._spool = spool
 
     @staticmethod
@@ -253,7 +270,7 @@ class FileWriter:
             self._copy_base_until(offset)
             chunk = self._pending.pop(offset)
             self._emit(chunk)
-        self._pending_bytes = 0
+        self._drop_pending()
         self._copy_base_until(self.size)
         if self._stream is None:
             self._stream = self.session._new_blob_writer()
@@ -268,7 +285,7 @@ class FileWriter:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
-        self._pending.clear()
+        self._drop_pending()
         self._close_base()
 
     def _close_base(self) -> None:

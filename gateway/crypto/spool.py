@@ -11,6 +11,9 @@ disk). Never-written ranges (holes) are not stored at all and read back as zeros
 overwritten data makes the file more than twice its live size, it is compacted into a new
 anonymous file under a new key. Integrity is not protected: the spool lives seconds in
 the gateway's own temp directory.
+
+A spool holds no buffer of its own: the ciphertext scratch buffer is per thread, so a
+client with many spooled files costs descriptors and disk, not megabytes of RAM each.
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ _BLOCK = 16
 _CHUNK = 1 << 20
 _COMPACT_SLACK = 16 << 20
 _TMPFILE_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
+
+
+_scratch = threading.local()
+
+
+def _scratch_buffer() -> memoryview:
+    """This thread's ``_CHUNK``-byte scratch buffer (one per thread, not per spool)."""
+    buf = getattr(_scratch, "buf", None)
+    if buf is None:
+        buf = _scratch.buf = memoryview(bytearray(_CHUNK))
+    return buf
 
 
 def _open_anonymous(directory: str | os.PathLike[str]) -> int:
@@ -126,7 +140,6 @@ class EncryptedSpool:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self._directory = directory
         self._lock = threading.Lock()
-        self._buf = memoryview(bytearray(_CHUNK))
         self._size = 0
         self._closed = False
         self._file = _Backing(directory)
@@ -160,7 +173,7 @@ class EncryptedSpool:
             self._check_open()
             if not view:
                 return
-            phys = self._file.append(view, self._buf)
+            phys = self._file.append(view, _scratch_buffer())
             end = offset + len(view)
             self._unmap(offset, end)
             self._map(offset, end, phys)
@@ -272,6 +285,7 @@ class EncryptedSpool:
     def _compact(self) -> None:
         """Copy the live extents into a new file under a new key, then drop the old one."""
         new = _Backing(self._directory)
+        buf = _scratch_buffer()
         starts: list[int] = []
         ends: list[int] = []
         phys: list[int] = []
@@ -284,9 +298,9 @@ class EncryptedSpool:
                     ends.append(end)
                     phys.append(new.end)
                 for pos in range(0, end - start, _CHUNK):
-                    piece = self._buf[: min(_CHUNK, end - start - pos)]
+                    piece = buf[: min(_CHUNK, end - start - pos)]
                     self._file.read(old_phys + pos, piece)
-                    new.append(piece, self._buf)
+                    new.append(piece, buf)
         except BaseException:
             new.close()
             raise
