@@ -91,6 +91,12 @@ class SFTPSection:
     signature_algs: list[str] = field(default_factory=list)
     login_timeout: int = 60  # seconds to finish authentication
     io_threads: int = 16  # thread pool per worker for core calls
+    # algorithm profile: compatible (adds AES-CTR + SHA-2 HMACs) | modern (AEAD only)
+    profile: str = "compatible"
+    # resource limits per SSH connection (gateway/sftp/limits.py)
+    max_channels_per_connection: int = 10
+    max_handles_per_connection: int = 128
+    max_write_buffer_bytes_per_connection: int = 16 * 1024 * 1024
 
 
 @dataclass
@@ -231,6 +237,7 @@ def _validate(cfg: Config) -> None:
                           f"{MAX_INLINE_BYTES} (small files kept in the catalog)")
     if cfg.storage.gc_grace_seconds < 0:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
+    _validate_sftp(cfg)
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
@@ -246,3 +253,19 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{src}: policy.{key}: must be 1 or more")
     if pol.argon2_memory_kib < 8 * pol.argon2_parallelism:
         raise ConfigError(f"{src}: policy.argon2_memory_kib: must be at least 8 x parallelism")
+
+
+SFTP_PROFILES = ("compatible", "modern")
+
+
+def _validate_sftp(cfg: Config) -> None:
+    src, s = cfg.source, cfg.sftp
+    if s.profile not in SFTP_PROFILES:
+        raise ConfigError(f"{src}: sftp.profile: expected one of {', '.join(SFTP_PROFILES)}, "
+                          f"got {s.profile!r}")
+    for key, low, high in (("max_channels_per_connection", 1, 1000),
+                           ("max_handles_per_connection", 1, 100000),
+                           ("max_write_buffer_bytes_per_connection", 1024 * 1024, 1 << 34)):
+        value = getattr(s, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{src}: sftp.{key}: expected {low} to {high}, got {value}")
