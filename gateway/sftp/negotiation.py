@@ -53,10 +53,36 @@ class Offer:
 
         return cls(names(lists[0]), names(lists[1]), names(lists[2]), names(lists[4]))
 
+    def mismatch(self, ours: dict[str, list[str]]) -> str:
+        """The first category without a common algorithm, with what we offer, or ""."""
+        theirs = {"kex": self.kex, "hostkeys": self.host_keys, "ciphers": self.ciphers,
+                  "macs": self.macs}
+        for label, offered in ours.items():
+            if not offered or (label == "macs" and not _needs_mac(self.ciphers, ours)):
+                continue
+            if not set(offered) & set(theirs[label]):
+                return f"no common {label}: server offers {escape(','.join(offered), MAX_FIELD)}"
+        return ""
+
     def describe(self) -> str:
         return "; ".join(f"{label}={escape(','.join(values), MAX_FIELD) or '<none>'}"
                          for label, values in (("kex", self.kex), ("hostkeys", self.host_keys),
                                                ("ciphers", self.ciphers), ("macs", self.macs)))
+
+
+def _needs_mac(client_ciphers: list[str], ours: dict[str, list[str]]) -> bool:
+    """Whether the cipher both sides would pick is not an AEAD (then a MAC is needed)."""
+    common = [c for c in client_ciphers if c in ours.get("ciphers", [])]
+    return bool(common) and not any(m in common[0] for m in ("-gcm@", "chacha20-poly1305"))
+
+
+def _server_lists(conn: asyncssh.SSHServerConnection) -> dict[str, list[str]]:
+    """What this server offers (asyncssh's per-connection lists)."""
+    def names(attr: str) -> list[str]:
+        return [n.decode("ascii", "replace") for n in getattr(conn, attr, None) or ()]
+
+    return {"kex": names("_kex_algs"), "hostkeys": names("_server_host_key_algs"),
+            "ciphers": names("_enc_algs"), "macs": names("_mac_algs")}
 
 
 def failed_negotiation(conn: asyncssh.SSHServerConnection,
@@ -68,9 +94,13 @@ def failed_negotiation(conn: asyncssh.SSHServerConnection,
     kexinit = getattr(conn, "_client_kexinit", b"")
     if not kexinit:  # no KEXINIT: a port scan or a dropped TCP connection, not a client
         return None
-    banner = escape(str(conn.get_extra_info("client_version") or ""), MAX_BANNER)
+    banner = escape(getattr(conn, "_client_version", b"")
+                    or str(conn.get_extra_info("client_version") or ""), MAX_BANNER)
     offer = Offer.parse(kexinit)
     what = offer.describe() if offer is not None else "malformed KEXINIT"
+    mismatch = offer.mismatch(_server_lists(conn)) if offer is not None else ""
+    if mismatch:
+        what = f"{what}; {mismatch}"
     if isinstance(exc, asyncssh.DisconnectError):
         why = escape(exc.reason, MAX_FIELD)
     elif exc is not None:
