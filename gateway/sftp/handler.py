@@ -341,10 +341,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     async def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> Handle:
         norm = client_path(path)
         if not self.limits.open_handle():
-            limit = self.limits.max_handles
-            await self._run(self.session.record, "open", path=norm, result="denied",
-                            reason=f"handle limit: {limit} open files per connection")
-            raise failure(f"too many open files (limit {limit} per connection)")
+            raise await self.handle_refused("open", norm)
         try:
             if not pflags & (FXF_WRITE | FXF_APPEND):
                 reader = await self._run(self.session.open_read, norm)
@@ -353,6 +350,13 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         except BaseException:
             self.limits.close_handle()
             raise
+
+    async def handle_refused(self, action: str, norm: str) -> asyncssh.SFTPError:
+        """Audit a refused open/opendir (handle limit); the error to send."""
+        limit = self.limits.max_handles
+        await self._run(self.session.record, action, path=norm, result="denied",
+                        reason=f"handle limit: {limit} open files per connection")
+        return failure(f"too many open files (limit {limit} per connection)")
 
     async def _open_write(self, norm: str, pflags: int) -> WriteHandle:
         create, truncate = bool(pflags & FXF_CREAT), bool(pflags & FXF_TRUNC)

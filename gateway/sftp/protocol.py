@@ -30,7 +30,7 @@ from asyncssh.sftp import (
 )
 from asyncssh.stream import SSHReader, SSHServerStreamSession, SSHWriter
 
-from gateway.sftp.errors import failure
+from gateway.sftp.handler import client_path
 from gateway.sftp.scp import run_scp
 
 if TYPE_CHECKING:
@@ -54,8 +54,12 @@ class GatewaySFTPHandler(SFTPServerHandler):
 
     async def _process_opendir(self, packet: SSHPacket) -> bytes:
         if not self._server.limits.open_handle():
-            raise failure(f"too many open files (limit {self._server.limits.max_handles} "
-                          "per connection)")
+            path = SSHPacket(packet.get_remaining_payload()).get_string()
+            try:
+                norm = client_path(path)
+            except asyncssh.SFTPError:
+                norm = "(invalid name)"
+            raise await self._server.handle_refused("list", norm)
         try:
             return await super()._process_opendir(packet)
         except BaseException:

@@ -127,6 +127,38 @@ def test_open_handles_are_limited_per_connection_not_per_channel(secgw: SecGatew
     assert any("handle limit" in (e.get("reason") or "") for e in events)
 
 
+def test_directory_handles_count_against_the_same_limit(secgw: SecGateway) -> None:
+    """Directory handles hold listing pages in memory: stock asyncssh kept any number."""
+    limit = LIMITS.max_handles_per_connection
+
+    async def attack() -> tuple[int, str, str]:
+        async with _connect(secgw, "bob@acme") as conn:
+            first = await conn.start_sftp_client()
+            held = []
+            for _ in range(limit):
+                held.append(await first._handler.opendir(b"/"))
+            second = await conn.start_sftp_client()
+            file_refused = dir_refused = ""
+            try:
+                await (await second.open("/dir-limit.txt", "wb")).close()
+            except asyncssh.SFTPError as exc:
+                file_refused = exc.reason
+            try:
+                await second.listdir("/")
+            except asyncssh.SFTPError as exc:
+                dir_refused = exc.reason
+            await first._handler.close(held.pop())
+            assert await second.listdir("/") is not None  # a slot is free again
+            return len(held) + 1, file_refused, dir_refused
+
+    held, file_refused, dir_refused = asyncio.run(attack())
+    assert held == limit
+    assert "too many open files" in file_refused
+    assert "too many open files" in dir_refused
+    events = secgw.wait_audit(action="list", result="denied", user="bob")
+    assert any("handle limit" in (e.get("reason") or "") for e in events)
+
+
 # --- memory -----------------------------------------------------------------------------
 def _block(i: int) -> bytes:
     """The content of MiB number ``i`` of every test file (distinct per block)."""
