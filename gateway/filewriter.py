@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from gateway.session import Entry, Session
 
 REORDER_LIMIT = 32 * 1024 * 1024
+#: buffered writes per writer (each is checked for overlap on every write) and the RAM
+#: each one costs beyond its bytes: tiny scattered writes must not buy more than bytes
+REORDER_MAX_WRITES = 1024
+REORDER_ENTRY_COST = 128
 COPY_CHUNK = 1024 * 1024
 _ZEROS = bytes(COPY_CHUNK)
 
@@ -161,7 +165,8 @@ class FileWriter:
                 self._copy_base_until(offset)  # resume / in-place update: keep what precedes
             else:
                 if (self._pending_bytes + len(data) > REORDER_LIMIT
-                        or not self._reserve(len(data))):
+                        or len(self._pending) >= REORDER_MAX_WRITES
+                        or not self._reserve(len(data) + REORDER_ENTRY_COST)):
                     self._to_spool()
                     assert self._spool is not None
                     self._spool.pwrite(offset, data)
@@ -173,7 +178,7 @@ class FileWriter:
         while self._next in self._pending:
             chunk = self._pending.pop(self._next)
             self._pending_bytes -= len(chunk)
-            self._unreserve(len(chunk))
+            self._unreserve(len(chunk) + REORDER_ENTRY_COST)
             self._emit(chunk)
 
     def _reserve(self, n: int) -> bool:
@@ -184,8 +189,8 @@ class FileWriter:
             self.memory.release(n)
 
     def _drop_pending(self) -> None:
+        self._unreserve(self._pending_bytes + REORDER_ENTRY_COST * len(self._pending))
         self._pending.clear()
-        self._unreserve(self._pending_bytes)
         self._pending_bytes = 0
 
     def _overlaps_pending(self, start: int, end: int) -> bool:
@@ -218,7 +223,8 @@ class FileWriter:
             return
         from gateway.crypto.spool import EncryptedSpool
 
-        spool = EncryptedSpool(self.session.core.config.tmp_dir)
+        spool = EncryptedSpool(self.session.core.config.tmp_dir,
+                               memory=self.memory.metadata if self.memory else None)
         try:
             if self._stream is not None:  # move what was streamed so far into the spool
                 record = self._stream.finish()
@@ -268,8 +274,7 @@ class FileWriter:
                 raise
         for offset in sorted(self._pending):  # fill remaining gaps, then the buffered writes
             self._copy_base_until(offset)
-            chunk = self._pending.pop(offset)
-            self._emit(chunk)
+            self._emit(self._pending[offset])
         self._drop_pending()
         self._copy_base_until(self.size)
         if self._stream is None:

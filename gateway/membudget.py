@@ -20,6 +20,17 @@ class MemoryBudget:
         self.used = 0
         self.peak = 0
         self._lock = threading.Lock()
+        self._metadata: MemoryBudget | None = None
+
+    @property
+    def metadata(self) -> MemoryBudget:
+        """A separate budget of the same size for bookkeeping that can neither wait nor
+        spill (the spool's extent map): running out there fails the write, so transient
+        buffers filling this budget must not cause it."""
+        with self._lock:
+            if self._metadata is None:
+                self._metadata = MemoryBudget(self.limit)
+            return self._metadata
 
     def try_take(self, n: int) -> bool:
         """Reserve ``n`` bytes if they fit; False (nothing reserved) if not."""

@@ -52,6 +52,7 @@ def test_writers_share_a_budget_and_return_it(session: Session, first: list[tupl
     else:
         writers[1].close()
     assert budget.used == 0
+    assert budget.metadata.used == 0  # the spool's extents, given back on close/abort
     assert budget.peak <= budget.limit
     assert session.read_file(f"/budget-{n}-a") == bytes(models[0])
     if not abort_second:

@@ -14,6 +14,9 @@ the gateway's own temp directory.
 
 A spool holds no buffer of its own: the ciphertext scratch buffer is per thread, so a
 client with many spooled files costs descriptors and disk, not megabytes of RAM each.
+The extent map does grow with scattered writes: given a ``MemoryBudget``, each extent is
+charged to it, and a write that would fragment the map past the budget fails with
+``SpoolTooFragmented`` (the upload is then aborted; its data stays consistent).
 """
 
 from __future__ import annotations
@@ -28,12 +31,22 @@ from types import TracebackType
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
+from gateway.errors import GatewayError
+from gateway.membudget import MemoryBudget
+
 _KEY_SIZE = 32
 _NONCE_SIZE = 8
 _BLOCK = 16
 _CHUNK = 1 << 20
 _COMPACT_SLACK = 16 << 20
 _TMPFILE_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
+_EXTENT_COST = 128  # bytes of RAM one extent costs (three list slots and their ints)
+
+
+class SpoolTooFragmented(GatewayError):
+    """Scattered writes would grow the extent map past the memory budget."""
+
+    reason = "resource-limit"
 
 
 _scratch = threading.local()
@@ -137,8 +150,11 @@ class _Backing:
 class EncryptedSpool:
     """A sparse, encrypted, random-access scratch file. Calls are serialised by a lock."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str],
+                 memory: MemoryBudget | None = None) -> None:
         self._directory = directory
+        self._memory = memory
+        self._charged = 0  # extents charged to ``memory``
         self._lock = threading.Lock()
         self._size = 0
         self._closed = False
@@ -179,6 +195,7 @@ class EncryptedSpool:
             self._map(offset, end, phys)
             self._size = max(self._size, end)
             self._maybe_compact()
+            self._account()
 
     def readinto(self, offset: int, buf: bytearray | memoryview) -> int:
         """Read into ``buf`` from ``offset``; return the byte count (0 at or after EOF)."""
@@ -200,6 +217,7 @@ class EncryptedSpool:
             self._check_open()
             self._unmap(size, max(size, self._size))
             self._size = size
+            self._account()
 
     def close(self) -> None:
         """Close the file and forget the key; idempotent."""
@@ -209,6 +227,21 @@ class EncryptedSpool:
             self._closed = True
             self._file.close()
             self._starts, self._ends, self._phys = [], [], []
+            self._account()
+
+    def _account(self) -> None:
+        """Charge (or give back) the extent map's growth; raise if the budget is spent."""
+        if self._memory is None:
+            return
+        count = len(self._starts)
+        delta, self._charged = count - self._charged, count
+        if delta < 0:
+            self._memory.release(-delta * _EXTENT_COST)
+        elif delta > 0 and not self._memory.try_take(delta * _EXTENT_COST):
+            self._memory.take(delta * _EXTENT_COST)  # given back on close
+            raise SpoolTooFragmented(
+                f"too many scattered writes in one file ({count} separate ranges): "
+                "the connection's write buffer limit is reached")
 
     def __enter__(self) -> EncryptedSpool:
         return self

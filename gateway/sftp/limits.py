@@ -10,7 +10,8 @@ A limit per channel is no limit (a client opens more channels), so one
 * ``[sftp] max_write_buffer_bytes_per_connection`` (default 16 MiB): bytes held in RAM
   for writes (write-behind queues, out-of-order reorder buffers) and read-ahead of all
   handles. Reorder buffers spill to the encrypted spool file when it is spent;
-  write-behind waits; read-ahead is skipped.
+  write-behind waits; read-ahead is skipped. The spools' extent maps have a second
+  budget of the same size (``MemoryBudget.metadata``): past it a write fails.
 """
 
 from __future__ import annotations
