@@ -100,7 +100,7 @@ class SFTPSection:
         default_factory=lambda: ["certs/ssh_host_ed25519_key", "certs/ssh_host_ecdsa_key"]
     )
     workers: int = 0
-    # algorithm policy (gateway/sftp/algorithms.py); empty = the strict default
+    # algorithm lists (gateway/sftp/algorithms.py); empty = the set of `profile`
     kex_algs: list[str] = field(default_factory=list)
     encryption_algs: list[str] = field(default_factory=list)
     mac_algs: list[str] = field(default_factory=list)
@@ -108,6 +108,12 @@ class SFTPSection:
     login_timeout: int = 60  # seconds to finish authentication
     max_auth_attempts: int = 6  # failed auth attempts per SSH connection, then disconnect
     io_threads: int = 16  # thread pool per worker for core calls
+    # algorithm profile: compatible (adds AES-CTR + SHA-2 HMACs) | modern (AEAD only)
+    profile: str = "compatible"
+    # resource limits per SSH connection (gateway/sftp/limits.py)
+    max_channels_per_connection: int = 10
+    max_handles_per_connection: int = 128
+    max_write_buffer_bytes_per_connection: int = 16 * 1024 * 1024
 
 
 @dataclass
@@ -279,6 +285,7 @@ def _validate(cfg: Config) -> None:
                           "of bytes, e.g. 68719476736 for 64 GiB")
     if cfg.storage.gc_grace_seconds < 0:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
+    _validate_sftp(cfg)
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
     _validate_webdav_limits(cfg)
@@ -301,3 +308,19 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{src}: policy.{key}: must be 1 or more")
     if pol.argon2_memory_kib < 8 * pol.argon2_parallelism:
         raise ConfigError(f"{src}: policy.argon2_memory_kib: must be at least 8 x parallelism")
+
+
+SFTP_PROFILES = ("compatible", "modern")
+
+
+def _validate_sftp(cfg: Config) -> None:
+    src, s = cfg.source, cfg.sftp
+    if s.profile not in SFTP_PROFILES:
+        raise ConfigError(f"{src}: sftp.profile: expected one of {', '.join(SFTP_PROFILES)}, "
+                          f"got {s.profile!r}")
+    for key, low, high in (("max_channels_per_connection", 1, 1000),
+                           ("max_handles_per_connection", 1, 100000),
+                           ("max_write_buffer_bytes_per_connection", 1024 * 1024, 1 << 34)):
+        value = getattr(s, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{src}: sftp.{key}: expected {low} to {high}, got {value}")

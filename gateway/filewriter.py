@@ -42,9 +42,14 @@ if TYPE_CHECKING:
 
     from gateway.catalog.namespace import Node
     from gateway.crypto.spool import EncryptedSpool
+    from gateway.membudget import MemoryBudget
     from gateway.session import Entry, Session
 
 REORDER_LIMIT = 32 * 1024 * 1024
+#: buffered writes per writer (each is checked for overlap on every write) and the RAM
+#: each one costs beyond its bytes: tiny scattered writes must not buy more than bytes
+REORDER_MAX_WRITES = 1024
+REORDER_ENTRY_COST = 128
 COPY_CHUNK = 1024 * 1024
 _ZEROS = bytes(COPY_CHUNK)
 
@@ -79,6 +84,9 @@ class FileWriter:
         self.entry: Entry | None = None  # the committed file, after close()
         #: runs inside the commit transaction; may raise to refuse the commit
         self.precommit: Callable[[Connection], None] | None = None
+        #: shared with the client's other writers (set by the front-end): the reorder
+        #: buffer takes its bytes from it and spills to the spool when it is spent
+        self.memory: MemoryBudget | None = None
 
     # --- client-facing operations -----------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview, offset: int | None = None) -> int:
@@ -181,7 +189,9 @@ class FileWriter:
             if not self._pending and self._base_node is not None and offset <= self._base_size:
                 self._copy_base_until(offset)  # resume / in-place update: keep what precedes
             else:
-                if self._pending_bytes + len(data) > REORDER_LIMIT:
+                if (self._pending_bytes + len(data) > REORDER_LIMIT
+                        or len(self._pending) >= REORDER_MAX_WRITES
+                        or not self._reserve(len(data) + REORDER_ENTRY_COST)):
                     self._to_spool()
                     assert self._spool is not None
                     self._spool.pwrite(offset, data)
@@ -193,7 +203,20 @@ class FileWriter:
         while self._next in self._pending:
             chunk = self._pending.pop(self._next)
             self._pending_bytes -= len(chunk)
+            self._unreserve(len(chunk) + REORDER_ENTRY_COST)
             self._emit(chunk)
+
+    def _reserve(self, n: int) -> bool:
+        return self.memory is None or self.memory.try_take(n)
+
+    def _unreserve(self, n: int) -> None:
+        if self.memory is not None:
+            self.memory.release(n)
+
+    def _drop_pending(self) -> None:
+        self._unreserve(self._pending_bytes + REORDER_ENTRY_COST * len(self._pending))
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def _overlaps_pending(self, start: int, end: int) -> bool:
         return any(o < end and start < o + len(d) for o, d in self._pending.items())
@@ -225,7 +248,8 @@ class FileWriter:
             return
         from gateway.crypto.spool import EncryptedSpool
 
-        spool = EncryptedSpool(self.session.core.config.tmp_dir)
+        spool = EncryptedSpool(self.session.core.config.tmp_dir,
+                               memory=self.memory.metadata if self.memory else None)
         try:
             if self._stream is not None:  # move what was streamed so far into the spool
                 record = self._stream.finish()
@@ -242,8 +266,7 @@ class FileWriter:
         except BaseException:
             spool.close()
             raise
-        self._pending.clear()
-        self._pending_bytes = 0
+        self._drop_pending()
         self._spool = spool
 
     @staticmethod
@@ -276,9 +299,8 @@ class FileWriter:
                 raise
         for offset in sorted(self._pending):  # fill remaining gaps, then the buffered writes
             self._copy_base_until(offset)
-            chunk = self._pending.pop(offset)
-            self._emit(chunk)
-        self._pending_bytes = 0
+            self._emit(self._pending[offset])
+        self._drop_pending()
         self._copy_base_until(self.size)
         if self._stream is None:
             self._stream = self.session._new_blob_writer()
@@ -293,7 +315,7 @@ class FileWriter:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
-        self._pending.clear()
+        self._drop_pending()
         self._close_base()
 
     def _close_base(self) -> None:

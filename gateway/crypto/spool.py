@@ -11,6 +11,12 @@ disk). Never-written ranges (holes) are not stored at all and read back as zeros
 overwritten data makes the file more than twice its live size, it is compacted into a new
 anonymous file under a new key. Integrity is not protected: the spool lives seconds in
 the gateway's own temp directory.
+
+A spool holds no buffer of its own: the ciphertext scratch buffer is per thread, so a
+client with many spooled files costs descriptors and disk, not megabytes of RAM each.
+The extent map does grow with scattered writes: given a ``MemoryBudget``, each extent is
+charged to it, and a write that would fragment the map past the budget fails with
+``SpoolTooFragmented`` (the upload is then aborted; its data stays consistent).
 """
 
 from __future__ import annotations
@@ -25,12 +31,33 @@ from types import TracebackType
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
+from gateway.errors import GatewayError
+from gateway.membudget import MemoryBudget
+
 _KEY_SIZE = 32
 _NONCE_SIZE = 8
 _BLOCK = 16
 _CHUNK = 1 << 20
 _COMPACT_SLACK = 16 << 20
 _TMPFILE_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
+_EXTENT_COST = 128  # bytes of RAM one extent costs (three list slots and their ints)
+
+
+class SpoolTooFragmented(GatewayError):
+    """Scattered writes would grow the extent map past the memory budget."""
+
+    reason = "resource-limit"
+
+
+_scratch = threading.local()
+
+
+def _scratch_buffer() -> memoryview:
+    """This thread's ``_CHUNK``-byte scratch buffer (one per thread, not per spool)."""
+    buf = getattr(_scratch, "buf", None)
+    if buf is None:
+        buf = _scratch.buf = memoryview(bytearray(_CHUNK))
+    return buf
 
 
 def _open_anonymous(directory: str | os.PathLike[str]) -> int:
@@ -123,10 +150,12 @@ class _Backing:
 class EncryptedSpool:
     """A sparse, encrypted, random-access scratch file. Calls are serialised by a lock."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str],
+                 memory: MemoryBudget | None = None) -> None:
         self._directory = directory
+        self._memory = memory
+        self._charged = 0  # extents charged to ``memory``
         self._lock = threading.Lock()
-        self._buf = memoryview(bytearray(_CHUNK))
         self._size = 0
         self._closed = False
         self._file = _Backing(directory)
@@ -160,12 +189,13 @@ class EncryptedSpool:
             self._check_open()
             if not view:
                 return
-            phys = self._file.append(view, self._buf)
+            phys = self._file.append(view, _scratch_buffer())
             end = offset + len(view)
             self._unmap(offset, end)
             self._map(offset, end, phys)
             self._size = max(self._size, end)
             self._maybe_compact()
+            self._account()
 
     def readinto(self, offset: int, buf: bytearray | memoryview) -> int:
         """Read into ``buf`` from ``offset``; return the byte count (0 at or after EOF)."""
@@ -187,6 +217,7 @@ class EncryptedSpool:
             self._check_open()
             self._unmap(size, max(size, self._size))
             self._size = size
+            self._account()
 
     def close(self) -> None:
         """Close the file and forget the key; idempotent."""
@@ -196,6 +227,21 @@ class EncryptedSpool:
             self._closed = True
             self._file.close()
             self._starts, self._ends, self._phys = [], [], []
+            self._account()
+
+    def _account(self) -> None:
+        """Charge (or give back) the extent map's growth; raise if the budget is spent."""
+        if self._memory is None:
+            return
+        count = len(self._starts)
+        delta, self._charged = count - self._charged, count
+        if delta < 0:
+            self._memory.release(-delta * _EXTENT_COST)
+        elif delta > 0 and not self._memory.try_take(delta * _EXTENT_COST):
+            self._memory.take(delta * _EXTENT_COST)  # given back on close
+            raise SpoolTooFragmented(
+                f"too many scattered writes in one file ({count} separate ranges): "
+                "the connection's write buffer limit is reached")
 
     def __enter__(self) -> EncryptedSpool:
         return self
@@ -272,6 +318,7 @@ class EncryptedSpool:
     def _compact(self) -> None:
         """Copy the live extents into a new file under a new key, then drop the old one."""
         new = _Backing(self._directory)
+        buf = _scratch_buffer()
         starts: list[int] = []
         ends: list[int] = []
         phys: list[int] = []
@@ -284,9 +331,9 @@ class EncryptedSpool:
                     ends.append(end)
                     phys.append(new.end)
                 for pos in range(0, end - start, _CHUNK):
-                    piece = self._buf[: min(_CHUNK, end - start - pos)]
+                    piece = buf[: min(_CHUNK, end - start - pos)]
                     self._file.read(old_phys + pos, piece)
-                    new.append(piece, self._buf)
+                    new.append(piece, buf)
         except BaseException:
             new.close()
             raise

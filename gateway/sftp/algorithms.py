@@ -1,10 +1,22 @@
-"""The SSH algorithm policy: strict by default, overridable per deployment.
+"""The SSH algorithm policy: two profiles, each list overridable per deployment.
 
-Defaults: hybrid post-quantum / curve25519 key exchange, AES-GCM first then
-ChaCha20-Poly1305, encrypt-then-MAC MACs only (used only if an AEAD cipher is not
-chosen), no SHA-1 anywhere and no CBC. ``[sftp]`` keys ``kex_algs``,
-``encryption_algs``, ``mac_algs`` and ``signature_algs`` replace a list; every name
-must be one asyncssh knows, else startup fails with the offending name.
+``[sftp] profile``:
+
+* ``compatible`` (default): what every maintained client library negotiates. The
+  ``modern`` set plus AES-CTR with SHA-2 HMACs (plain and encrypt-then-MAC), and the
+  NIST ECDH and SHA-2 Diffie-Hellman key exchanges (group exchange, groups 14/16/18).
+  Needed by libssh2 before 1.11 (curl's ``sftp://`` on Debian 12, PHP ssh2, many
+  backup/EDI tools), older JSch and SSH.NET, which have no AES-GCM, no ChaCha20 and no
+  ``-etm`` MACs ("Unable to exchange encryption keys").
+* ``modern``: hybrid post-quantum / curve25519 key exchange, AES-GCM then
+  ChaCha20-Poly1305, encrypt-then-MAC MACs only (used only with a non-AEAD cipher).
+
+Both: no SHA-1 anywhere, no CBC, no ``ssh-rsa``/DSA; strict key exchange
+(``kex-strict-s-v00@openssh.com``, the Terrapin counter-measure) is offered by asyncssh
+whatever the lists. A client's preference decides among the common algorithms, so
+modern clients keep AES-GCM. ``[sftp]`` keys ``kex_algs``, ``encryption_algs``,
+``mac_algs`` and ``signature_algs`` replace a list; every name must be one asyncssh
+knows, else startup fails with the offending name.
 """
 
 from __future__ import annotations
@@ -29,6 +41,16 @@ DEFAULT_MACS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"
 DEFAULT_SIGNATURES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                       "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256",
                       "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+COMPATIBLE_KEX = (*DEFAULT_KEX, "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
+                  "ecdh-sha2-nistp521", "diffie-hellman-group-exchange-sha256",
+                  "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+                  "diffie-hellman-group14-sha256")
+COMPATIBLE_CIPHERS = (*DEFAULT_CIPHERS, "aes128-ctr", "aes192-ctr", "aes256-ctr")
+COMPATIBLE_MACS = (*DEFAULT_MACS, "hmac-sha2-256", "hmac-sha2-512")
+PROFILES = {
+    "modern": (DEFAULT_KEX, DEFAULT_CIPHERS, DEFAULT_MACS),
+    "compatible": (COMPATIBLE_KEX, COMPATIBLE_CIPHERS, COMPATIBLE_MACS),
+}
 FORBIDDEN_MARKERS = ("-cbc", "sha1", "md5", "arcfour", "ssh-rsa", "ssh-dss", "group1-")
 
 
@@ -58,11 +80,15 @@ def _pick(source: str, key: str, configured: list[str], default: tuple[str, ...]
 
 def policy_from_config(config: Config) -> AlgorithmPolicy:
     s, src = config.sftp, config.source
+    if s.profile not in PROFILES:
+        raise ConfigError(f"{src}: sftp.profile: expected one of {', '.join(PROFILES)}, "
+                          f"got {s.profile!r}")
+    kex, ciphers, macs = PROFILES[s.profile]
     return AlgorithmPolicy(
-        kex=_pick(src, "kex_algs", s.kex_algs, DEFAULT_KEX, get_kex_algs()),
-        ciphers=_pick(src, "encryption_algs", s.encryption_algs, DEFAULT_CIPHERS,
+        kex=_pick(src, "kex_algs", s.kex_algs, kex, get_kex_algs()),
+        ciphers=_pick(src, "encryption_algs", s.encryption_algs, ciphers,
                       get_encryption_algs()),
-        macs=_pick(src, "mac_algs", s.mac_algs, DEFAULT_MACS, get_mac_algs()),
+        macs=_pick(src, "mac_algs", s.mac_algs, macs, get_mac_algs()),
         signatures=_pick(src, "signature_algs", s.signature_algs, DEFAULT_SIGNATURES,
                          get_public_key_algs()),
     )

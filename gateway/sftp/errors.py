@@ -33,6 +33,8 @@ def to_sftp(exc: BaseException) -> SFTPError:
         return SFTPPermissionDenied("permission denied")
     if isinstance(exc, errors.Locked):  # SFTP v3 has no lock status; the text says which
         return SFTPPermissionDenied("locked by a WebDAV client; try again later")
+    if isinstance(exc, errors.GatewayError) and exc.reason == "resource-limit":
+        return SFTPError(FX_FAILURE, str(exc))
     for kind, message in _MESSAGES.items():
         if isinstance(exc, kind):
             detail = str(exc) if kind is errors.QuotaExceeded else ""

@@ -34,6 +34,7 @@ from gateway.principal import Principal
 from gateway.session import Entry, Session
 from gateway.sftp.errors import failure, log, to_sftp, unsupported
 from gateway.sftp.handles import QuotaProbe, ReadHandle, WriteHandle, from_timestamp
+from gateway.sftp.limits import ConnectionLimits, limits_of
 
 FILE_MODE = statmod.S_IFREG | 0o644
 READONLY_FILE_MODE = statmod.S_IFREG | 0o444
@@ -41,7 +42,6 @@ DIR_MODE = statmod.S_IFDIR | 0o755
 UNLIMITED = 1 << 50  # statvfs size reported when there is no quota
 BLOCK = 4096
 LIST_BATCH = 1000
-MAX_OPEN_FILES = 256  # per SFTP session (each read handle holds a file descriptor)
 FIRST_LIST_BATCH = 200  # a quick first answer, then larger pages
 
 Handle = ReadHandle | WriteHandle
@@ -147,7 +147,11 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         self._writing: dict[str, WriteHandle] = {}
         self._quota = QuotaProbe(self._run, session)
         self._dates: dict[int, str] = {}
-        self._handles = 0
+        # open handles and buffered bytes are limited per SSH connection, not per channel
+        conn = chan.get_connection()
+        self.limits: ConnectionLimits = limits_of(conn, session.core.config) \
+            if isinstance(conn, asyncssh.SSHServerConnection) \
+            else ConnectionLimits.from_config(session.core.config)
 
     # --- presentation -----------------------------------------------------------------
     def format_user(self, uid: int | None) -> str:
@@ -328,15 +332,23 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     @_guard
     async def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> Handle:
         norm = client_path(path)
-        if self._handles >= MAX_OPEN_FILES:
-            raise failure(f"too many open files (limit {MAX_OPEN_FILES} per session)")
-        if not pflags & (FXF_WRITE | FXF_APPEND):
-            handle: Handle = ReadHandle(self._run, await self._run(self.session.open_read,
-                                                                   norm))
-        else:
-            handle = await self._open_write(norm, pflags)
-        self._handles += 1
-        return handle
+        if not self.limits.open_handle():
+            raise await self.handle_refused("open", norm)
+        try:
+            if not pflags & (FXF_WRITE | FXF_APPEND):
+                reader = await self._run(self.session.open_read, norm)
+                return ReadHandle(self._run, reader, self.limits.memory)
+            return await self._open_write(norm, pflags)
+        except BaseException:
+            self.limits.close_handle()
+            raise
+
+    async def handle_refused(self, action: str, norm: str) -> asyncssh.SFTPError:
+        """Audit a refused open/opendir (handle limit); the error to send."""
+        limit = self.limits.max_handles
+        await self._run(self.session.record, action, path=norm, result="denied",
+                        reason=f"handle limit: {limit} open files per connection")
+        return failure(f"too many open files (limit {limit} per connection)")
 
     async def _open_write(self, norm: str, pflags: int) -> WriteHandle:
         create, truncate = bool(pflags & FXF_CREAT), bool(pflags & FXF_TRUNC)
@@ -367,12 +379,12 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         handle = WriteHandle(self._run, self.session, norm, truncate=truncate,
                              append=bool(pflags & FXF_APPEND), writer=writer,
                              base_size=base_size, readable=bool(pflags & FXF_READ),
-                             quota=self._quota)
+                             quota=self._quota, memory=self.limits.memory)
         self._writing[norm] = handle
         return handle
 
     def _forget(self, file_obj: Handle) -> None:
-        self._handles -= 1
+        self.limits.close_handle()
         if isinstance(file_obj, WriteHandle) and self._writing.get(file_obj.path) is file_obj:
             del self._writing[file_obj.path]
 

@@ -6,6 +6,12 @@ serves the following sequential reads from it, and a write handle queues writes 
 hands them to the core in batches from a background task; a write error is reported
 on the next request on that handle (write, fsync or close) and the upload is aborted:
 the previous version of the file stays.
+
+Both buffers draw on the connection's ``MemoryBudget`` (``[sftp]
+max_write_buffer_bytes_per_connection``), shared with the core writers' reorder buffers:
+read-ahead is skipped when it is spent, and a write waits for its handle's queue to
+drain while the connection is over it. So the RAM one client can pin does not grow with
+the number of handles it opens.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from gateway.errors import NotFound, QuotaExceeded
 from gateway.filewriter import FileWriter
+from gateway.membudget import MemoryBudget
 from gateway.session import FileReader, Session
 from gateway.writeroom import check_max_file_size
 
@@ -31,13 +38,15 @@ Run = Callable[..., Awaitable[Any]]
 class ReadHandle:
     """A file opened for reading."""
 
-    def __init__(self, run: Run, reader: FileReader) -> None:
+    def __init__(self, run: Run, reader: FileReader, memory: MemoryBudget | None = None) -> None:
         self._run = run
         self.reader = reader
         self.path = reader.entry.path
         self._buf = b""
         self._buf_at = 0
         self.delivered = 0
+        self._memory = memory
+        self._held = 0  # read-ahead bytes reserved in ``memory``
 
     @property
     def size(self) -> int:
@@ -49,14 +58,33 @@ class ReadHandle:
         if not (self._buf_at <= offset and end <= buf_end):
             if offset >= self.reader.size:
                 return b""
-            self._buf = await self._run(self.reader.pread, offset, max(size, READ_AHEAD))
+            self._drop_buffer()
+            if size >= READ_AHEAD or not self._reserve(READ_AHEAD):
+                data = await self._run(self.reader.pread, offset, size)  # nothing kept
+                self.delivered += len(data)
+                return data
+            self._buf = await self._run(self.reader.pread, offset, READ_AHEAD)
             self._buf_at = offset
         data = self._buf[offset - self._buf_at:end - self._buf_at]
         self.delivered += len(data)
         return data
 
-    async def close(self, error: BaseException | None = None) -> None:
+    def _reserve(self, n: int) -> bool:
+        if self._memory is None:
+            return True
+        if self._memory.try_take(n):
+            self._held = n
+            return True
+        return False
+
+    def _drop_buffer(self) -> None:
         self._buf = b""
+        if self._memory is not None:
+            self._memory.release(self._held)
+        self._held = 0
+
+    async def close(self, error: BaseException | None = None) -> None:
+        self._drop_buffer()
         self.reader.sent = self.delivered  # audit what the client got, not the read-ahead
         await self._run(self.reader.close, error)
 
@@ -66,7 +94,8 @@ class WriteHandle:
 
     def __init__(self, run: Run, session: Session, path: str, *, truncate: bool,
                  append: bool, writer: FileWriter | None, base_size: int,
-                 readable: bool, quota: QuotaProbe) -> None:
+                 readable: bool, quota: QuotaProbe,
+                 memory: MemoryBudget | None = None) -> None:
         self._run = run
         self._session = session
         self.path = path
@@ -84,6 +113,9 @@ class WriteHandle:
         self.error: BaseException | None = None
         self.reader: ReadHandle | None = None
         self._quota = quota
+        self._memory = memory or MemoryBudget(WRITE_BEHIND_LIMIT)
+        if writer is not None:
+            writer.memory = self._memory
 
     @property
     def touched(self) -> bool:
@@ -93,6 +125,7 @@ class WriteHandle:
         if self.writer is None:
             self.writer = await self._run(self._session.open_write, self.path,
                                           truncate=self._truncate)
+            self.writer.memory = self._memory
         return self.writer
 
     async def _check_room(self, new_size: int) -> None:
@@ -130,12 +163,20 @@ class WriteHandle:
             await self._check_room(offset + len(data))
         self._queue.append((offset, data))
         self._queued += len(data)
+        self._memory.take(len(data))
         self.size = max(self.size, offset + len(data))
         if self._task is None and self._queued >= DRAIN_AT:
             self._start_drain()
-        if self._queued > WRITE_BEHIND_LIMIT:
+        if self._queued > WRITE_BEHIND_LIMIT or self._memory.over:
+            self._start_drain()
             await self._drained.wait()
             self._check()
+
+    def _take_queue(self) -> list[tuple[int, bytes]]:
+        batch, self._queue = self._queue, []
+        self._memory.release(self._queued)
+        self._queued = 0
+        return batch
 
     def _start_drain(self) -> None:
         if self._task is None and self._queue:
@@ -145,13 +186,16 @@ class WriteHandle:
     async def _drain(self) -> None:
         try:
             while self._queue and self.error is None:
-                batch, self._queue, self._queued = self._queue, [], 0
+                batch, self._queue = self._queue, []
+                nbytes, self._queued = self._queued, 0
                 try:
                     await self._run(self._apply, batch)
                 except Exception as exc:
                     self.error = exc
+                finally:  # applied (or failed): what the writer keeps, it counts itself
+                    self._memory.release(nbytes)
         finally:
-            self._queue, self._queued = [], 0
+            self._take_queue()
             self._task = None
             self._drained.set()
 
@@ -183,7 +227,7 @@ class WriteHandle:
             raise OSError("reading a file that is being written on the same handle")
         if self.reader is None:
             self.reader = ReadHandle(self._run, await self._run(self._session.open_read,
-                                                                 self.path))
+                                                                 self.path), self._memory)
         return await self.reader.read(offset, size)
 
     async def close(self) -> None:
@@ -197,7 +241,7 @@ class WriteHandle:
             if self.mtime is not None:
                 await self._run(self._session.set_mtime, self.path, self.mtime)
             return
-        batch, self._queue, self._queued = self._queue, [], 0
+        batch = self._take_queue()
         try:  # small files: the last writes and the commit in one thread-pool hop
             await self._run(self._apply_and_close, batch)
         except Exception as exc:
@@ -210,7 +254,7 @@ class WriteHandle:
     async def abort(self, reason: str | QuotaExceeded) -> None:
         """Drop the new version (client gone, error); the previous version stays."""
         await self._close_reader()
-        self._queue, self._queued = [], 0
+        self._take_queue()
         if self._task is not None:
             await self._drained.wait()
         if self.writer is not None and not self.writer.closed:

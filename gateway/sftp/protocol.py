@@ -8,7 +8,9 @@ Fixes over asyncssh's stock SFTP server (each covered by a real-client test):
 * handles still open when the session ends are aborted, never committed (a client killed
   mid-upload leaves the previous version);
 * an exit-status is sent when the SFTP session ends (OpenSSH ``scp`` exits 1 otherwise);
-* hard links and asyncssh's private ``ranges`` extension are not advertised.
+* hard links and asyncssh's private ``ranges`` extension are not advertised;
+* directory handles count against the connection's open-handle limit (``limits.py``)
+  like file handles (stock asyncssh keeps any number of them).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 from asyncssh.packet import SSHPacket
 from asyncssh.sftp import (
+    FXP_CLOSE,
+    FXP_OPENDIR,
     FXP_READ,
     FXP_WRITE,
     MAX_SFTP_READ_LEN,
@@ -26,6 +30,7 @@ from asyncssh.sftp import (
 )
 from asyncssh.stream import SSHReader, SSHServerStreamSession, SSHWriter
 
+from gateway.sftp.handler import client_path
 from gateway.sftp.scp import run_scp
 
 if TYPE_CHECKING:
@@ -43,7 +48,30 @@ class GatewaySFTPHandler(SFTPServerHandler):
     async def _cleanup(self, exc: Exception | None) -> None:
         if self._server:
             self._server.begin_exit()
+            for _ in self._dir_handles:
+                self._server.limits.close_handle()
         await super()._cleanup(exc)
+
+    async def _process_opendir(self, packet: SSHPacket) -> bytes:
+        if not self._server.limits.open_handle():
+            path = SSHPacket(packet.get_remaining_payload()).get_string()
+            try:
+                norm = client_path(path)
+            except asyncssh.SFTPError:
+                norm = "(invalid name)"
+            raise await self._server.handle_refused("list", norm)
+        try:
+            return await super()._process_opendir(packet)
+        except BaseException:
+            self._server.limits.close_handle()
+            raise
+
+    async def _process_close(self, packet: SSHPacket) -> None:
+        handle = SSHPacket(packet.get_remaining_payload()).get_string()
+        was_dir = handle in self._dir_handles
+        await super()._process_close(packet)
+        if was_dir:
+            self._server.limits.close_handle()
 
     async def _process_write(self, packet: SSHPacket) -> int:
         handle = packet.get_string()
@@ -69,7 +97,8 @@ class GatewaySFTPHandler(SFTPServerHandler):
         return data, False
 
     _packet_handlers = {**SFTPServerHandler._packet_handlers,
-                        FXP_WRITE: _process_write, FXP_READ: _process_read}
+                        FXP_WRITE: _process_write, FXP_READ: _process_read,
+                        FXP_OPENDIR: _process_opendir, FXP_CLOSE: _process_close}
 
 
 SessionMaker = Callable[[asyncssh.SSHServerChannel, str], Awaitable["GatewaySFTPServer"]]
@@ -83,6 +112,14 @@ class GatewayChannel(SSHServerStreamSession):
         super().__init__(None)
         self._make_server = make_server
         self._allowed = protocol_allowed
+        #: called once when the channel closes (frees its per-connection slot)
+        self.on_close: Callable[[], None] | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
+        super().connection_lost(exc)
 
     def shell_requested(self) -> bool:
         return False

@@ -73,7 +73,7 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
     from gateway.policy.gate import Gate
     from gateway.sftp import asyncssh_ext
     from gateway.sftp.algorithms import policy_from_config
-    from gateway.sftp.auth import GatewaySSHServer
+    from gateway.sftp.connection import GuardedSSHServer
 
     asyncssh_ext.install()
     core = Core.open(config, migrate=False)
@@ -86,7 +86,7 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
     try:
         server = await asyncssh.listen(
             config.sftp.host, config.sftp.port, reuse_port=True, reuse_address=True,
-            server_factory=lambda: GatewaySSHServer(core, gate, executor),
+            server_factory=lambda: GuardedSSHServer(core, gate, executor),
             server_host_keys=keys, login_timeout=config.sftp.login_timeout,
             keepalive_interval=60, keepalive_count_max=3, allow_pty=False,
             agent_forwarding=False, x11_forwarding=False,

@@ -134,15 +134,17 @@ def test_wire_names_match_asyncssh_encoding() -> None:
         assert ours.attrs.type == ftype
 
 
-def test_open_files_are_limited_per_session(gateway: Gateway, work: Path) -> None:
-    from gateway.sftp.handler import MAX_OPEN_FILES
+def test_open_files_are_limited_per_connection(gateway: Gateway, work: Path) -> None:
+    from gateway.config import SFTPSection
+
+    max_open_files = SFTPSection().max_handles_per_connection
 
     c = _client(gateway)
     try:
         sftp = c.open_sftp()
         with sftp.open("many-handles.txt", "w") as f:
             f.write(b"x")
-        handles = [sftp.open("many-handles.txt", "r") for _ in range(MAX_OPEN_FILES)]
+        handles = [sftp.open("many-handles.txt", "r") for _ in range(max_open_files)]
         try:
             sftp.open("many-handles.txt", "r")
             raise AssertionError("expected the open-files limit")
