@@ -89,7 +89,8 @@ def read_state(path: Path) -> dict[str, Any] | None:
         os.close(fd)
 
 
-def _alive(pid: object) -> bool:
+def pid_alive(pid: object) -> bool:
+    """Whether a process with this pid exists (of any user)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -113,7 +114,7 @@ def front_end_status(config: Config) -> dict[str, Any]:
         section = getattr(config, name)
         pid = (running.get(name) or {}).get("pid")
         out[name] = {"configured": bool(available and section.enabled),
-                     "running": state is not None and _alive(pid),
+                     "running": state is not None and pid_alive(pid),
                      "address": f"{section.host}:{section.port}",
                      "pid": pid if state is not None else None}
     out["serve_pid"] = state.get("pid") if state else None

@@ -64,6 +64,7 @@ from gateway.policy.model import (
     user_policy_from_settings,
 )
 from gateway.principal import ALL_PERMISSIONS, READ_ONLY, Principal, parse_rules
+from gateway.runstate import pid_alive
 
 SSH_PASSWORD = PASSWORD
 SSH_PUBLICKEY = PUBLICKEY
@@ -415,7 +416,7 @@ class Gate:
         """Forget sessions of processes of this node that no longer run."""
         rows = conn.execute(select(auth_sessions.c.id, auth_sessions.c.pid).where(
             auth_sessions.c.node == self.node[:128])).all()
-        dead = [r.id for r in rows if not _alive(r.pid)]
+        dead = [r.id for r in rows if not pid_alive(r.pid)]
         if dead:
             conn.execute(delete(auth_sessions).where(auth_sessions.c.id.in_(dead)))
 
@@ -446,13 +447,6 @@ def _json_list(text: str) -> list[str]:
     return list(json.loads(text))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from policy_helpers import IN_CI, PW
-from slapd_fixture import Slapd, slapd_problem
+from policy_helpers import PW
+from slapd_fixture import Slapd, running_slapd
 
 from gateway import admin
 from gateway.core import Core
@@ -30,15 +30,5 @@ def acme(core: Core) -> admin.Tenant:
 
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    problem = slapd_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"CI requires slapd: {problem}")
-        pytest.skip(problem)
-    server = Slapd(Path(tmp_path_factory.mktemp("slapd")))
-    server.setup()
-    server.start()
-    try:
+    with running_slapd(Path(tmp_path_factory.mktemp("slapd"))) as server:
         yield server
-    finally:
-        server.stop()

@@ -9,11 +9,13 @@ acme-users) and ou=globex (alice with another password, dave).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from gateway.localnet import free_port
@@ -108,3 +110,22 @@ class Slapd:
         subprocess.run([_which("ldapmodify") or "ldapmodify", "-x", "-H", self.url, "-D",
                         f"cn=admin,{BASE_DN}", "-w", "admin-secret"], input=ldif.encode(),
                        capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def running_slapd(base: Path) -> Iterator[Slapd]:
+    """A started throwaway slapd in ``base``; skips (fails under CI=true) without slapd."""
+    import pytest
+
+    problem = slapd_problem()
+    if problem:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI requires slapd: {problem}")
+        pytest.skip(problem)
+    server = Slapd(base)
+    server.setup()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -292,12 +292,20 @@ def make_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             gw.stop()
 
 
-@pytest.fixture(scope="module")
-def secgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
-    """One gateway with the standard cast for a whole test module."""
-    gw = prepare_gateway(tmp_path_factory.mktemp("secgw-mod"), standard_cast)
+@contextlib.contextmanager
+def started_gateway(base: Path, setup: Callable[[Core], None] | None = standard_cast,
+                    **extras: str) -> Iterator[SecGateway]:
+    """A gateway prepared in ``base`` and running until the block ends."""
+    gw = prepare_gateway(base, setup, **extras)
     gw.start()
     try:
         yield gw
     finally:
         gw.stop()
+
+
+@pytest.fixture(scope="module")
+def secgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
+    """One gateway with the standard cast for a whole test module."""
+    with started_gateway(tmp_path_factory.mktemp("secgw-mod")) as gw:
+        yield gw

@@ -37,12 +37,9 @@ def _cast(core: Core) -> None:
 
 @pytest.fixture(scope="module")
 def enumgw(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    gw = harness.prepare_gateway(tmp_path_factory.mktemp("enum"), _cast, policy_extra=NO_BANS)
-    gw.start()
-    try:
+    with harness.started_gateway(tmp_path_factory.mktemp("enum"), _cast,
+                                 policy_extra=NO_BANS) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 # --- #9.14 -------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from gateway.core import Core
 from gateway.errors import AlreadyExists
 from gateway.policy import manage
 
-from .identity_support import IN_CI, PW, paramiko_transport
+from .identity_support import PW, paramiko_transport
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policy"))
-from slapd_fixture import PASSWORDS, SVC_DN, SVC_PW, Slapd, slapd_problem
+from slapd_fixture import PASSWORDS, SVC_DN, SVC_PW, Slapd, running_slapd
 
 BOB_PW = PASSWORDS[("acme", "bob")]
 SPELLINGS = ["BOB@acme", "Bob@acme", "bob@ACME", " bob@acme", "bob @acme", "bob\t@acme",
@@ -35,18 +35,8 @@ SPELLINGS = ["BOB@acme", "Bob@acme", "bob@ACME", " bob@acme", "bob @acme", "bob\
 
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    problem = slapd_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"CI requires slapd: {problem}")
-        pytest.skip(problem)
-    server = Slapd(Path(tmp_path_factory.mktemp("slapd-identity")))
-    server.setup()
-    server.start()
-    try:
+    with running_slapd(Path(tmp_path_factory.mktemp("slapd-identity"))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _ldap_tenant(core: Core, slapd: Slapd) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from .authz_cast import PW, authz_cast
-from .conftest import ROOT, SecGateway, prepare_gateway
+from .conftest import ROOT, SecGateway, started_gateway
 
 LOCKINFO = ('<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
             '</D:lockscope><D:locktype><D:write/></D:locktype>'
@@ -26,12 +26,8 @@ LOCKINFO = ('<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exc
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
-    g = prepare_gateway(tmp_path_factory.mktemp("locks"), authz_cast)
-    g.start()
-    try:
+    with started_gateway(tmp_path_factory.mktemp("locks"), authz_cast) as g:
         yield g
-    finally:
-        g.stop()
 
 
 def lock(gw: SecGateway, path: str, login: str, *headers: str) -> tuple[int, int, str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from .authz_cast import PW, authz_cast
-from .conftest import SecGateway, prepare_gateway
+from .conftest import SecGateway, started_gateway
 
 HIDDEN = "/dept/hr/salaries.txt"
 MISSING = "/dept/hr/no-such-file.txt"
@@ -21,12 +21,8 @@ MISSING = "/dept/hr/no-such-file.txt"
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
-    g = prepare_gateway(tmp_path_factory.mktemp("probe"), authz_cast)
-    g.start()
-    try:
+    with started_gateway(tmp_path_factory.mktemp("probe"), authz_cast) as g:
         yield g
-    finally:
-        g.stop()
 
 
 def dav(gw: SecGateway, method: str, path: str, login: str = "carol@acme",

@@ -44,15 +44,10 @@ def disk_usage(folder: Path) -> int:
 
 @pytest.fixture(scope="module")
 def quotagw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
-    from .conftest import prepare_gateway
+    from .conftest import started_gateway
 
-    gw = prepare_gateway(tmp_path_factory.mktemp("quotagw"), quota_cast,
-                         extra="", sftp_extra="", webdav_extra="")
-    gw.start()
-    try:
+    with started_gateway(tmp_path_factory.mktemp("quotagw"), quota_cast) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 def _sftp_error_text(exc: BaseException) -> str:
@@ -162,15 +157,11 @@ MAX_FILE = 3 * MiB
 @pytest.fixture(scope="module")
 def maxgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
     """No quota at all: only storage.max_file_bytes bounds a file."""
-    from .conftest import prepare_gateway, standard_cast
+    from .conftest import standard_cast, started_gateway
 
-    gw = prepare_gateway(tmp_path_factory.mktemp("maxgw"), standard_cast,
-                         extra=f"[storage]\nmax_file_bytes = {MAX_FILE}\n")
-    gw.start()
-    try:
+    with started_gateway(tmp_path_factory.mktemp("maxgw"), standard_cast,
+                         extra=f"[storage]\nmax_file_bytes = {MAX_FILE}\n") as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 def test_max_file_bytes_refuses_sftp_sparse_write_and_truncate(maxgw: SecGateway) -> None:

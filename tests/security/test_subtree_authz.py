@@ -17,17 +17,13 @@ from gateway import admin
 from gateway.errors import NotFound
 
 from .authz_cast import PW, SALARIES, authz_cast
-from .conftest import ROOT, SecGateway, prepare_gateway
+from .conftest import ROOT, SecGateway, started_gateway
 
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
-    g = prepare_gateway(tmp_path_factory.mktemp("subtree"), authz_cast)
-    g.start()
-    try:
+    with started_gateway(tmp_path_factory.mktemp("subtree"), authz_cast) as g:
         yield g
-    finally:
-        g.stop()
 
 
 def dav(gw: SecGateway, method: str, path: str, login: str, *headers: str) -> int:

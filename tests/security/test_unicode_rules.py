@@ -19,7 +19,7 @@ from gateway import admin
 from gateway.core import Core
 
 from .authz_cast import ALL, PW
-from .conftest import SecGateway, prepare_gateway
+from .conftest import SecGateway, started_gateway
 
 FOLDER = "\u0390"
 SPELLINGS = ("\u0390", "\u03aa\u0301", "\u03b9\u0308\u0301", "\u03ca\u0301")
@@ -40,12 +40,8 @@ def cast(core: Core) -> None:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecGateway]:
-    g = prepare_gateway(tmp_path_factory.mktemp("unicode"), cast)
-    g.start()
-    try:
+    with started_gateway(tmp_path_factory.mktemp("unicode"), cast) as g:
         yield g
-    finally:
-        g.stop()
 
 
 @pytest.mark.parametrize("user", ["erin", "gus"])
