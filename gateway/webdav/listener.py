@@ -111,6 +111,7 @@ class GatedRequest(HTTPRequest):
         unread_chunks = self.chunked_read and not getattr(self.rfile, "closed", True)
         if unread_chunks or remaining > self.conn.buffered():
             self.close_connection = True
+            self.conn.body_abandoned = True
         super().send_headers()
 
 
@@ -133,6 +134,7 @@ class GatedConnection(HTTPConnection):
         self.fd = -1
         self.scanned = 0  # bytes of the inbox already searched for the end of the head
         self.drained = 0
+        self.body_abandoned = False  # answered before the body: linger on close
         super().__init__(server, sock, self._files)
 
     def buffered(self) -> int:
@@ -144,6 +146,10 @@ class GatedConnection(HTTPConnection):
         return MakeFile(self.inbox if "r" in mode else sock, mode, size)
 
     def close(self) -> None:
+        if self.body_abandoned:
+            self.body_abandoned = False
+            if self.listener.linger(self):
+                return  # the selector thread drains, then closes
         try:
             super().close()
         finally:
@@ -316,6 +322,21 @@ class Listener(ConnectionManager):
         conn.inbox.buf.clear()
         conn.phase, conn.deadline = DRAIN, time.monotonic() + DRAIN_SECONDS
         self._drain(conn)
+
+    def linger(self, conn: GatedConnection) -> bool:
+        """A worker answered before the request body arrived and closes: instead of a
+        close that would reset the connection (and could destroy the answer before the
+        client reads it), stop sending and drain what the client still sends in the
+        selector thread, bounded in time and bytes. False if that cannot be done."""
+        try:
+            conn.socket.shutdown(socket.SHUT_WR)
+            conn.socket.setblocking(False)
+        except (OSError, ValueError):
+            return False
+        conn.inbox.buf.clear()
+        conn.phase, conn.deadline = DRAIN, time.monotonic() + DRAIN_SECONDS
+        self._drain(conn)
+        return True
 
     def _drain(self, conn: GatedConnection) -> None:
         try:

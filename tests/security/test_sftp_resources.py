@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -41,16 +42,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
 def sftp_worker_pid(gw: SecGateway) -> int:
-    """The SFTP worker: serve -> ``python -m gateway.sftp`` (supervisor) -> worker."""
-    assert gw.proc is not None
-    supervisors = [p for p in _children(gw.proc.pid) if "gateway.sftp" in _cmdline(p)]
-    assert len(supervisors) == 1, supervisors
-    workers = _children(supervisors[0])
+    """The SFTP worker: serve -> SFTP front-end (its pid in serve's pid file) -> worker."""
+    state = json.loads((gw.data_dir / "serve.pid").read_text())
+    front_end = state["front_ends"]["sftp"]["pid"]
+    assert front_end in _children(state["pid"]), (front_end, state)
+    workers = _children(front_end)
     assert len(workers) == 1, workers  # the harness runs one worker
     return workers[0]
 
