@@ -39,7 +39,12 @@ def store_class(name: str) -> type[BlobStore]:
     if target is None:
         raise ConfigError(f"unknown backend {name!r}; known: {', '.join(known())}")
     module_name, _, attr = target.partition(":")
-    cls: type[BlobStore] = getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # an optional store whose client library is not installed
+        raise ConfigError(f"backend {name!r} cannot be loaded ({exc}); install its extra: "
+                          f"pip install 'lumanox-gateway[{name}]'") from None
+    cls: type[BlobStore] = getattr(module, attr)
     return cls
 
 

@@ -138,3 +138,12 @@ def test_load_config_reads_the_backend_section_from_a_file(tmp_path: Path) -> No
     conf.write_text('[storage.local]\npath = "rel"\n')
     cfg = load_config(conf)
     assert load(cfg).describe()["path"] == str(tmp_path / "rel")
+
+
+def test_a_store_whose_library_is_missing_fails_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.BUILTIN, "s9", "gateway.backends.not_installed:Store")
+    with pytest.raises(ConfigError) as err:
+        cfg_of(tmp_path, {"backend": "s9"})
+    msg = str(err.value)
+    assert "\n" not in msg and "backend 's9' cannot be loaded" in msg and "[s9]" in msg
