@@ -45,8 +45,8 @@ class CatalogSection:
 
 @dataclass
 class StorageSection:
-    backend: str = "local"
-    path: str = ""  # default: <data_dir>/blobs
+    backend: str = "local"  # a name in gateway.backends.registry; its options: [storage.<name>]
+    path: str = ""  # older spelling of [storage.local] path; default: <data_dir>/blobs
     gc_grace_seconds: int = 3600
     # files up to this size are encrypted into the catalog row itself (0: never)
     inline_max_bytes: int = 65536
@@ -149,6 +149,12 @@ class Config:
     webdav: WebDAVSection = field(default_factory=WebDAVSection)
     sftp: SFTPSection = field(default_factory=SFTPSection)
     policy: PolicySection = field(default_factory=PolicySection)
+    #: [storage.<name>] tables: each blob store's own options, checked by that store
+    storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def backend_options(self, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        """The ``[storage.<name>]`` options over the store's defaults."""
+        return {**defaults, **self.storage_backends.get(name, {})}
 
     # --- derived paths ----------------------------------------------------------------
     def path(self, value: str) -> Path:
@@ -166,7 +172,9 @@ class Config:
 
     @property
     def blob_dir(self) -> Path:
-        return self.path(self.storage.path) if self.storage.path else self.data_dir / "blobs"
+        """The local store's folder: [storage.local] path, else [storage] path."""
+        value = self.storage_backends.get("local", {}).get("path") or self.storage.path
+        return self.path(value) if value else self.data_dir / "blobs"
 
     @property
     def tmp_dir(self) -> Path:
@@ -182,7 +190,8 @@ class Config:
 
 
 SECTIONS = {
-    f.name: f.type for f in dataclasses.fields(Config) if f.name not in ("base_dir", "source")
+    f.name: f.type for f in dataclasses.fields(Config)
+    if f.name not in ("base_dir", "source", "storage_backends")
 }
 
 
@@ -223,6 +232,9 @@ def config_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str) -> Con
         section = getattr(cfg, section_name)
         known = {f.name: f for f in dataclasses.fields(section)}
         for key, value in values.items():
+            if section_name == "storage" and isinstance(value, dict):
+                cfg.storage_backends[key] = _backend_section(source, key, value)
+                continue
             if key not in known:
                 raise ConfigError(
                     f"{source}: {section_name}.{key}: unknown key; known keys: {', '.join(known)}"
@@ -231,6 +243,37 @@ def config_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str) -> Con
                                               getattr(section, key), value))
     _validate(cfg)
     return cfg
+
+
+def _backend_section(source: str, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A ``[storage.<name>]`` table checked against that store's option defaults."""
+    from gateway.backends import registry
+
+    try:
+        defaults = registry.store_class(name).options
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: [storage.{name}]: {exc}") from None
+    for key, value in values.items():
+        if key not in defaults:
+            raise ConfigError(f"{source}: storage.{name}.{key}: unknown key; known keys: "
+                              f"{', '.join(defaults) or '(none)'}")
+        _check_type(source, f"storage.{name}.{key}", defaults[key], value)
+    return dict(values)
+
+
+def _validate_storage(cfg: Config) -> None:
+    from gateway.backends import registry
+
+    src = cfg.source
+    try:
+        store_class = registry.store_class(cfg.storage.backend)
+    except ConfigError as exc:
+        raise ConfigError(f"{src}: storage.backend: {exc}") from None
+    for name in {cfg.storage.backend, *cfg.storage_backends}:
+        cls = store_class if name == cfg.storage.backend else registry.store_class(name)
+        problem = cls.validate_options(cfg, cfg.backend_options(name, cls.options))
+        if problem:
+            raise ConfigError(f"{src}: {problem}")
 
 
 def _check_type(source: str, key: str, default: Any, value: Any) -> Any:
@@ -274,9 +317,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{src}: {name}.port: expected 1 to 65535, got {port}")
         if getattr(cfg, name).workers < 0:
             raise ConfigError(f"{src}: {name}.workers: must be 0 (one per core) or more")
-    if cfg.storage.backend not in ("local",):
-        raise ConfigError(f"{src}: storage.backend: unknown backend {cfg.storage.backend!r}; "
-                          "available: local")
+    _validate_storage(cfg)
     if not 0 <= cfg.storage.inline_max_bytes <= MAX_INLINE_BYTES:
         raise ConfigError(f"{src}: storage.inline_max_bytes: must be between 0 and "
                           f"{MAX_INLINE_BYTES} (small files kept in the catalog)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.audit import AuditEvent, AuditLog
-from gateway.backends import BlobStore, open_store
+from gateway.backends import BlobStore, load
 from gateway.catalog import Catalog
 from gateway.config import Config
 from gateway.keyring import Keyring
@@ -41,7 +41,7 @@ class Core:
             catalog.ensure_schema(
                 auto_migrate=config.catalog.auto_migrate if migrate is None else migrate)
             config.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            store = open_store(config.storage.backend, path=config.blob_dir)
+            store = load(config)
             store.check()
             keyring = Keyring.open(catalog, config.master_key_file)
         except BaseException:

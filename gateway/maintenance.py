@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 
-from gateway.backends.local import LocalBlobStore
+from gateway.backends import TempSweep
 from gateway.catalog.tables import audit_events, blobs, nodes, tenants, users
 from gateway.core import Core
 
@@ -73,39 +70,9 @@ def sweep_orphans(core: Core, grace_seconds: int | None = None, *,
             flush()
     flush()
     min_age = max(grace, MIN_TEMP_AGE_S)
-    temp = temp_bytes = temp_young = 0
-    if isinstance(core.store, LocalBlobStore):
-        temp, temp_bytes, temp_young = _sweep_temp(core.store.tmp_dir, min_age, dry_run)
-    return SweepResult(examined, deleted, deleted_bytes, young, temp, temp_bytes, temp_young,
-                       min_age, grace)
-
-
-def _sweep_temp(tmp_dir: Path, min_age_s: int, dry_run: bool) -> tuple[int, int, int]:
-    """(removed, bytes removed, kept as too young) for the temp files of a blob store."""
-    now = time.time()
-    removed = removed_bytes = young = 0
-    try:
-        entries = list(os.scandir(tmp_dir))
-    except FileNotFoundError:
-        return 0, 0, 0
-    for entry in entries:
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        if not entry.is_file(follow_symlinks=False):
-            continue
-        if now - st.st_mtime <= min_age_s:
-            young += 1
-            continue
-        if not dry_run:
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
-        removed += 1
-        removed_bytes += st.st_size
-    return removed, removed_bytes, young
+    swept = core.store.sweep_temp(min_age, dry_run) or TempSweep(0, 0, 0)
+    return SweepResult(examined, deleted, deleted_bytes, young, swept.removed,
+                       swept.removed_bytes, swept.kept_young, min_age, grace)
 
 
 def status(core: Core) -> dict:
@@ -135,7 +102,7 @@ def status(core: Core) -> dict:
     return {
         "catalog": core.catalog.engine.url.render_as_string(hide_password=True),
         "schema": {"current": current, "head": head, "up_to_date": current == head},
-        "blob_store": {"backend": core.store.name, "path": str(core.config.blob_dir)},
+        "blob_store": core.store.describe(),
         "master_key_id": core.keyring.master_key_id,
         # configured (enabled in the config) vs running (from the pid file serve keeps)
         "front_ends": front_end_status(core.config),

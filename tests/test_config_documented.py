@@ -1,7 +1,8 @@
 """``conf/gateway.toml`` documents every key the loader accepts, and only those.
 
 The accepted keys are derived from the dataclasses of ``gateway.config`` (each field of
-each section class of ``Config``), so a new key added there fails this test until it is
+each section class of ``Config``, plus each registered blob store's ``[storage.<name>]``
+options), so a new key added there fails this test until it is
 documented in the shipped file with its default (and a key documented there that the
 loader does not know fails it too). Values in the file must be the defaults, except the
 path keys listed in ``PATHS_RELATIVE_TO_CONF`` (written relative to ``conf/``).
@@ -14,6 +15,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from gateway.backends import registry
 from gateway.config import SECTIONS, Config, load_config
 
 SHIPPED = Path(__file__).resolve().parents[1] / "conf" / "gateway.toml"
@@ -29,13 +31,22 @@ def accepted_keys() -> dict[str, object]:
     for section in SECTIONS:
         for f in dataclasses.fields(getattr(cfg, section)):
             keys[f"{section}.{f.name}"] = getattr(getattr(cfg, section), f.name)
+    for name in registry.known():  # each blob store's own [storage.<name>] section
+        for key, default in registry.store_class(name).options.items():
+            keys[f"storage.{name}.{key}"] = default
     return keys
 
 
 def shipped_keys() -> dict[str, object]:
     raw = tomllib.loads(SHIPPED.read_text(encoding="utf-8"))
-    return {f"{section}.{key}": value for section, values in raw.items()
-            for key, value in values.items()}
+    keys = {}
+    for section, values in raw.items():
+        for key, value in values.items():
+            if isinstance(value, dict):  # [section.sub] tables: the blob stores' sections
+                keys.update({f"{section}.{key}.{k}": v for k, v in value.items()})
+            else:
+                keys[f"{section}.{key}"] = value
+    return keys
 
 
 def test_every_accepted_key_is_documented_in_the_shipped_file() -> None:

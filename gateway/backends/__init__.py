@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.backends.base import BlobInfo, BlobSink, BlobSource, BlobStore
+from gateway.backends import registry
+from gateway.backends.base import BlobInfo, BlobSink, BlobSource, BlobStore, TempSweep
 from gateway.backends.local import LocalBlobStore
+from gateway.backends.registry import load
 
-__all__ = ["BlobInfo", "BlobSink", "BlobSource", "BlobStore", "LocalBlobStore", "open_store"]
-
-
-def open_store(kind: str, **options: object) -> BlobStore:
-    """The blob store named in the configuration."""
-    if kind == "local":
-        return LocalBlobStore(options["path"])  # type: ignore[arg-type]
-    raise ValueError(f"unknown blob store {kind!r}")
+__all__ = ["BlobInfo", "BlobSink", "BlobSource", "BlobStore", "LocalBlobStore", "TempSweep",
+           "load", "registry"]

@@ -3,6 +3,10 @@
 Layout: ``<root>/<id[0:2]>/<id[2:4]>/<id>``; blobs being written live in ``<root>/.tmp/``
 under a random name until ``commit`` fsyncs the file, renames it into place and fsyncs the
 directory, so a crash leaves either nothing or a complete blob, never a partial one.
+A crashed writer's temp file is removed by the ``sweep_temp`` capability (``gc``).
+
+Configuration: ``[storage.local] path`` (``[storage] path`` is still read when the section
+does not set it); empty means ``<data_dir>/blobs``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ import io
 import os
 import re
 import secrets
+import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from gateway.backends.base import BlobInfo, BlobSink, BlobSource, BlobStore
+from gateway.backends.base import BlobInfo, BlobSink, BlobSource, BlobStore, TempSweep
 from gateway.errors import BackendError, BlobNotFound
 
-_BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
+if TYPE_CHECKING:
+    from gateway.config import Config
+
+_BLOB_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -43,13 +53,17 @@ class LocalBlobSink(BlobSink):
         self._file: io.BufferedWriter | None = os.fdopen(fd, "wb", buffering=self.BUFFER)
         self._size = 0
 
+    def _open_file(self, action: str) -> io.BufferedWriter:
+        if self._file is None:
+            raise BackendError(f"{action} on a blob that was already committed or aborted")
+        return self._file
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        assert self._file is not None, "write after commit/abort"
-        self._size += self._file.write(data)
+        self._size += self._open_file("write").write(data)
 
     def commit(self) -> int:
-        assert self._file is not None, "commit after commit/abort"
-        f, self._file = self._file, None
+        f = self._open_file("commit")
+        self._file = None
         try:
             f.flush()
             os.fsync(f.fileno())
@@ -100,7 +114,19 @@ class LocalBlobSource(BlobSource):
 
 
 class LocalBlobStore(BlobStore):
-    name = "local"
+    name: ClassVar[str] = "local"
+    options: ClassVar[dict[str, Any]] = {"path": ""}
+
+    @classmethod
+    def validate_options(cls, config: Config, options: dict[str, Any]) -> str | None:
+        if options["path"] and config.storage.path:
+            return ("storage.path and [storage.local] path are both set: remove storage.path "
+                    "(its older spelling) and keep [storage.local] path")
+        return None
+
+    @classmethod
+    def from_config(cls, config: Config, options: dict[str, Any]) -> LocalBlobStore:
+        return cls(config.blob_dir)  # [storage.local] path, else the older [storage] path
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -131,16 +157,38 @@ class LocalBlobStore(BlobStore):
                     st = os.stat(os.path.join(dirpath, name))
                     yield BlobInfo(name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def sweep_tmp(self, older_than_s: float) -> int:
-        """Remove abandoned temp files (a crashed writer); returns how many."""
-        now = datetime.now(UTC).timestamp()
-        count = 0
-        for entry in os.scandir(self.tmp_dir):
-            if now - entry.stat().st_mtime > older_than_s:
-                with contextlib.suppress(FileNotFoundError):
+    def sweep_temp(self, min_age_s: float, dry_run: bool) -> TempSweep:
+        """Remove temp files older than ``min_age_s`` (writers that crashed)."""
+        now = time.time()
+        removed = removed_bytes = young = 0
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return TempSweep(0, 0, 0)
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if now - st.st_mtime <= min_age_s:
+                young += 1
+                continue
+            if not dry_run:
+                try:
                     os.unlink(entry.path)
-                    count += 1
-        return count
+                except FileNotFoundError:
+                    continue
+            removed += 1
+            removed_bytes += st.st_size
+        return TempSweep(removed, removed_bytes, young)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "path": str(self.root)}
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import shutil
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -148,7 +147,7 @@ def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
     conditionals.install()
     errors.install()
     cfg = core.config
-    provider = LumanoxProvider(free_bytes=lambda: shutil.disk_usage(cfg.blob_dir).free)
+    provider = LumanoxProvider(free_bytes=lambda: core.store.free_bytes() or 0)
     dav_config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
         "lumanox": {"core": core, "gate": gate or Gate(core)},
