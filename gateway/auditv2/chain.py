@@ -9,8 +9,9 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-#: fields that identify a person: stored beside a salted commitment, erasable
-PERSONAL = ("user", "remote_addr", "path", "dest_path")
+#: fields that may identify a person: stored beside a salted commitment, erasable (the
+#: free-text reason may quote a path or a client's banner)
+PERSONAL = ("user", "remote_addr", "path", "dest_path", "reason")
 #: every field the MAC covers (personal ones through their commitments)
 HASHED = ("chain", "seq", "tenant", "user", "protocol", "remote_addr", "session_id", "action",
           "path", "dest_path", "bytes", "sha256", "duration_ms", "result", "reason")

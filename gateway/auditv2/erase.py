@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from gateway.audit import AuditEvent
-from gateway.auditv2.chain import FORMAT_V1, PERSONAL
+from gateway.auditv2.chain import FORMAT_V1, PERSONAL, dumps, loads
 from gateway.catalog.tables import audit_events, tenants
 from gateway.errors import GatewayError
 from gateway.policy.logins import canonical_name
@@ -46,6 +46,16 @@ def erase_subject(core: Core, tenant: str, user: str) -> dict[str, int]:
             conn.exec_driver_sql("PRAGMA secure_delete = ON")
         conn.execute(update(audit_events).where(mine).values(
             salts=None, **{f: None for f in PERSONAL}))
+        # administrators' events about the account (user-create, user-delete ...) name it
+        named = (audit_events.c.chain == tid) & (audit_events.c.protocol == "admin") & \
+            (audit_events.c.path == name)
+        rows = conn.execute(select(audit_events.c.id, audit_events.c.salts).where(named)).all()
+        for row in rows:
+            salts = loads(row.salts)
+            salts.pop("path", None)
+            conn.execute(update(audit_events).where(audit_events.c.id == row.id)
+                         .values(path=None, salts=dumps(salts)))
+        counts["admin_events_naming_user"] = len(rows)
         summary = ", ".join(f"{k}={v}" for k, v in counts.items())
         core.audit.append(conn, [AuditEvent(
             action="audit-erase", protocol="admin", chain=tid, tenant=tenant,

@@ -1,5 +1,5 @@
-"""``audit verify|tail|query|erase|checkpoint``: check the chains, read the trail, erase a
-person's identifiers, rewrite a lost checkpoint.
+"""``audit verify|tail|query|erase|checkpoint|export``: check the chains, read the trail,
+erase a person's identifiers, rewrite a lost checkpoint, export exactly once.
 
 ``verify`` checks every chain's MACs (under the audit key, so it needs the master key)
 and compares each head with the signed checkpoint file; a missing or altered checkpoint
@@ -51,6 +51,8 @@ def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
             return _erase(args, core)
         if args.action == "checkpoint":
             return _checkpoint(args, core)
+        if args.action == "export":
+            return _export(args, core)
         from gateway.audit import query_events, render_events
 
         with core.catalog.read() as conn:
@@ -133,6 +135,21 @@ def _checkpoint(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyp
     return 0
 
 
+def _export(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from gateway.auditv2.export import export_follow, export_once
+
+    output = Path(args.output)
+    cursor = Path(args.cursor) if args.cursor else output.with_name(output.name + ".cursor")
+    if args.follow:
+        export_follow(core.catalog, output, cursor, args.interval)
+        return 0
+    n = export_once(core.catalog, output, cursor)
+    print(f"exported {n} events to {output}")
+    return 0
+
+
 def _tail(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
     from gateway.audit import events_after, render_events, tail_events
 
@@ -184,4 +201,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     asub.add_parser("checkpoint", parents=[common],
                     help="write the signed checkpoint anew (only if it was lost)").add_argument(
         "--yes", action="store_true", help="confirm: the current heads are trusted")
+    a = asub.add_parser("export", parents=[common],
+                        help="append new events to a JSON-lines file, exactly once")
+    a.add_argument("--output", required=True, help="the JSON-lines file (appended to)")
+    a.add_argument("--cursor", help="where the position is kept (default: OUTPUT.cursor)")
+    a.add_argument("-f", "--follow", action="store_true", help="keep exporting new events")
+    a.add_argument("--interval", type=float, default=1.0,
+                   help="seconds between rounds while following (default 1)")
     au.set_defaults(func=cmd_audit)
