@@ -185,7 +185,8 @@ def _exported(path: Path) -> list[tuple[str, int]]:
 
 def _stored(core: Core) -> list[tuple[str, int]]:
     with core.catalog.read() as conn:
-        return sorted(conn.execute(select(audit_events.c.chain, audit_events.c.seq)).tuples())
+        return sorted(tuple(r) for r in conn.execute(
+            select(audit_events.c.chain, audit_events.c.seq)))
 
 
 @pytest.fixture
