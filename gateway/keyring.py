@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 
 from gateway.catalog import Catalog
-from gateway.catalog.tables import blobs, catalog_meta, tenant_keys
+from gateway.catalog.tables import audit_events, blobs, catalog_meta, tenant_keys
 from gateway.errors import ConfigError, KeyUnavailable
 
 KEY_BYTES = 32
@@ -381,6 +381,12 @@ class Keyring:
         if wrapped is None:
             with self.catalog.write() as conn:
                 wrapped = _meta(conn, AUDIT_KEY_META)
+                if wrapped is None and conn.execute(select(audit_events.c.id).where(
+                        audit_events.c.format >= 2).limit(1)).first() is not None:
+                    raise KeyUnavailable(
+                        "the audit key is missing from the catalog (catalog_meta.audit_key) "
+                        "although keyed audit events exist: restore the catalog from a "
+                        "backup; refusing to start a new chain key")
                 if wrapped is None:
                     wrapped = _wrap(self._master, secrets.token_bytes(KEY_BYTES),
                                     _AUDIT_AAD).hex()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from gateway import admin
 from gateway.audit import AuditEvent, event_hash, verify_chain
@@ -18,9 +18,9 @@ from gateway.auditv2.chain import GENESIS, commitment
 from gateway.auditv2.erase import erase_subject
 from gateway.auditv2.export import export_follow, export_once
 from gateway.auditv2.verify import seal_v1_chains
-from gateway.catalog.tables import audit_events, audit_heads
+from gateway.catalog.tables import audit_events, audit_heads, catalog_meta
 from gateway.core import Core
-from gateway.errors import NotFound
+from gateway.errors import KeyUnavailable, NotFound
 
 ADDR = "203.0.113.77"
 SECRET_PATH = "/plans-zq7x"
@@ -119,13 +119,25 @@ def test_erased_values_are_gone_from_the_sqlite_file(config, tmp_path) -> None: 
         pytest.skip("a check of the SQLite file; PostgreSQL runs the test above")
     with Core.open(config) as core:
         tid = _activity(core)
+        s = core.session(admin.principal_for(core, "acme", "zeldaqx"), "sftp", ADDR)
+        for i in range(300):  # enough rows that shrinking them leaves free space in pages
+            with pytest.raises(NotFound):
+                s.stat(f"{SECRET_PATH}/{i:04d}-" + "q" * 40)
+        core.audit.flush()
         admin.delete_user(core, "acme", "zeldaqx")
+        before = _sqlite_bytes(config)
+        assert ADDR.encode() in before and f"{SECRET_PATH}/0299".encode() in before
         erase_subject(core, "acme", "zeldaqx")
         assert _verify(core, tid) is None
-    db = config.catalog_url.removeprefix("sqlite:///")
-    blob = b"".join(Path(p).read_bytes() for p in (db, db + "-wal") if os.path.exists(p))
+        after = _sqlite_bytes(config)
     for value in (ADDR, SECRET_PATH, "zeldaqx", "/d/g"):
-        assert value.encode() not in blob, value
+        assert value.encode() not in after, value
+
+
+def _sqlite_bytes(config) -> bytes:  # type: ignore[no-untyped-def]
+    db = config.catalog_url.removeprefix("sqlite:///")
+    return b"".join(Path(p).read_bytes() for p in (db, db + "-wal", db + "-journal")
+                    if os.path.exists(p))
 
 
 def test_v1_chain_is_sealed_then_continued_as_v2(core: Core) -> None:
@@ -229,3 +241,12 @@ def test_export_follow_picks_up_new_events(quiet_core: Core, tmp_path: Path) -> 
         stop.set()
         follower.join(timeout=30)
     assert sorted(_exported(out)) == _stored(core)
+
+
+def test_a_deleted_audit_key_is_not_silently_replaced(config) -> None:  # type: ignore[no-untyped-def]
+    with Core.open(config) as core:
+        _activity(core)
+        with core.catalog.write() as conn:
+            conn.execute(delete(catalog_meta).where(catalog_meta.c.key == "audit_key"))
+    with pytest.raises(KeyUnavailable, match="audit key is missing"):
+        Core.open(config)
