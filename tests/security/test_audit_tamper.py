@@ -106,3 +106,24 @@ def test_truncated_chain_is_reported(make_gateway) -> None:
     assert p.returncode == 1, p.stdout + p.stderr
     assert json.loads(p.stdout)["intact"] is False
     assert "checkpoint" in json.loads(p.stdout)["problems"][0]["detail"]
+
+
+def test_truncation_with_a_forged_or_deleted_checkpoint_is_reported(make_gateway) -> None:
+    gw = make_gateway()
+    chain = _activity(gw)
+    cp = gw.data_dir / "audit-checkpoint.json"
+    data = json.loads(cp.read_text())
+    db = _db(gw)
+    db.execute("DELETE FROM audit_events WHERE chain = ? AND seq > 2", (chain,))
+    last = db.execute("SELECT hash FROM audit_events WHERE chain = ? AND seq = 2",
+                      (chain,)).fetchone()[0]
+    db.execute("UPDATE audit_heads SET seq = 2, hash = ? WHERE chain = ?", (last, chain))
+    db.commit()
+    db.close()
+    data["heads"][chain] = [2, last]  # the attacker rewrites the checkpoint to match
+    cp.write_text(json.dumps(data))
+    p = _verify(gw)
+    assert p.returncode == 1 and "MAC" in p.stdout, p.stdout + p.stderr
+    cp.unlink()  # ... or deletes it
+    p = _verify(gw)
+    assert p.returncode == 1 and "missing" in p.stdout, p.stdout + p.stderr
