@@ -1,11 +1,15 @@
 """Audit: one event per operation, stored in the catalog as a per-tenant hash chain and
 written as one JSON line per event through structlog.
 
-Each event's hash is SHA-256 over the previous event's hash and the canonical JSON of the
-event's fields (including its sequence number), so a modified, inserted or deleted event
-breaks the chain at a point ``verify`` reports. The chain head (last seq and hash) is kept
-in ``audit_heads`` and updated in the same transaction as the events, which also
-serialises appends across processes.
+Each event's hash is an HMAC-SHA-256 under the audit key (gateway/auditv2: the catalog
+holds it only wrapped by the master key) over the previous event's hash and the canonical
+JSON of the event's fields (including its sequence number), each personal field (user,
+address, paths) replaced by a salted commitment; so a modified, inserted or deleted event
+breaks the chain at a point ``verify`` reports, even if the writer could write the
+database, and erasing a person's values keeps the chain verifiable. The chain head (last
+seq and hash) is kept in ``audit_heads`` and updated in the same transaction as the
+events, which also serialises appends across processes; a checkpoint file outside the
+catalog records the heads so that a truncated chain is detected too.
 
 Events that accompany a change of the namespace are appended in the SAME transaction as the
 change (the change is visible if and only if it is audited). Other events (reads, listings,
@@ -16,7 +20,6 @@ batch keeps small-file throughput high. ``flush()`` and ``close()`` drain the qu
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -31,10 +34,15 @@ from typing import Any, TextIO
 import structlog
 from sqlalchemy import Connection, bindparam, select
 
+from gateway.auditv2.chain import FORMAT_V2, GENESIS, commit_personal, dumps, v1_hash, v2_mac
+from gateway.auditv2.checkpoint import CheckpointWriter
+from gateway.auditv2.verify import ChainProblem, verify_chain
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events, audit_heads
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "AuditEvent", "AuditLog", "ChainProblem", "event_hash", "verify_chain"]
+#: the v1 (plain SHA-256) event hash, kept for chains written before migration 0006
+event_hash = v1_hash
 NO_TENANT_CHAIN = "-"
 log = logging.getLogger(__name__)
 
@@ -76,23 +84,6 @@ class AuditEvent:
         return dict(self.__dict__)
 
 
-_HASHED = ("chain", "seq", "tenant", "user", "protocol", "remote_addr", "session_id", "action",
-           "path", "dest_path", "bytes", "sha256", "duration_ms", "result", "reason")
-
-
-def _ts_text(ts: datetime) -> str:
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
-    return ts.isoformat(timespec="microseconds")
-
-
-def event_hash(prev_hash: str, fields: dict[str, Any], ts: datetime) -> str:
-    body = {k: fields[k] for k in _HASHED}
-    body["ts"] = _ts_text(ts)
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
-
-
 def make_json_logger(target: str) -> tuple[Any, TextIO | None]:
     """A structlog logger writing one JSON object per line to stdout, a file, or nowhere."""
     if target == "off":
@@ -109,9 +100,14 @@ def make_json_logger(target: str) -> tuple[Any, TextIO | None]:
 class AuditLog:
     """Appends events to the catalog and the JSON stream."""
 
-    def __init__(self, catalog: Catalog, *, log_target: str = "stdout",
-                 batch_max_events: int = 256, batch_max_delay_ms: int = 20) -> None:
+    def __init__(self, catalog: Catalog, key: bytes, *, log_target: str = "stdout",
+                 batch_max_events: int = 256, batch_max_delay_ms: int = 20,
+                 checkpoint: CheckpointWriter | None = None) -> None:
         self.catalog = catalog
+        self.key = key
+        self._checkpoint = checkpoint
+        self._tick = checkpoint.interval_s if checkpoint else None
+        self._dirty = False
         self._json, self._json_file = make_json_logger(log_target)
         self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
         self._batch_max = batch_max_events
@@ -136,12 +132,15 @@ class AuditLog:
                 seq += 1
                 ev.seq, ev.prev_hash = seq, prev
                 fields = ev.fields()
-                ev.hash = prev = event_hash(prev, fields, ev.ts)
-                fields["hash"] = ev.hash
+                commitments, salts = commit_personal(fields)
+                ev.hash = prev = v2_mac(self.key, prev, fields, commitments, ev.ts)
+                fields.update(hash=ev.hash, format=FORMAT_V2, commitments=dumps(commitments),
+                              salts=dumps(salts))
                 rows.append(fields)
             conn.execute(_MOVE_HEAD if head else _NEW_HEAD,
                          {"head": chain, "chain": chain, "seq": seq, "hash": prev})
         if rows:
+            self._dirty = True
             conn.execute(_INSERT_EVENTS, rows)
             committed = [ev for evs in by_chain.values() for ev in evs]
             Catalog.after_commit(conn, lambda: self.emit_json(committed))
@@ -172,7 +171,12 @@ class AuditLog:
     # --- background writer ------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self._tick)
+            except queue.Empty:
+                if self._dirty:  # namespace changes appended by sessions since
+                    self._checkpoint_now(force=False)
+                continue
             if first is None:
                 return
             batch = [first]
@@ -199,9 +203,20 @@ class AuditLog:
                     for ev in batch:  # never lose them silently: at least the JSON stream
                         self.emit_json([ev])
                 threading.Event().wait(0.05 * (attempt + 1))
+        self._checkpoint_now(force=False)
         with self._idle:
             self._pending -= len(batch)
             self._idle.notify_all()
+
+    def _checkpoint_now(self, *, force: bool) -> None:
+        if self._checkpoint is None:
+            return
+        try:
+            if force or self._checkpoint.due():
+                self._dirty = False
+                self._checkpoint.write()
+        except Exception:  # never stop auditing over the checkpoint; say so loudly
+            log.exception("audit: could not write the checkpoint %s", self._checkpoint.path)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued event is stored."""
@@ -215,55 +230,13 @@ class AuditLog:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if self._dirty:
+            self._checkpoint_now(force=True)
         if self._json_file is not None:
             self._json_file.close()
 
 
 # --- verification and queries ---------------------------------------------------------------
-@dataclass
-class ChainProblem:
-    chain: str
-    seq: int
-    kind: str  # modified | inserted | deleted
-    detail: str
-
-
-def verify_chain(conn: Connection, chain: str) -> ChainProblem | None:
-    """Walk one chain in order; return the first problem found, or None."""
-    expected_seq, prev = 1, GENESIS
-    seen_any = False
-    for row in conn.execute(
-        select(audit_events).where(audit_events.c.chain == chain).order_by(audit_events.c.seq)
-    ).mappings():
-        seen_any = True
-        fields = dict(row)
-        if row["seq"] > expected_seq:
-            return ChainProblem(chain, expected_seq, "deleted",
-                                f"events {expected_seq}..{row['seq'] - 1} are missing")
-        if row["seq"] < expected_seq:
-            return ChainProblem(chain, row["seq"], "inserted", "sequence number repeats")
-        recomputed = event_hash(row["prev_hash"], fields, row["ts"])
-        if row["prev_hash"] != prev:
-            if event_hash(prev, fields, row["ts"]) == row["hash"]:
-                return ChainProblem(chain, row["seq"], "modified",
-                                    "the stored link to the previous event was altered")
-            kind = "modified" if recomputed != row["hash"] else "inserted"
-            return ChainProblem(chain, row["seq"], kind,
-                                "does not follow the previous event in the chain")
-        if recomputed != row["hash"]:
-            return ChainProblem(chain, row["seq"], "modified", "event content does not match "
-                                "its hash")
-        prev = row["hash"]
-        expected_seq += 1
-    head = conn.execute(select(audit_heads).where(audit_heads.c.chain == chain)).first()
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        return ChainProblem(chain, expected_seq, "deleted",
-                            f"chain ends at {expected_seq - 1} but its head says {head.seq}")
-    if head is None and seen_any:
-        return ChainProblem(chain, 1, "inserted", "events exist but the chain has no head")
-    return None
-
-
 def chains(conn: Connection) -> list[str]:
     names = set(conn.execute(select(audit_heads.c.chain)).scalars())
     names |= set(conn.execute(select(audit_events.c.chain).distinct()).scalars())

@@ -64,6 +64,8 @@ class AuditSection:
     log: str = "stdout"  # stdout | off | a file path
     batch_max_events: int = 256
     batch_max_delay_ms: int = 20
+    checkpoint_file: str = ""  # default: <data_dir>/audit-checkpoint.json (gateway/auditv2)
+    checkpoint_interval_s: int = 60  # the checkpoint is rewritten at most this often
 
 
 @dataclass
@@ -179,6 +181,11 @@ class Config:
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def audit_checkpoint_file(self) -> Path:
+        value = self.audit.checkpoint_file
+        return self.path(value) if value else self.data_dir / "audit-checkpoint.json"
 
     @property
     def master_key_file(self) -> Path:
@@ -338,6 +345,9 @@ def _validate(cfg: Config) -> None:
                           "(clients refresh longer locks)")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
+    if not 1 <= cfg.audit.checkpoint_interval_s <= 86400:
+        raise ConfigError(f"{src}: audit.checkpoint_interval_s: expected 1 to 86400 seconds "
+                          "(default 60)")
     pol = cfg.policy
     for key in ("credential_cache_ttl_s", "ldap_cache_ttl_s"):
         if getattr(pol, key) < 0:

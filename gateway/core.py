@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.audit import AuditEvent, AuditLog
+from gateway.auditv2.checkpoint import CheckpointWriter
+from gateway.auditv2.verify import seal_v1_chains
 from gateway.backends import BlobStore, load
 from gateway.catalog import Catalog
 from gateway.config import Config
@@ -44,12 +46,18 @@ class Core:
             store = load(config)
             store.check()
             keyring = Keyring.open(catalog, config.master_key_file)
+            audit_key = keyring.audit_key()
+            checkpoint = CheckpointWriter(config.audit_checkpoint_file, audit_key, catalog,
+                                          config.audit.checkpoint_interval_s)
+            if seal_v1_chains(catalog, audit_key):  # upgraded from v1: record the heads now
+                checkpoint.write()
         except BaseException:
             catalog.dispose()
             raise
-        audit = AuditLog(catalog, log_target=audit_log or _audit_target(config),
+        audit = AuditLog(catalog, audit_key, log_target=audit_log or _audit_target(config),
                          batch_max_events=config.audit.batch_max_events,
-                         batch_max_delay_ms=config.audit.batch_max_delay_ms)
+                         batch_max_delay_ms=config.audit.batch_max_delay_ms,
+                         checkpoint=checkpoint)
         return cls(config, catalog, store, keyring, audit)
 
     def session(self, principal: Principal, protocol: str, remote_addr: str,

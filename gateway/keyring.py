@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 
 from gateway.catalog import Catalog
-from gateway.catalog.tables import blobs, catalog_meta, tenant_keys
+from gateway.catalog.tables import audit_events, blobs, catalog_meta, tenant_keys
 from gateway.errors import ConfigError, KeyUnavailable
 
 KEY_BYTES = 32
@@ -45,6 +45,8 @@ _NONCE = 12
 _TENANT_AAD = b"lumanox/tenant-key/v1"
 _DATA_AAD = b"lumanox/data-key/v1"
 _CONTENT_MAC_INFO = b"lumanox/content-mac/v1"
+_AUDIT_AAD = b"lumanox/audit-key/v1"
+AUDIT_KEY_META = "audit_key"
 #: how long an unwrapped tenant key is cached in memory (destruction elsewhere takes effect
 #: in this process at the latest after this many seconds)
 TENANT_KEY_TTL_S = 30.0
@@ -351,6 +353,7 @@ class Keyring:
                 count += 1
             conn.execute(update(tenant_keys).where(tenant_keys.c.wrapped_key.is_(None))
                          .values(master_key_id=new_id))
+            self._rewrap_audit_key(conn, new_key)
             conn.execute(update(catalog_meta).where(catalog_meta.c.key == MASTER_KEY_META)
                          .values(value=new_id))
         os.replace(nxt, self.master_key_path)
@@ -367,3 +370,38 @@ class Keyring:
         )
         self._forget(tenant_id)
         return result.rowcount
+
+    # --- the audit key (gateway/auditv2) ------------------------------------------------------
+    def audit_key(self) -> bytes:
+        """The key of the audit chain HMACs and checkpoints: random, made on first use, and
+        stored in the catalog only wrapped by the master key, so a database writer cannot
+        use it; a master rotation re-wraps it (the chain stays verifiable)."""
+        with self.catalog.read() as conn:
+            wrapped = _meta(conn, AUDIT_KEY_META)
+        if wrapped is None:
+            with self.catalog.write() as conn:
+                wrapped = _meta(conn, AUDIT_KEY_META)
+                if wrapped is None and conn.execute(select(audit_events.c.id).where(
+                        audit_events.c.format >= 2).limit(1)).first() is not None:
+                    raise KeyUnavailable(
+                        "the audit key is missing from the catalog (catalog_meta.audit_key) "
+                        "although keyed audit events exist: restore the catalog from a "
+                        "backup; refusing to start a new chain key")
+                if wrapped is None:
+                    wrapped = _wrap(self._master, secrets.token_bytes(KEY_BYTES),
+                                    _AUDIT_AAD).hex()
+                    conn.execute(catalog_meta.insert().values(key=AUDIT_KEY_META,
+                                                              value=wrapped))
+        return _unwrap(self._master, bytes.fromhex(wrapped), _AUDIT_AAD)
+
+    def _rewrap_audit_key(self, conn, new_master: bytes) -> None:  # type: ignore[no-untyped-def]
+        wrapped = _meta(conn, AUDIT_KEY_META)
+        if wrapped is None:
+            return
+        key = _unwrap(self._master, bytes.fromhex(wrapped), _AUDIT_AAD)
+        conn.execute(update(catalog_meta).where(catalog_meta.c.key == AUDIT_KEY_META)
+                     .values(value=_wrap(new_master, key, _AUDIT_AAD).hex()))
+
+
+def _meta(conn, key: str) -> str | None:  # type: ignore[no-untyped-def]
+    return conn.execute(select(catalog_meta.c.value).where(catalog_meta.c.key == key)).scalar()

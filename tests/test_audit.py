@@ -34,7 +34,7 @@ def _chain(core: Core, tenant_id: str) -> list[dict]:
 def test_intact_chain_verifies(core: Core) -> None:
     tid = _activity(core)
     with core.catalog.read() as conn:
-        assert verify_chain(conn, tid) is None
+        assert verify_chain(conn, tid, core.audit.key) is None
     assert [e["seq"] for e in _chain(core, tid)] == list(range(1, len(_chain(core, tid)) + 1))
 
 
@@ -45,7 +45,7 @@ def test_modified_event_is_found(core: Core) -> None:
         conn.execute(update(audit_events).where(audit_events.c.id == victim["id"])
                      .values(bytes=999_999))
     with core.catalog.read() as conn:
-        problem = verify_chain(conn, tid)
+        problem = verify_chain(conn, tid, core.audit.key)
     assert problem is not None and (problem.seq, problem.kind) == (victim["seq"], "modified")
 
 
@@ -55,7 +55,7 @@ def test_deleted_event_is_found(core: Core) -> None:
     with core.catalog.write() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == victim["id"]))
     with core.catalog.read() as conn:
-        problem = verify_chain(conn, tid)
+        problem = verify_chain(conn, tid, core.audit.key)
     assert problem is not None and (problem.seq, problem.kind) == (victim["seq"], "deleted")
 
 
@@ -65,7 +65,7 @@ def test_deleted_last_event_is_found(core: Core) -> None:
     with core.catalog.write() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == last["id"]))
     with core.catalog.read() as conn:
-        problem = verify_chain(conn, tid)
+        problem = verify_chain(conn, tid, core.audit.key)
     assert problem is not None and problem.kind == "deleted" and problem.seq == last["seq"]
 
 
@@ -82,7 +82,7 @@ def test_inserted_event_is_found(core: Core) -> None:
                          .values(seq=r["seq"] + 1))
         conn.execute(insert(audit_events).values(**forged))
     with core.catalog.read() as conn:
-        problem = verify_chain(conn, tid)
+        problem = verify_chain(conn, tid, core.audit.key)
     assert problem is not None and problem.seq == 3 and problem.kind in ("inserted", "modified")
 
 
@@ -121,6 +121,6 @@ def test_batched_events_survive_close(config: Config) -> None:
     core = Core.open(config)
     with core.catalog.read() as conn:
         n = len(list(query_events(conn, action="login")))
-        assert verify_chain(conn, "-") is None
+        assert verify_chain(conn, "-", core.audit.key) is None
     core.close()
     assert n == 300

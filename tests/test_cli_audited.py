@@ -35,6 +35,7 @@ READ_ONLY = {
     "user list": "read", "user show": "read",
     "keys list": "read",
     "audit verify": "read", "audit tail": "read", "audit query": "read",
+    "audit export": "reads the catalog; writes only its own output and cursor files",
     "files ls": "read (the session audits the listing)",
     "files get": "read (the session audits the read)",
     "policy show": "read", "policy explain": "evaluates a decision, stores nothing",
@@ -118,6 +119,7 @@ STATE_CHANGING = {
     "totp recovery-codes": "totp-recovery-codes", "totp disable": "totp-disable",
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
     "locks break": "lock-break",
+    "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
 }
 
 
@@ -179,6 +181,8 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("totp disable", "alice@acme", expect=ex["totp disable"])
     a("gc", expect=ex["gc"])
     a("user delete", "bob@acme", expect=ex["user delete"])
+    a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
+    a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
 

@@ -45,4 +45,4 @@ def test_concurrent_uploads_on_either_database(core: Core, session: Session) -> 
             audit_events.c.chain == session.tenant_id, audit_events.c.action == "write",
             audit_events.c.result == "ok")).scalars().all()
         assert len(writes) == threads * per_thread
-        assert verify_chain(conn, session.tenant_id) is None
+        assert verify_chain(conn, session.tenant_id, core.audit.key) is None

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -163,6 +164,10 @@ audit_events = Table(
     Column("reason", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # audit v2 (gateway/auditv2): 1 = plain SHA-256 chain, 2 = HMAC chain with commitments
+    Column("format", SmallInteger, nullable=False, server_default="1"),
+    Column("commitments", Text, nullable=True),  # JSON: personal field -> H(salt || value)
+    Column("salts", Text, nullable=True),  # JSON: personal field -> salt; erased: gone
     UniqueConstraint("chain", "seq"),
     Index(None, "tenant", "ts"),
     Index(None, "ts"),
@@ -174,6 +179,8 @@ audit_heads = Table(
     Column("chain", String(32), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("v1_seq", BigInteger, nullable=True),  # last v1 event (a chain from before v2)
+    Column("v1_seal", String(64), nullable=True),  # HMAC over the v1 head, once verified
 )
 
 dav_locks = Table(

@@ -1,4 +1,9 @@
-"""``audit verify|tail|query``: check the hash chains and read the audit trail.
+"""``audit verify|tail|query|erase|checkpoint|export``: check the chains, read the trail,
+erase a person's identifiers, rewrite a lost checkpoint, export exactly once.
+
+``verify`` checks every chain's MACs (under the audit key, so it needs the master key)
+and compares each head with the signed checkpoint file; a missing or altered checkpoint
+is a problem too (exit 1), since a truncated chain would go unnoticed without it.
 
 Events are shown in time order (ties by chain sequence), whatever order they were stored
 in. ``--format json`` is one JSON document, ``jsonl`` one object per line; ``--json`` on
@@ -42,6 +47,12 @@ def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
             return _verify(args, core)
         if args.action == "tail":
             return _tail(args, core)
+        if args.action == "erase":
+            return _erase(args, core)
+        if args.action == "checkpoint":
+            return _checkpoint(args, core)
+        if args.action == "export":
+            return _export(args, core)
         from gateway.audit import query_events, render_events
 
         with core.catalog.read() as conn:
@@ -54,8 +65,17 @@ def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _verify(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
-    from gateway.audit import chains, verify_chain
+    from gateway.audit import ChainProblem, chains, verify_chain
+    from gateway.auditv2 import checkpoint
 
+    key = core.audit.key
+    cp_path = core.config.audit_checkpoint_file
+    problems: list[ChainProblem] = []
+    try:
+        heads = checkpoint.load(cp_path, key)
+    except checkpoint.CheckpointInvalid as e:
+        heads = None
+        problems.append(ChainProblem("-", 0, "checkpoint", str(e)))
     with core.catalog.read() as conn:
         names = chains(conn)
         tenant_ids = {t.name: t.id for t in admin.list_tenants(core)}
@@ -63,12 +83,21 @@ def _verify(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-d
             if args.tenant not in tenant_ids:
                 raise GatewayError(f"no tenant {args.tenant!r}: see `lumanox-gateway tenant list`")
             names = [tenant_ids[args.tenant]]
+        elif heads:  # a chain the checkpoint knows but the catalog lost entirely
+            names = sorted(set(names) | set(heads))
+        if heads is None and names and not problems:
+            problems.append(ChainProblem("-", 0, "checkpoint", (
+                f"the audit checkpoint {cp_path} is missing, so a truncated chain would go "
+                "unnoticed: restore it from a backup; if it is lost for good, `audit "
+                "checkpoint --yes` writes a new one from the current heads")))
         by_id = {v: k for k, v in tenant_ids.items()}
-        problems = [p for p in (verify_chain(conn, c) for c in names) if p]
+        problems += [p for p in (verify_chain(conn, c, key, (heads or {}).get(c))
+                                 for c in names) if p]
     found = [{"tenant": by_id.get(p.chain, p.chain), "seq": p.seq, "kind": p.kind,
               "detail": p.detail} for p in problems]
     if args.json:
         print(dump_json({"intact": not problems, "chains_checked": len(names),
+                         "checkpoint": None if heads is None else str(cp_path),
                          "problems": found}))
     else:
         for f in found:
@@ -77,6 +106,48 @@ def _verify(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-d
         if not problems:
             print(f"audit chains intact: {len(names)} checked")
     return EXIT_ERROR if problems else 0
+
+
+def _erase(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    from gateway.auditv2.erase import erase_subject
+
+    if not args.yes:
+        raise GatewayError("`audit erase` deletes a person's identifiers from the audit "
+                           "trail for good: add --yes to confirm")
+    counts = erase_subject(core, args.tenant, args.user)
+    if args.json:
+        print(dump_json({"erased": counts}))
+    else:
+        print("erased: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    from gateway.auditv2 import checkpoint
+
+    if not args.yes:
+        raise GatewayError("`audit checkpoint` trusts the catalog's current chain heads "
+                           "(an earlier truncation would go unnoticed): add --yes to confirm")
+    path = core.config.audit_checkpoint_file
+    checkpoint.write(path, core.audit.key, core.catalog)
+    admin.record_admin_action(core, "audit-checkpoint", reason="checkpoint rewritten by hand")
+    print(f"audit checkpoint written: {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from gateway.auditv2.export import export_follow, export_once
+
+    output = Path(args.output)
+    cursor = Path(args.cursor) if args.cursor else output.with_name(output.name + ".cursor")
+    if args.follow:
+        export_follow(core.catalog, output, cursor, args.interval)
+        return 0
+    n = export_once(core.catalog, output, cursor)
+    print(f"exported {n} events to {output}")
+    return 0
 
 
 def _tail(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
@@ -122,4 +193,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--limit", type=int)
     a.add_argument("--format", choices=FORMATS, default=None,
                    help="table (default), csv, json (one document) or jsonl (lines)")
+    a = asub.add_parser("erase", parents=[common],
+                        help="erase one user's identifiers from the audit trail (GDPR)")
+    a.add_argument("--tenant", required=True)
+    a.add_argument("--user", required=True)
+    a.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    asub.add_parser("checkpoint", parents=[common],
+                    help="write the signed checkpoint anew (only if it was lost)").add_argument(
+        "--yes", action="store_true", help="confirm: the current heads are trusted")
+    a = asub.add_parser("export", parents=[common],
+                        help="append new events to a JSON-lines file, exactly once")
+    a.add_argument("--output", required=True, help="the JSON-lines file (appended to)")
+    a.add_argument("--cursor", help="where the position is kept (default: OUTPUT.cursor)")
+    a.add_argument("-f", "--follow", action="store_true", help="keep exporting new events")
+    a.add_argument("--interval", type=float, default=1.0,
+                   help="seconds between rounds while following (default 1)")
     au.set_defaults(func=cmd_audit)

@@ -12,6 +12,6 @@ from gateway.catalog.tables import metadata
 def test_migrated_schema_matches_tables(core) -> None:  # type: ignore[no-untyped-def]
     with core.catalog.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert ctx.get_current_revision() == core.catalog.schema_status()[1] == "0005"
+        assert ctx.get_current_revision() == core.catalog.schema_status()[1] == "0006"
         diff = compare_metadata(ctx, metadata)
     assert diff == []
