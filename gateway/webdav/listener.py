@@ -42,8 +42,11 @@ log = logging.getLogger("gateway.webdav")
 TICK = 0.2  # seconds between deadline sweeps
 READ_SIZE = 65536
 ACCEPT_BATCH = 64
-DRAIN_SECONDS = 2.0  # after a refusal: read what the client still sends, then close
-DRAIN_BYTES = 1 << 20
+# After a refusal: read (and drop) what the client still sends, then close. Closing with
+# unread bytes would send a reset, which can destroy the answer before the client reads
+# it; the time bound is what limits the cost, the byte bound only caps a fast sender.
+DRAIN_SECONDS = 2.0
+DRAIN_BYTES = 64 << 20
 HEAD_END = re.compile(rb"\n\r?\n")
 OUT_OF_FILES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
