@@ -34,7 +34,7 @@ def setup(tmp_path: Path, webdav_port: int, sftp_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUMANOX_")}
     env["LUMANOX_CONFIG"] = str(cfg)
     subprocess.run([sys.executable, "-m", "gateway", "init"], env=env, check=True,
-                   capture_output=True, timeout=60)
+                   capture_output=True, timeout=120)
     return env
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_serve import setup as init_gateway
 
 from gateway.catalog.db import Catalog, migration_head
 from gateway.errors import SchemaOutOfDate
@@ -23,21 +24,6 @@ from gateway.localnet import free_port
 
 READY = "lumanox-gateway: ready"
 RELOADED = "lumanox-gateway: reloaded"
-
-
-def _init(tmp_path: Path, webdav_port: int, sftp_port: int) -> dict[str, str]:
-    cfg = tmp_path / "gateway.toml"
-    cfg.write_text(
-        f'[gateway]\ndata_dir = "var"\n[audit]\nlog = "off"\n'
-        f'[tls]\ncert_file = "certs/gw.crt"\nkey_file = "certs/gw.key"\n'
-        f'[webdav]\nport = {webdav_port}\nworkers = 1\n'
-        f'[sftp]\nport = {sftp_port}\nworkers = 1\n'
-        f'host_keys = ["certs/ssh_host_ed25519_key"]\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMANOX_")}
-    env["LUMANOX_CONFIG"] = str(cfg)
-    subprocess.run([sys.executable, "-m", "gateway", "init"], env=env, check=True,
-                   capture_output=True, timeout=120)
-    return env
 
 
 class Serve:
@@ -105,7 +91,7 @@ def _ssh_banner(port: int) -> bytes:
 
 def test_serve_prints_ready_once_both_ports_accept(tmp_path: Path) -> None:
     wport, sport = free_port(), free_port()
-    serve = Serve(_init(tmp_path, wport, sport))
+    serve = Serve(init_gateway(tmp_path, wport, sport))
     try:
         line = serve.wait_line(READY)
         # no waiting, no retry: at the moment the line is out, both protocols answer
@@ -148,7 +134,7 @@ class _Prober:
 def test_reload_on_sighup_replaces_front_ends_without_refusing_clients(
         tmp_path: Path) -> None:
     wport, sport = free_port(), free_port()
-    serve = Serve(_init(tmp_path, wport, sport))
+    serve = Serve(init_gateway(tmp_path, wport, sport))
     try:
         serve.wait_line(READY)
         before = serve.children()
@@ -175,7 +161,7 @@ def test_reload_on_sighup_replaces_front_ends_without_refusing_clients(
 
 def test_failed_reload_keeps_the_running_generation(tmp_path: Path) -> None:
     wport, sport = free_port(), free_port()
-    env = _init(tmp_path, wport, sport)
+    env = init_gateway(tmp_path, wport, sport)
     serve = Serve(env)
     try:
         serve.wait_line(READY)
@@ -210,7 +196,7 @@ def _port_free(port: int) -> bool:
 def test_restart_after_the_supervisor_was_killed(tmp_path: Path) -> None:
     """A service manager restarts serve after SIGKILL: no orphan may keep the ports."""
     wport, sport = free_port(), free_port()
-    env = _init(tmp_path, wport, sport)
+    env = init_gateway(tmp_path, wport, sport)
     first = Serve(env)
     try:
         first.wait_line(READY)
@@ -242,7 +228,7 @@ def test_takeover_flag_from_outside_does_not_skip_the_port_check(tmp_path: Path)
     blocker.listen()
     taken = blocker.getsockname()[1]
     try:
-        env = _init(tmp_path, taken, free_port())
+        env = init_gateway(tmp_path, taken, free_port())
         env["LUMANOX_TAKEOVER"] = "1"
         p = subprocess.run([sys.executable, "-m", "gateway", "serve"], env=env,
                            capture_output=True, text=True, timeout=120)
@@ -337,7 +323,7 @@ def test_schema_check_at_head_does_not_load_alembic(tmp_path: Path) -> None:
 def test_systemd_ready_notification_comes_when_both_ports_accept(tmp_path: Path) -> None:
     """Type=notify: READY=1 once both ports answer; RELOADING=1 then READY=1 on SIGHUP."""
     wport, sport = free_port(), free_port()
-    env = _init(tmp_path, wport, sport)
+    env = init_gateway(tmp_path, wport, sport)
     notify_path = tmp_path / "notify.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(notify_path))
