@@ -66,6 +66,22 @@ def _no_file_or_unchanged(gw: SecGateway, path: str, size: int | None) -> None:
         client.close()
 
 
+def announce_put(gw: SecGateway, path: str, length: int) -> str:
+    """Send only the head of a PUT announcing ``length`` bytes as alice; the answer's
+    first bytes (it must come without any body byte sent)."""
+    import base64
+
+    auth = base64.b64encode(f"alice@acme:{PW}".encode()).decode()
+    sock = gw.raw_tls(timeout=PROMPT_S)
+    try:
+        sock.sendall((f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"Authorization: Basic {auth}\r\nContent-Length: {length}\r\n"
+                      "Content-Type: application/octet-stream\r\n\r\n").encode())
+        return sock.recv(4096).decode("latin-1")
+    finally:
+        sock.close()
+
+
 def test_sftp_sparse_write_far_past_the_quota_is_refused_at_once(quotagw: SecGateway) -> None:
     before = disk_usage(quotagw.data_dir)
     client, sftp = quotagw.paramiko_sftp("alice@acme")
@@ -114,18 +130,8 @@ def test_sftp_truncate_far_past_the_quota_is_refused_at_once(quotagw: SecGateway
 def test_webdav_put_announcing_more_than_the_quota_is_refused_before_the_body(
         quotagw: SecGateway) -> None:
     """The 507 comes back while the client has sent the headers only."""
-    import base64
-
     before = disk_usage(quotagw.data_dir)
-    auth = base64.b64encode(f"alice@acme:{PW}".encode()).decode()
-    sock = quotagw.raw_tls(timeout=PROMPT_S)
-    try:
-        sock.sendall((f"PUT /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      f"Authorization: Basic {auth}\r\nContent-Length: {FAR}\r\n"
-                      "Content-Type: application/octet-stream\r\n\r\n").encode())
-        head = sock.recv(4096).decode("latin-1")
-    finally:
-        sock.close()
+    head = announce_put(quotagw, "/big.bin", FAR)
     assert head.startswith("HTTP/1.1 507"), head[:200]
     assert disk_usage(quotagw.data_dir) - before < GROWTH_LIMIT
     r = quotagw.curl("-o", "/dev/null", "-w", "%{http_code}", "/big.bin", login="alice@acme")
@@ -190,17 +196,7 @@ def test_max_file_bytes_refuses_sftp_sparse_write_and_truncate(maxgw: SecGateway
 
 
 def test_max_file_bytes_refuses_a_webdav_put_before_the_body(maxgw: SecGateway) -> None:
-    import base64
-
-    auth = base64.b64encode(f"alice@acme:{PW}".encode()).decode()
-    sock = maxgw.raw_tls(timeout=PROMPT_S)
-    try:
-        sock.sendall((f"PUT /toolarge.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      f"Authorization: Basic {auth}\r\nContent-Length: {MAX_FILE + 1}\r\n"
-                      "\r\n").encode())
-        head = sock.recv(4096).decode("latin-1")
-    finally:
-        sock.close()
+    head = announce_put(maxgw, "/toolarge.bin", MAX_FILE + 1)
     assert head.startswith("HTTP/1.1 507"), head[:200]
 
 
