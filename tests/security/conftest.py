@@ -20,8 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -32,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sftp.conftest import need  # the suite's one tool check (skip, or fail under CI)
+from sftp.conftest import stop as stop_process
 
 from gateway import admin
 from gateway.cli.setup import ensure_ssh_host_keys, ensure_tls_certificate
@@ -47,18 +47,6 @@ SSH_BASE = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/nul
             "-o", "LogLevel=ERROR", "-o", "BatchMode=no", "-o", "ConnectTimeout=20"]
 SSH_PASSWORD_OPTS = [*SSH_BASE, "-o", "PreferredAuthentications=password,keyboard-interactive",
                      "-o", "PubkeyAuthentication=no"]
-
-
-def need(tool: str) -> str:
-    """The path of a system tool; skip (fail under CI=true) when it is missing."""
-    found = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
-    if found:
-        return found
-    reason = f"system tool {tool} is not installed (scripts/install-system-deps.sh)"
-    if IN_CI:
-        pytest.fail(f"CI requires {reason}")
-    pytest.skip(reason)
-    raise AssertionError  # unreachable
 
 
 def _config_text(base: Path, wport: int, sport: int, *, webdav_extra: str, sftp_extra: str,
@@ -234,16 +222,7 @@ class SecGateway:
         wait_port(self.sftp_port, timeout, alive)
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process(self.proc)
 
 
 def prepare_gateway(base: Path, setup: Callable[[Core], None] | None = None, *,

@@ -19,7 +19,7 @@ import time
 import asyncssh
 import pytest
 
-from tests.security.conftest import PW, SecGateway, need
+from .conftest import PW, SecGateway, need
 
 pytestmark = pytest.mark.timeout(180)
 
