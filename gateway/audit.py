@@ -1,5 +1,5 @@
-"""Audit: one event per operation, stored in the catalog as a per-tenant hash chain and
-written as one JSON line per event through structlog.
+"""Audit: one event per operation, stored in the catalog as a per-tenant hash chain; the
+JSON-lines stream (``audit.log``) is an export of the catalog (gateway/auditv2/export.py).
 
 Each event's hash is an HMAC-SHA-256 under the audit key (gateway/auditv2: the catalog
 holds it only wrapped by the master key) over the previous event's hash and the canonical
@@ -24,14 +24,12 @@ import io
 import json
 import logging
 import queue
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
-import structlog
 from sqlalchemy import Connection, bindparam, select
 
 from gateway.auditv2.chain import FORMAT_V2, GENESIS, commit_personal, dumps, v1_hash, v2_mac
@@ -84,31 +82,16 @@ class AuditEvent:
         return dict(self.__dict__)
 
 
-def make_json_logger(target: str) -> tuple[Any, TextIO | None]:
-    """A structlog logger writing one JSON object per line to stdout, a file, or nowhere."""
-    if target == "off":
-        return None, None
-    stream: TextIO = sys.stdout if target == "stdout" else open(  # noqa: SIM115
-        target, "a", encoding="utf-8", buffering=1)
-    logger = structlog.wrap_logger(
-        structlog.PrintLogger(stream),
-        processors=[structlog.processors.JSONRenderer(sort_keys=True)],
-    )
-    return logger, (None if stream is sys.stdout else stream)
-
-
 class AuditLog:
-    """Appends events to the catalog and the JSON stream."""
+    """Appends events to the catalog."""
 
-    def __init__(self, catalog: Catalog, key: bytes, *, log_target: str = "stdout",
-                 batch_max_events: int = 256, batch_max_delay_ms: int = 20,
-                 checkpoint: CheckpointWriter | None = None) -> None:
+    def __init__(self, catalog: Catalog, key: bytes, *, batch_max_events: int = 256,
+                 batch_max_delay_ms: int = 20, checkpoint: CheckpointWriter | None = None) -> None:
         self.catalog = catalog
         self.key = key
         self._checkpoint = checkpoint
         self._tick = checkpoint.interval_s if checkpoint else None
         self._dirty = False
-        self._json, self._json_file = make_json_logger(log_target)
         self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
         self._batch_max = batch_max_events
         self._delay = batch_max_delay_ms / 1000
@@ -142,18 +125,6 @@ class AuditLog:
         if rows:
             self._dirty = True
             conn.execute(_INSERT_EVENTS, rows)
-            committed = [ev for evs in by_chain.values() for ev in evs]
-            Catalog.after_commit(conn, lambda: self.emit_json(committed))
-
-    def emit_json(self, events: Iterable[AuditEvent]) -> None:
-        """Write committed events to the JSON stream (``append`` arranges it on commit)."""
-        if self._json is None:
-            return
-        for ev in events:
-            data = ev.fields()
-            data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
-            data.pop("prev_hash", None)
-            self._json.info("audit", **data)
 
     def record(self, event: AuditEvent) -> None:
         """Queue an event for the background writer."""
@@ -200,8 +171,8 @@ class AuditLog:
             except Exception:  # a locked or unreachable database: retry, then report loudly
                 if attempt == 4:
                     log.exception("audit: could not store %d events", len(batch))
-                    for ev in batch:  # never lose them silently: at least the JSON stream
-                        self.emit_json([ev])
+                    for ev in batch:  # never lose them silently: at least the error log
+                        log.error("audit: unstored event %s", _unstored(ev))
                 threading.Event().wait(0.05 * (attempt + 1))
         self._checkpoint_now(force=False)
         with self._idle:
@@ -232,8 +203,12 @@ class AuditLog:
         self._thread.join(timeout=10)
         if self._dirty:
             self._checkpoint_now(force=True)
-        if self._json_file is not None:
-            self._json_file.close()
+
+
+def _unstored(ev: AuditEvent) -> str:
+    data = ev.fields()
+    data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 # --- verification and queries ---------------------------------------------------------------
