@@ -36,9 +36,7 @@ from gateway.errors import GatewayError, IncompleteUpload, QuotaExceeded
 from gateway.writeroom import WriteRoom
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from sqlalchemy import Connection
+    from collections.abc import Collection
 
     from gateway.catalog.namespace import Node
     from gateway.crypto.spool import EncryptedSpool
@@ -82,8 +80,8 @@ class FileWriter:
         self._room = room or WriteRoom(session, path, base.size if base else 0)
         self._refusal: QuotaExceeded | None = None
         self.entry: Entry | None = None  # the committed file, after close()
-        #: runs inside the commit transaction; may raise to refuse the commit
-        self.precommit: Callable[[Connection], None] | None = None
+        #: WebDAV lock tokens the client presented: checked again inside the commit
+        self.lock_tokens: Collection[str] | None = None
         #: shared with the client's other writers (set by the front-end): the reorder
         #: buffer takes its bytes from it and spills to the spool when it is spent
         self.memory: MemoryBudget | None = None

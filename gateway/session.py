@@ -13,7 +13,7 @@ import contextlib
 import functools
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -34,7 +34,6 @@ from sqlalchemy.sql.dml import Update
 from gateway import authz
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
-from gateway.catalog import locks as dav_locks
 from gateway.catalog import namespace as ns
 from gateway.catalog.namespace import DIR, FILE, Node
 from gateway.catalog.tables import blobs, nodes, tenants, users
@@ -45,12 +44,12 @@ from gateway.errors import (
     HiddenPath,
     InvalidMove,
     IsADirectory,
-    Locked,
     NotADirectory,
     NotFound,
     PermissionDenied,
     QuotaExceeded,
 )
+from gateway.locking import LockInfo, SessionLocks, lock_root
 from gateway.names import join_path, name_key, split_path
 from gateway.outcomes import failure_result
 from gateway.principal import Principal
@@ -171,15 +170,14 @@ class Session:
 
     def __init__(self, core: Core, principal: Principal, protocol: str, remote_addr: str,
                  session_id: str | None = None,
-                 guard: Callable[[], None] | None = None,
-                 checks_dav_locks: bool = False) -> None:
+                 guard: Callable[[], None] | None = None) -> None:
         """``guard`` is called before every operation and raises to refuse it: long-lived
         sessions (SSH) pass the policy's re-check, so a disabled account, an expired one
         or a withdrawn protocol stops working mid-session, not only at the next login.
 
         WebDAV locks bind every protocol: a change to a locked file or folder is refused
-        with ``Locked`` inside its transaction, unless ``checks_dav_locks`` says the
-        front-end checks them itself (WebDAV, which knows the client's lock tokens)."""
+        with ``Locked`` inside its transaction, unless the call presents the lock's token
+        (``lock_tokens``) and this principal owns the lock (gateway/locking.py)."""
         self.core = core
         self.principal = principal
         self.protocol = protocol
@@ -189,7 +187,7 @@ class Session:
         self._ci = principal.case_insensitive
         self._root_id: int | None = None
         self.guard = guard
-        self.checks_dav_locks = checks_dav_locks
+        self._locks = SessionLocks(self)
 
     # --- audit plumbing -------------------------------------------------------------------
     def _event(self, action: str, path: str | None, dest: str | None = None) -> AuditEvent:
@@ -287,32 +285,12 @@ class Session:
             self._record_failure(self._event(action, norm), time.monotonic(), err)
             raise err
 
-    def check_lock(self, path: str, *, subtree: bool) -> None:
-        """May this principal lock ``path`` (``subtree``: a depth-infinity lock, which
-        needs write on every node below)? Refusals are audited as action ``lock``."""
-        with self._op("lock", path) as op:
-            op.recorded = True  # a grant is audited by the front-end, with its details
-            parts, norm = self._parts(path)
-            op.event.path = norm
-            self._require("write", norm)
-            if subtree:
-                with self.core.catalog.read() as conn:
-                    try:
-                        node = self._resolve(conn, parts)
-                    except (NotFound, NotADirectory):
-                        return  # a lock-null resource: nothing below it yet
-                    authz.require_subtree(conn, self.principal, "write", norm, node)
-
-    def _check_unlocked(self, conn: Connection, parts: list[str], *, membership: bool = False,
+    def _check_unlocked(self, conn: Connection, parts: list[str],
+                        tokens: Collection[str] | None = None, *, membership: bool = False,
                         subtree: bool = False) -> None:
-        """Refuse a change a WebDAV lock forbids (see ``locks.blocking_lock``)."""
-        if self.checks_dav_locks:
-            return
-        lock = dav_locks.blocking_lock(conn, self.tenant_id, parts, self._ci,
-                                   membership=membership, subtree=subtree)
-        if lock is not None:
-            raise Locked(f"{join_path(parts)} is locked (WebDAV lock by "
-                         f"{lock['principal'] or 'another client'}); try again later")
+        """Refuse a change a WebDAV lock forbids, unless ``tokens`` hold it (see
+        ``SessionLocks.check``)."""
+        self._locks.check(conn, parts, tokens, membership=membership, subtree=subtree)
 
     def _open_blob(self, node: Node, conn: Connection | None = None) -> BlobReader:
         if conn is None:
@@ -399,14 +377,15 @@ class Session:
     # --- writing -----------------------------------------------------------------------------
     def open_write(self, path: str, *, truncate: bool = True, exclusive: bool = False,
                    must_exist: bool = False, expected_length: int | None = None,
-                   precommit: Callable[[Connection], None] | None = None) -> FileWriter:
+                   lock_tokens: Collection[str] | None = None) -> FileWriter:
         """A write handle; the new version is committed by ``close()``.
 
         ``truncate=False`` keeps the previous content (resume, append, random updates);
         ``exclusive`` fails if the file exists; ``must_exist`` fails if it does not;
         ``expected_length`` makes ``close()`` refuse a body of another length;
-        ``precommit(conn)`` runs inside the commit transaction and may raise to refuse it
-        (e.g. a WebDAV lock taken by someone else while the body was arriving).
+        ``lock_tokens``: the WebDAV lock tokens the client presented; a lock is checked
+        when the write opens and again inside the commit transaction (one taken by
+        someone else while the body was arriving refuses the commit).
         """
         from gateway.filewriter import FileWriter
 
@@ -428,7 +407,8 @@ class Session:
                     raise AlreadyExists(f"{norm} already exists")
                 if existing is None and must_exist:
                     raise NotFound(f"{norm} does not exist")
-                self._check_unlocked(conn, parts, membership=existing is None)  # early
+                self._check_unlocked(conn, parts, lock_tokens,  # early
+                                     membership=existing is None)
                 usage = None
                 if expected_length is not None:  # refused before the body arrives
                     check_max_file_size(self, norm, expected_length)
@@ -443,25 +423,22 @@ class Session:
             existing = None
         writer = FileWriter(self, norm, parts, existing, truncate=truncate,
                             exclusive=exclusive, expected_length=expected_length, room=room)
-        writer.precommit = precommit
+        writer.lock_tokens = lock_tokens
         return writer
 
-    def write_file(self, path: str, data: bytes) -> Entry:
+    def write_file(self, path: str, data: bytes,
+                   lock_tokens: Collection[str] | None = None) -> Entry:
         """Write a whole file in one call (tests, CLI, small files)."""
-        with self.open_write(path, expected_length=len(data)) as writer:
+        with self.open_write(path, expected_length=len(data),
+                             lock_tokens=lock_tokens) as writer:
             writer.write(data)
         assert writer.entry is not None
         return writer.entry
 
-    def stat_quiet(self, path: str,
-                   also: Callable[[Connection], None] | None = None) -> Entry:
-        """Stat without an audit event: for front-ends describing a result just audited.
-        ``also(conn)`` runs first in the same read transaction (one snapshot, one round
-        trip: e.g. the WebDAV locks a write request is about to check)."""
+    def stat_quiet(self, path: str) -> Entry:
+        """Stat without an audit event: for front-ends describing a result just audited."""
         parts = split_path(path)
         with self.core.catalog.read() as conn:
-            if also is not None:
-                also(conn)
             node, stored = self._resolve_named(conn, parts)
         return _entry(stored, node)
 
@@ -488,9 +465,7 @@ class Session:
                 raise IsADirectory(f"{writer.path} is a folder")
             if existing is not None and exclusive:
                 raise AlreadyExists(f"{writer.path} already exists")
-            self._check_unlocked(conn, parts, membership=existing is None)
-            if writer.precommit is not None:
-                writer.precommit(conn)
+            self._check_unlocked(conn, parts, writer.lock_tokens, membership=existing is None)
             deltas: dict[str | None, list[int]] = {self.principal.user_id: [record.size, 0]}
             if existing is None:
                 deltas[self.principal.user_id][1] = 1
@@ -578,7 +553,8 @@ class Session:
             return self._usage(conn)
 
     # --- namespace changes -------------------------------------------------------------------
-    def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> Entry:
+    def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False,
+              lock_tokens: Collection[str] | None = None) -> Entry:
         with self._op("mkdir", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
@@ -602,7 +578,7 @@ class Session:
                         continue
                     if not last and not parents:
                         raise NotFound(f"{join_path(parts[:i + 1])} does not exist")
-                    self._check_unlocked(conn, parts[:i + 1], membership=True)
+                    self._check_unlocked(conn, parts[:i + 1], lock_tokens, membership=True)
                     new_id = conn.execute(nodes.insert().values(
                         tenant_id=self.tenant_id, parent_id=node.id, name=part,
                         name_key=name_key(part, self._ci), kind=DIR, size=0,
@@ -613,7 +589,8 @@ class Session:
                 op.commit_in(conn)
             return _entry(norm, node)
 
-    def delete(self, path: str, *, recursive: bool = False, kind: str | None = None) -> int:
+    def delete(self, path: str, *, recursive: bool = False, kind: str | None = None,
+               lock_tokens: Collection[str] | None = None) -> int:
         """Delete a file, or a folder (with its content if ``recursive``); returns nodes
         removed. ``kind`` ("file" or "dir") refuses the other kind (SFTP remove/rmdir),
         checked after the permission, so it cannot tell a hidden path's kind."""
@@ -629,7 +606,8 @@ class Session:
                     raise IsADirectory(f"{norm} is a folder") if node.is_dir else \
                         NotADirectory(f"{norm} is a file, not a folder")
                 authz.require_subtree(conn, self.principal, "delete", norm, node)
-                self._check_unlocked(conn, parts, membership=True, subtree=node.is_dir)
+                self._check_unlocked(conn, parts, lock_tokens, membership=True,
+                                     subtree=node.is_dir)
                 if node.is_dir:
                     if not recursive and ns.has_children(conn, self.tenant_id, node.id):
                         raise DirectoryNotEmpty(f"{norm} is not empty")
@@ -637,6 +615,7 @@ class Session:
                 else:
                     tree = [node]
                 dead_blobs = self._remove_tree(conn, node, tree)
+                self._locks.drop(conn, parts)
                 self._touch(conn, node.parent_id, datetime.now(UTC))  # type: ignore[arg-type]
                 op.event.bytes = sum(n.size for n in tree if n.kind == FILE)
                 op.commit_in(conn)
@@ -658,7 +637,8 @@ class Session:
                 dead.append(blob_id)
         return dead
 
-    def move(self, src: str, dst: str, *, overwrite: bool = False) -> Entry:
+    def move(self, src: str, dst: str, *, overwrite: bool = False,
+             lock_tokens: Collection[str] | None = None) -> Entry:
         """Rename/move a file or a whole folder in one transaction."""
         with self._op("move", src, dst) as op:
             sparts, snorm = self._parts(src)
@@ -677,8 +657,9 @@ class Session:
                     raise InvalidMove("a folder cannot be moved into itself")
                 authz.require_subtree(conn, self.principal, "rename", snorm, node)
                 authz.require_subtree(conn, self.principal, "write", dnorm, node)
-                self._check_unlocked(conn, sparts, membership=True, subtree=node.is_dir)
-                self._check_unlocked(conn, dparts, membership=True,
+                self._check_unlocked(conn, sparts, lock_tokens, membership=True,
+                                     subtree=node.is_dir)
+                self._check_unlocked(conn, dparts, lock_tokens, membership=True,
                                      subtree=existing is not None and existing.is_dir)
                 if existing is not None and existing.id != node.id:
                     if not overwrite:
@@ -687,6 +668,8 @@ class Session:
                     tree = ns.subtree(conn, self.tenant_id, existing.id) if existing.is_dir \
                         else [existing]
                     dead = self._remove_tree(conn, existing, tree)
+                    self._locks.drop(conn, dparts)
+                self._locks.drop(conn, sparts)  # locks stay with the URL, not the node
                 now = datetime.now(UTC)
                 conn.execute(update(nodes).where(nodes.c.id == node.id).values(
                     parent_id=parent.id, name=dparts[-1],
@@ -701,8 +684,8 @@ class Session:
             assert moved is not None
             return _entry(dnorm, moved)
 
-    def copy(self, src: str, dst: str, *, overwrite: bool = False,
-             recursive: bool = True) -> Entry:
+    def copy(self, src: str, dst: str, *, overwrite: bool = False, recursive: bool = True,
+             lock_tokens: Collection[str] | None = None) -> Entry:
         """Copy a file or folder. Content blobs are shared (immutable), so this is O(nodes)."""
         with self._op("copy", src, dst) as op:
             sparts, snorm = self._parts(src)
@@ -721,7 +704,7 @@ class Session:
                 if recursive:
                     authz.require_subtree(conn, self.principal, "read", snorm, node)
                     authz.require_subtree(conn, self.principal, "write", dnorm, node)
-                self._check_unlocked(conn, dparts, membership=True,
+                self._check_unlocked(conn, dparts, lock_tokens, membership=True,
                                      subtree=existing is not None and existing.is_dir)
                 if existing is not None:
                     if existing.id == node.id:
@@ -732,6 +715,7 @@ class Session:
                     tree = ns.subtree(conn, self.tenant_id, existing.id) if existing.is_dir \
                         else [existing]
                     dead = self._remove_tree(conn, existing, tree)
+                    self._locks.drop(conn, dparts)
                 source = ns.subtree(conn, self.tenant_id, node.id) if node.is_dir and recursive \
                     else [node]
                 new_top = self._clone(conn, source, parent.id, dparts[-1])
@@ -764,14 +748,15 @@ class Session:
         self._touch(conn, parent_id, now)
         return id_map[source[0].id]
 
-    def set_mtime(self, path: str, mtime: datetime) -> Entry:
+    def set_mtime(self, path: str, mtime: datetime,
+                  lock_tokens: Collection[str] | None = None) -> Entry:
         with self._op("setattr", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
             self._require("write", norm)
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
-                self._check_unlocked(conn, parts)
+                self._check_unlocked(conn, parts, lock_tokens)
                 conn.execute(update(nodes).where(nodes.c.id == node.id).values(
                     mtime=mtime.astimezone(UTC), etag=ns.new_etag()))
                 op.commit_in(conn)
@@ -806,7 +791,8 @@ class Session:
             node = self._resolve(conn, parts)
             return properties.of_children(conn, self.tenant_id, node.id)
 
-    def set_props(self, path: str, changes: dict[str, str | None]) -> None:
+    def set_props(self, path: str, changes: dict[str, str | None],
+                  lock_tokens: Collection[str] | None = None) -> None:
         """Set (value) or remove (None) dead properties in one transaction; audited."""
         from gateway.catalog import properties
         from gateway.errors import InvalidName
@@ -821,9 +807,47 @@ class Session:
                     raise InvalidName("property name or value too long")
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
-                self._check_unlocked(conn, parts)
+                self._check_unlocked(conn, parts, lock_tokens)
                 properties.apply(conn, self.tenant_id, node.id, changes)
                 op.commit_in(conn)
+
+    # --- WebDAV locks (gateway/locking.py: each call checked and audited there) ----------
+    def lock(self, path: str, *, owner: bytes = b"", scope: str = "exclusive",
+             depth: str = "0", timeout: float | None = None) -> LockInfo:
+        """Lock ``path`` (write permission; depth infinity: on everything below it too)."""
+        return self._locks.lock(path, owner=owner, scope=scope, depth=depth, timeout=timeout)
+
+    def refresh_lock(self, path: str, token: str, timeout: float | None = None) -> LockInfo:
+        """Give this user's lock ``token`` (covering ``path``) a new lifetime."""
+        return self._locks.refresh(path, token, timeout)
+
+    def unlock(self, path: str, token: str) -> None:
+        """Release this user's lock ``token`` (covering ``path``)."""
+        self._locks.unlock(path, token)
+
+    def discover(self, path: str) -> list[LockInfo]:
+        """The locks that cover ``path``: on it, or infinite-depth above it."""
+        return self._locks.discover(path)
+
+    def locks(self) -> list[LockInfo]:
+        """Every unexpired lock of the tenant (one snapshot per session)."""
+        return self._locks.all()
+
+    def check_unlocked(self, action: str, path: str, lock_tokens: Collection[str] | None,
+                       *, subtree: bool = False) -> None:
+        """Refuse ``action`` on ``path`` (audited) before it starts if a lock is in the
+        way (``subtree``: also a lock inside the folder) and ``lock_tokens`` do not hold
+        it; the operation itself checks again, atomically with its change."""
+        self._locks.precheck(action, path, lock_tokens, subtree=subtree)
+
+    @property
+    def lock_owner(self) -> str:
+        """The ``principal`` recorded on the locks this session takes."""
+        return self._locks.owner
+
+    def lock_root(self, path: str) -> str:
+        """The key a lock on ``path`` is stored under (WebDAV's resource URL)."""
+        return lock_root(path, self._ci)
 
 
 class FileReader:
