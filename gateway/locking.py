@@ -160,9 +160,11 @@ class SessionLocks:
     def precheck(self, action: str, path: str, tokens: Collection[str] | None, *,
                  subtree: bool = False) -> None:
         """Before ``action`` on ``path`` starts (e.g. before a request body is read): refuse
-        it, audited, if a lock is in the way now. Uses the snapshot; the operation checks
-        again inside its own transaction."""
+        it, audited, if a lock is in the way now; the operation checks again inside its
+        own transaction. Reads the locks afresh (the snapshot of a long-lived session may
+        be old), leaving them as the new snapshot."""
         s = self._session
+        self._snapshot = None
         with s._op(action, path) as op:
             op.recorded = True  # nothing happened yet: only a refusal is audited here
             parts, norm = s._parts(path)
