@@ -23,10 +23,6 @@ from gateway.webdav import context
 from gateway.webdav.errors import mapped
 from gateway.webdav.resources import LOCK_NULL_KEY
 
-#: request method -> the audited action a lock refuses
-_ACTIONS = {"PUT": "write", "DELETE": "delete", "PROPPATCH": "proppatch", "MKCOL": "mkdir",
-            "MOVE": "move", "COPY": "copy"}
-
 
 def _is_child(parent: str, url: str) -> bool:
     return url.startswith(parent.rstrip("/") + "/")
@@ -114,16 +110,19 @@ class SessionLockManager(LockManager):
 
     def check_write_permission(self, *, url: str, depth: str, token_list: list[str],
                                principal: str) -> None:
-        """The early check wsgidav makes before a change (PROPPATCH answers 423 only
-        from here), asked of the core for the request URL. Every core call that changes
-        something checks again with the request's tokens (parents, members, commit)."""
+        """wsgidav's early check before a change. Every core call that changes something
+        checks the locks itself with the request's tokens (PUT when it opens, before the
+        body, and again in its commit), so only PROPPATCH, which wsgidav answers 423 only
+        from here (later refusals land in its multistatus), asks the core now."""
         env = context.environ()
+        if env["REQUEST_METHOD"] != "PROPPATCH":
+            return None
         session, path = _session(), _request_path(env)
-        if normalize_lock_root(url) != session.lock_root(path):
-            return None  # a parent or a destination: the operation's own check covers it
-        with mapped():
-            session.check_unlocked(_ACTIONS.get(env["REQUEST_METHOD"], "write"), path,
-                                   token_list, subtree=depth == "infinity")
+        if normalize_lock_root(url) == session.lock_root(path):
+            with mapped():
+                session.check_unlocked("proppatch", path, token_list,
+                                       subtree=depth == "infinity")
+        return None
 
     @contextlib.contextmanager
     def write_transaction(self, *, url: str, token_list: list[str], principal: str,
