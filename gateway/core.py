@@ -69,10 +69,8 @@ class Core:
 
     def session(self, principal: Principal, protocol: str, remote_addr: str,
                 session_id: str | None = None,
-                guard: Callable[[], None] | None = None,
-                checks_dav_locks: bool = False) -> Session:
-        return Session(self, principal, protocol, remote_addr, session_id, guard,
-                       checks_dav_locks)
+                guard: Callable[[], None] | None = None) -> Session:
+        return Session(self, principal, protocol, remote_addr, session_id, guard)
 
     def record(self, event: AuditEvent) -> None:
         """Audit an event that belongs to no session (e.g. a refused login)."""

@@ -27,8 +27,6 @@ MAX_LINES = 450
 OVERSIZED = {
     # policy decision flow (methods, 2FA, networks, LDAP); being split by another helper
     "gateway/policy/gate.py": "login decision flow, not yet split",
-    # wsgidav resources for files and folders (GET/PUT/PROPFIND glue)
-    "gateway/webdav/resources.py": "WebDAV resource classes, not yet split",
     # the chunked AEAD format: header, encryptor, decryptor in one spec-shaped file
     "gateway/crypto/blobformat.py": "blob format reader and writer, not yet split",
 }

@@ -8,7 +8,8 @@ and map the ``gateway.errors`` types back to protocol status codes.
 
 The Session is a thin orchestrator, split by operation the way Radicale splits its
 storage: ``base`` (identity, audit plumbing, resolution, permission and lock checks),
-``reads``, ``writes`` (open_write and its commit) and ``changes`` (namespace changes).
+``reads``, ``writes`` (open_write and its commit), ``changes`` (namespace changes) and
+``locks`` (WebDAV locks, over ``locking``, which every change checks in its transaction).
 The work itself is done by modules that know nothing of sessions: ``catalog.namespace``
 (reads) and ``catalog.nswrite`` (writes) for nodes, ``quota`` for usage accounting,
 ``contentstore`` for blobs, and the handles ``filereader`` / ``filewriter``.
@@ -19,11 +20,13 @@ from gateway.filereader import FileReader
 from gateway.quota import Usage
 from gateway.session.base import SessionBase
 from gateway.session.changes import SessionPartChange
+from gateway.session.locks import SessionPartLock
 from gateway.session.reads import SessionPartRead
 from gateway.session.writes import SessionPartWrite
 
 
-class Session(SessionPartRead, SessionPartWrite, SessionPartChange, SessionBase):
+class Session(SessionPartRead, SessionPartWrite, SessionPartChange, SessionPartLock,
+              SessionBase):
     """Operations on one tenant's files on behalf of one principal."""
 
 

@@ -11,18 +11,18 @@ import contextlib
 import functools
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING
 
 from gateway import authz, quota
 from gateway.audit import AuditEvent
 from gateway.auditedop import AuditedOp, record_failure
-from gateway.catalog import locks as dav_locks
 from gateway.catalog import namespace as ns
 from gateway.contentstore import ContentStore
 from gateway.entry import Entry, entry_of
-from gateway.errors import HiddenPath, Locked, NotADirectory, NotFound
+from gateway.errors import HiddenPath
 from gateway.names import join_path, split_path
+from gateway.session.locking import SessionLocks
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -38,15 +38,14 @@ class SessionBase:
 
     def __init__(self, core: CoreServices, principal: Principal, protocol: str,
                  remote_addr: str, session_id: str | None = None,
-                 guard: Callable[[], None] | None = None,
-                 checks_dav_locks: bool = False) -> None:
+                 guard: Callable[[], None] | None = None) -> None:
         """``guard`` is called before every operation and raises to refuse it: long-lived
         sessions (SSH) pass the policy's re-check, so a disabled account, an expired one
         or a withdrawn protocol stops working mid-session, not only at the next login.
 
         WebDAV locks bind every protocol: a change to a locked file or folder is refused
-        with ``Locked`` inside its transaction, unless ``checks_dav_locks`` says the
-        front-end checks them itself (WebDAV, which knows the client's lock tokens)."""
+        with ``Locked`` inside its transaction, unless the call presents the lock's token
+        (``lock_tokens``) and this principal owns the lock (gateway/session/locking.py)."""
         self.core = core
         self.principal = principal
         self.protocol = protocol
@@ -56,7 +55,7 @@ class SessionBase:
         self._ci = principal.case_insensitive
         self._root_id: int | None = None
         self.guard = guard
-        self.checks_dav_locks = checks_dav_locks
+        self._locks = SessionLocks(self)
 
     @functools.cached_property
     def content(self) -> ContentStore:
@@ -141,15 +140,10 @@ class SessionBase:
         """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
         quota.charge(conn, self.tenant_id, deltas)
 
-    def stat_quiet(self, path: str,
-                   also: Callable[[Connection], None] | None = None) -> Entry:
-        """Stat without an audit event: for front-ends describing a result just audited.
-        ``also(conn)`` runs first in the same read transaction (one snapshot, one round
-        trip: e.g. the WebDAV locks a write request is about to check)."""
+    def stat_quiet(self, path: str) -> Entry:
+        """Stat without an audit event: for front-ends describing a result just audited."""
         parts = split_path(path)
         with self.core.catalog.read() as conn:
-            if also is not None:
-                also(conn)
             node, stored = self._resolve_named(conn, parts)
         return entry_of(stored, node)
 
@@ -181,29 +175,9 @@ class SessionBase:
             self._record_failure(self._event(action, norm), time.monotonic(), err)
             raise err
 
-    def check_lock(self, path: str, *, subtree: bool) -> None:
-        """May this principal lock ``path`` (``subtree``: a depth-infinity lock, which
-        needs write on every node below)? Refusals are audited as action ``lock``."""
-        with self._op("lock", path) as op:
-            op.recorded = True  # a grant is audited by the front-end, with its details
-            parts, norm = self._parts(path)
-            op.event.path = norm
-            self._require("write", norm)
-            if subtree:
-                with self.core.catalog.read() as conn:
-                    try:
-                        node = self._resolve(conn, parts)
-                    except (NotFound, NotADirectory):
-                        return  # a lock-null resource: nothing below it yet
-                    authz.require_subtree(conn, self.principal, "write", norm, node)
-
-    def _check_unlocked(self, conn: Connection, parts: list[str], *, membership: bool = False,
+    def _check_unlocked(self, conn: Connection, parts: list[str],
+                        tokens: Collection[str] | None = None, *, membership: bool = False,
                         subtree: bool = False) -> None:
-        """Refuse a change a WebDAV lock forbids (see ``locks.blocking_lock``)."""
-        if self.checks_dav_locks:
-            return
-        lock = dav_locks.blocking_lock(conn, self.tenant_id, parts, self._ci,
-                                   membership=membership, subtree=subtree)
-        if lock is not None:
-            raise Locked(f"{join_path(parts)} is locked (WebDAV lock by "
-                         f"{lock['principal'] or 'another client'}); try again later")
+        """Refuse a change a WebDAV lock forbids, unless ``tokens`` hold it (see
+        ``SessionLocks.check``)."""
+        self._locks.check(conn, parts, tokens, membership=membership, subtree=subtree)

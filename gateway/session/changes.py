@@ -10,6 +10,7 @@ the commit.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 class SessionPartChange(SessionBase):
     """Namespace changes, each one transaction with its audit event."""
 
-    def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> Entry:
+    def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False,
+              lock_tokens: Collection[str] | None = None) -> Entry:
         with self._op("mkdir", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
@@ -64,7 +66,7 @@ class SessionPartChange(SessionBase):
                         continue
                     if not last and not parents:
                         raise NotFound(f"{join_path(parts[:i + 1])} does not exist")
-                    self._check_unlocked(conn, parts[:i + 1], membership=True)
+                    self._check_unlocked(conn, parts[:i + 1], lock_tokens, membership=True)
                     new_id = nswrite.insert_dir(conn, self.tenant_id, node.id, part, self._ci,
                                                 self.principal.user_id, now)
                     nswrite.touch(conn, node.id, now)
@@ -72,7 +74,8 @@ class SessionPartChange(SessionBase):
                 op.commit_in(conn)
             return entry_of(norm, node)
 
-    def delete(self, path: str, *, recursive: bool = False, kind: str | None = None) -> int:
+    def delete(self, path: str, *, recursive: bool = False, kind: str | None = None,
+               lock_tokens: Collection[str] | None = None) -> int:
         """Delete a file, or a folder (with its content if ``recursive``); returns nodes
         removed. ``kind`` ("file" or "dir") refuses the other kind (SFTP remove/rmdir),
         checked after the permission, so it cannot tell a hidden path's kind."""
@@ -88,7 +91,8 @@ class SessionPartChange(SessionBase):
                     raise IsADirectory(f"{norm} is a folder") if node.is_dir else \
                         NotADirectory(f"{norm} is a file, not a folder")
                 authz.require_subtree(conn, self.principal, "delete", norm, node)
-                self._check_unlocked(conn, parts, membership=True, subtree=node.is_dir)
+                self._check_unlocked(conn, parts, lock_tokens, membership=True,
+                                     subtree=node.is_dir)
                 if node.is_dir:
                     if not recursive and ns.has_children(conn, self.tenant_id, node.id):
                         raise DirectoryNotEmpty(f"{norm} is not empty")
@@ -96,6 +100,7 @@ class SessionPartChange(SessionBase):
                 else:
                     tree = [node]
                 dead_blobs = self._remove_tree(conn, tree)
+                self._locks.drop(conn, parts)
                 nswrite.touch(conn, node.parent_id, datetime.now(UTC))  # type: ignore[arg-type]
                 op.event.bytes = sum(n.size for n in tree if n.kind == FILE)
                 op.commit_in(conn)
@@ -115,18 +120,23 @@ class SessionPartChange(SessionBase):
                 dead.append(blob_id)
         return dead
 
-    def _replace(self, conn: Connection, dnorm: str, existing: Node,
+    def _replace(self, conn: Connection, dparts: list[str], existing: Node,
                  overwrite: bool) -> list[str]:
         """Remove the destination a move or copy replaces (``overwrite`` and ``delete``
-        permission on all of it); returns the blob ids to delete after the commit."""
+        permission on all of it) and its locks; returns the blob ids to delete after the
+        commit."""
+        dnorm = join_path(dparts)
         if not overwrite:
             raise AlreadyExists(f"{dnorm} already exists")
         authz.require_subtree(conn, self.principal, "delete", dnorm, existing)
         tree = ns.subtree(conn, self.tenant_id, existing.id) if existing.is_dir \
             else [existing]
-        return self._remove_tree(conn, tree)
+        dead = self._remove_tree(conn, tree)
+        self._locks.drop(conn, dparts)
+        return dead
 
-    def move(self, src: str, dst: str, *, overwrite: bool = False) -> Entry:
+    def move(self, src: str, dst: str, *, overwrite: bool = False,
+             lock_tokens: Collection[str] | None = None) -> Entry:
         """Rename/move a file or a whole folder in one transaction."""
         with self._op("move", src, dst) as op:
             sparts, snorm = self._parts(src)
@@ -145,11 +155,13 @@ class SessionPartChange(SessionBase):
                     raise InvalidMove("a folder cannot be moved into itself")
                 authz.require_subtree(conn, self.principal, "rename", snorm, node)
                 authz.require_subtree(conn, self.principal, "write", dnorm, node)
-                self._check_unlocked(conn, sparts, membership=True, subtree=node.is_dir)
-                self._check_unlocked(conn, dparts, membership=True,
+                self._check_unlocked(conn, sparts, lock_tokens, membership=True,
+                                     subtree=node.is_dir)
+                self._check_unlocked(conn, dparts, lock_tokens, membership=True,
                                      subtree=existing is not None and existing.is_dir)
                 if existing is not None and existing.id != node.id:
-                    dead = self._replace(conn, dnorm, existing, overwrite)
+                    dead = self._replace(conn, dparts, existing, overwrite)
+                self._locks.drop(conn, sparts)  # locks stay with the URL, not the node
                 nswrite.move_node(conn, node, parent.id, dparts[-1], self._ci,
                                   datetime.now(UTC))
                 op.commit_in(conn)
@@ -158,8 +170,8 @@ class SessionPartChange(SessionBase):
             assert moved is not None
             return entry_of(dnorm, moved)
 
-    def copy(self, src: str, dst: str, *, overwrite: bool = False,
-             recursive: bool = True) -> Entry:
+    def copy(self, src: str, dst: str, *, overwrite: bool = False, recursive: bool = True,
+             lock_tokens: Collection[str] | None = None) -> Entry:
         """Copy a file or folder. Content blobs are shared (immutable), so this is O(nodes)."""
         with self._op("copy", src, dst) as op:
             sparts, snorm = self._parts(src)
@@ -178,12 +190,12 @@ class SessionPartChange(SessionBase):
                 if recursive:
                     authz.require_subtree(conn, self.principal, "read", snorm, node)
                     authz.require_subtree(conn, self.principal, "write", dnorm, node)
-                self._check_unlocked(conn, dparts, membership=True,
+                self._check_unlocked(conn, dparts, lock_tokens, membership=True,
                                      subtree=existing is not None and existing.is_dir)
                 if existing is not None:
                     if existing.id == node.id:
                         raise InvalidMove("source and destination are the same")
-                    dead = self._replace(conn, dnorm, existing, overwrite)
+                    dead = self._replace(conn, dparts, existing, overwrite)
                 source = ns.subtree(conn, self.tenant_id, node.id) if node.is_dir and recursive \
                     else [node]
                 new_top = self._clone(conn, source, parent.id, dparts[-1])
@@ -202,20 +214,22 @@ class SessionPartChange(SessionBase):
         return nswrite.clone(conn, self.tenant_id, source, parent_id, name, self._ci, mine,
                              datetime.now(UTC))
 
-    def set_mtime(self, path: str, mtime: datetime) -> Entry:
+    def set_mtime(self, path: str, mtime: datetime,
+                  lock_tokens: Collection[str] | None = None) -> Entry:
         with self._op("setattr", path) as op:
             parts, norm = self._parts(path)
             op.event.path = norm
             self._require("write", norm)
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
-                self._check_unlocked(conn, parts)
+                self._check_unlocked(conn, parts, lock_tokens)
                 nswrite.set_mtime(conn, node.id, mtime)
                 op.commit_in(conn)
                 node = ns.by_id(conn, self.tenant_id, node.id)  # type: ignore[assignment]
             return entry_of(norm, node)
 
-    def set_props(self, path: str, changes: dict[str, str | None]) -> None:
+    def set_props(self, path: str, changes: dict[str, str | None],
+                  lock_tokens: Collection[str] | None = None) -> None:
         """Set (value) or remove (None) dead properties in one transaction; audited."""
         with self._op("proppatch", path) as op:
             parts, norm = self._parts(path)
@@ -227,6 +241,6 @@ class SessionPartChange(SessionBase):
                     raise InvalidName("property name or value too long")
             with self._write_tx() as conn:
                 node = self._resolve(conn, parts)
-                self._check_unlocked(conn, parts)
+                self._check_unlocked(conn, parts, lock_tokens)
                 properties.apply(conn, self.tenant_id, node.id, changes)
                 op.commit_in(conn)

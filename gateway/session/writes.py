@@ -10,7 +10,7 @@ refused or broken upload). The writer never sees the Session.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,8 +24,6 @@ from gateway.session.base import SessionBase
 from gateway.writeroom import WriteRoom, check_file_size
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from gateway.blobio import BlobRecord
 
 
@@ -34,14 +32,15 @@ class SessionPartWrite(SessionBase):
 
     def open_write(self, path: str, *, truncate: bool = True, exclusive: bool = False,
                    must_exist: bool = False, expected_length: int | None = None,
-                   precommit: Callable[[Connection], None] | None = None) -> FileWriter:
+                   lock_tokens: Collection[str] | None = None) -> FileWriter:
         """A write handle; the new version is committed by ``close()``.
 
         ``truncate=False`` keeps the previous content (resume, append, random updates);
         ``exclusive`` fails if the file exists; ``must_exist`` fails if it does not;
         ``expected_length`` makes ``close()`` refuse a body of another length;
-        ``precommit(conn)`` runs inside the commit transaction and may raise to refuse it
-        (e.g. a WebDAV lock taken by someone else while the body was arriving).
+        ``lock_tokens``: the WebDAV lock tokens the client presented; a lock is checked
+        when the write opens and again inside the commit transaction (one taken by
+        someone else while the body was arriving refuses the commit).
         """
         started = time.monotonic()
         event = self._event("write", path)
@@ -62,7 +61,8 @@ class SessionPartWrite(SessionBase):
                     raise AlreadyExists(f"{norm} already exists")
                 if existing is None and must_exist:
                     raise NotFound(f"{norm} does not exist")
-                self._check_unlocked(conn, parts, membership=existing is None)  # early
+                self._check_unlocked(conn, parts, lock_tokens,  # early
+                                     membership=existing is None)
                 usage = None
                 if expected_length is not None:  # refused before the body arrives
                     check_file_size(max_file_bytes, norm, expected_length)
@@ -76,13 +76,15 @@ class SessionPartWrite(SessionBase):
                          existing.size if existing is not None else 0, usage)
         if existing is not None and not truncate and existing.blob_id is None:
             existing = None
-        target = WriteCommit(self, norm, parts, exclusive, precommit)
+        target = WriteCommit(self, norm, parts, exclusive, lock_tokens)
         return FileWriter(target, norm, existing, truncate=truncate,
                           expected_length=expected_length, room=room)
 
-    def write_file(self, path: str, data: bytes) -> Entry:
+    def write_file(self, path: str, data: bytes,
+                   lock_tokens: Collection[str] | None = None) -> Entry:
         """Write a whole file in one call (tests, CLI, small files)."""
-        with self.open_write(path, expected_length=len(data)) as writer:
+        with self.open_write(path, expected_length=len(data),
+                             lock_tokens=lock_tokens) as writer:
             writer.write(data)
         assert writer.entry is not None
         return writer.entry
@@ -98,14 +100,14 @@ class WriteCommit:
     """The commit side of one open_write (a ``filewriter.WriteTarget``)."""
 
     def __init__(self, session: SessionBase, path: str, parts: list[str], exclusive: bool,
-                 precommit: Callable[[Connection], None] | None) -> None:
-        """``precommit(conn)`` runs inside the commit transaction; may raise to refuse."""
+                 lock_tokens: Collection[str] | None) -> None:
+        """``lock_tokens``: checked again against the locks inside the commit."""
         self._session = session
         self.content = session.content
         self.path = path
         self._parts = parts
         self._exclusive = exclusive
-        self.precommit = precommit
+        self._lock_tokens = lock_tokens
         self.started = time.monotonic()
 
     def commit(self, record: BlobRecord, received: int) -> Entry:
@@ -121,9 +123,7 @@ class WriteCommit:
                 raise IsADirectory(f"{self.path} is a folder")
             if existing is not None and self._exclusive:
                 raise AlreadyExists(f"{self.path} already exists")
-            s._check_unlocked(conn, parts, membership=existing is None)
-            if self.precommit is not None:
-                self.precommit(conn)
+            s._check_unlocked(conn, parts, self._lock_tokens, membership=existing is None)
             deltas: quota.Deltas = {s.principal.user_id: [record.size, 0]}
             if existing is None:
                 deltas[s.principal.user_id][1] = 1
