@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
-from gateway import authz
+from gateway import authz, permissions
 from gateway.audit import AuditEvent
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
 from gateway.catalog import locks as dav_locks
@@ -286,6 +286,10 @@ class Session:
         if err is not None:
             self._record_failure(self._event(action, norm), time.monotonic(), err)
             raise err
+
+    def may(self, perm: str, path: str, *, audit_as: str | None = None) -> bool:
+        """Holds the principal ``perm`` on ``path``? (display; ``audit_as``: refuse, audited)"""
+        return permissions.may(self, perm, path, audit_as)
 
     def check_lock(self, path: str, *, subtree: bool) -> None:
         """May this principal lock ``path`` (``subtree``: a depth-infinity lock, which
