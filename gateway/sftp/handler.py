@@ -30,6 +30,7 @@ from asyncssh.sftp import (
 )
 
 from gateway import errors
+from gateway.config import Config
 from gateway.principal import Principal
 from gateway.session import Entry, Session
 from gateway.sftp.errors import failure, log, to_sftp, unsupported
@@ -133,7 +134,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     """SFTP requests of one channel -> one ``Session``."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel, session: Session,
-                 executor: Any, *, send_exit_status: bool = True) -> None:
+                 executor: Any, config: Config, *, send_exit_status: bool = True) -> None:
         super().__init__(chan)
         self.session = session
         self.principal: Principal = session.principal
@@ -149,9 +150,9 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         self._dates: dict[int, str] = {}
         # open handles and buffered bytes are limited per SSH connection, not per channel
         conn = chan.get_connection()
-        self.limits: ConnectionLimits = limits_of(conn, session.core.config) \
+        self.limits: ConnectionLimits = limits_of(conn, config) \
             if isinstance(conn, asyncssh.SSHServerConnection) \
-            else ConnectionLimits.from_config(session.core.config)
+            else ConnectionLimits.from_config(config)
 
     # --- presentation -----------------------------------------------------------------
     def format_user(self, uid: int | None) -> str:
@@ -163,7 +164,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     def _mode(self, entry: Entry) -> int:
         if entry.is_dir:
             return DIR_MODE
-        return FILE_MODE if self.principal.allowed("write", entry.path) else READONLY_FILE_MODE
+        return FILE_MODE if self.session.may("write", entry.path) else READONLY_FILE_MODE
 
     def _attrs(self, entry: Entry) -> SFTPAttrs:
         return _attrs_of(self._mode(entry), entry.size, int(entry.mtime.timestamp()))
@@ -359,8 +360,8 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
             writer = await self._run(self.session.open_write, norm, truncate=True,
                                      exclusive=exclusive, must_exist=not create)
         else:  # keep the content: open the core writer only when something changes
-            if not self.principal.allowed("write", norm):
-                raise errors.PermissionDenied(f"no write permission on {norm}")
+            if not self.session.may("write", norm):  # refused and audited by the core
+                await self._run(self.session.may, "write", norm, audit_as="write")
             try:
                 existing: Entry | None = await self._run(self.session.stat_quiet, norm)
             except errors.NotFound:
