@@ -23,8 +23,8 @@ from sqlalchemy import select
 from gateway.audit import EXPORT_COLUMNS, _with_text_ts
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events, audit_heads
-from gateway.cli.output import json_safe
 from gateway.errors import GatewayError
+from gateway.textout import json_safe
 
 BATCH = 1000
 

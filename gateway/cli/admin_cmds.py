@@ -10,9 +10,9 @@ from dataclasses import asdict
 
 from gateway import admin
 from gateway.cli.common import EXIT_USAGE, csv_list, emit, open_core, size_or_none
-from gateway.cli.output import human_size, table
 from gateway.config import Config
 from gateway.errors import GatewayError
+from gateway.textout import human_size, table
 
 _open_core = open_core
 _emit = emit

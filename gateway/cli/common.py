@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from gateway.cli.output import dump_json, parse_size, printable_lines
 from gateway.config import Config
 from gateway.errors import GatewayError
+from gateway.textout import dump_json, parse_size, printable_lines
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

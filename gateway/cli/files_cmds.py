@@ -10,8 +10,8 @@ import sys
 
 from gateway import admin
 from gateway.cli.common import emit, open_core
-from gateway.cli.output import human_size, printable, table
 from gateway.config import Config
+from gateway.textout import human_size, printable, table
 
 _open_core = open_core
 _emit = emit

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def cmd_locks(args: argparse.Namespace, cfg: Config) -> int:
     from gateway import locks_admin
     from gateway.cli.main import _emit, _open_core
-    from gateway.cli.output import table
+    from gateway.textout import table
 
     with _open_core(cfg) as core:
         if args.action == "list":

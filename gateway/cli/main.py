@@ -20,9 +20,9 @@ from gateway import admin
 from gateway.cli.common import EXIT_ERROR, EXIT_USAGE, NoCatalog
 from gateway.cli.common import _emit as _emit
 from gateway.cli.common import _open_core as _open_core
-from gateway.cli.output import human_size, printable
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
+from gateway.textout import human_size, printable
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "build_parser", "main"]
 

@@ -141,8 +141,8 @@ def cmd_policy(args: argparse.Namespace, cfg: Config) -> int:
 
 # --- defender -----------------------------------------------------------------------------
 def cmd_defender(args: argparse.Namespace, cfg: Config) -> int:
-    from gateway.cli.output import table
     from gateway.policy.defender import Defender
+    from gateway.textout import table
 
     with _core(cfg) as core:
         d = Defender(core)
@@ -163,8 +163,8 @@ def cmd_defender(args: argparse.Namespace, cfg: Config) -> int:
 
 # --- SSH keys -------------------------------------------------------------------------------
 def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
-    from gateway.cli.output import table
     from gateway.policy import sshkeys
+    from gateway.textout import table
 
     with _core(cfg) as core:
         user, tenant = _login(args.login)
@@ -264,8 +264,8 @@ def replace_grace(facts):  # type: ignore[no-untyped-def]
 
 
 def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
-    from gateway.cli.output import table
     from gateway.policy import apppasswords
+    from gateway.textout import table
 
     with _core(cfg) as core:
         user, tenant = _login(args.login)
