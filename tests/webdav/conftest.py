@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 from davclient import DavClient
-
-from gateway.localnet import free_port
+from localnet import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[2]
