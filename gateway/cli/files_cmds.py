@@ -9,21 +9,18 @@ import argparse
 import sys
 
 from gateway import admin
-from gateway.cli.common import emit, open_core
+from gateway.cli.common import emit, open_core, split_login
 from gateway.config import Config
 from gateway.textout import human_size, printable, table
 
-_open_core = open_core
-_emit = emit
-
 
 def cmd_files(args: argparse.Namespace, cfg: Config) -> int:
-    with _open_core(cfg) as core:
-        name, tenant = admin.split_login(args.login)
+    with open_core(cfg) as core:
+        name, tenant = split_login(args.login)
         session = core.session(admin.principal_for(core, tenant, name), "cli", "local")
         if args.action == "ls":
             entries = list(session.list(args.path))
-            _emit(args, entries, table(
+            emit(args, entries, table(
                 [[e.name + ("/" if e.is_dir else ""), str(e.size),
                   e.mtime.isoformat(timespec="seconds")] for e in entries],
                 ("name", "size", "modified")))
@@ -33,7 +30,7 @@ def cmd_files(args: argparse.Namespace, cfg: Config) -> int:
                 while chunk := src.read(1024 * 1024):
                     writer.write(chunk)
             e = session.stat_quiet(args.path)
-            _emit(args, e, f"stored {printable(e.path)} ({human_size(e.size)})")
+            emit(args, e, f"stored {printable(e.path)} ({human_size(e.size)})")
         elif args.action == "get":
             dst = sys.stdout.buffer if args.local == "-" else open(args.local, "wb")  # noqa: SIM115
             with dst, session.open_read(args.path) as reader:
