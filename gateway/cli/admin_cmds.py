@@ -9,7 +9,15 @@ import sys
 from dataclasses import asdict
 
 from gateway import admin
-from gateway.cli.common import EXIT_USAGE, csv_list, emit, open_core, size_or_none, split_login
+from gateway.cli.common import (
+    EXIT_USAGE,
+    csv_list,
+    emit,
+    open_core,
+    size_or_none,
+    split_login,
+    user_command,
+)
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.textout import human_size, table
@@ -104,7 +112,7 @@ def cmd_user(args: argparse.Namespace, cfg: Config) -> int:
                         key=lambda u: (names.get(u.tenant_id, ""), u.name))
             emit(args, [{**asdict(u), "tenant": names.get(u.tenant_id)} for u in us],
                  table([_user_row(u, names.get(u.tenant_id, "?")) for u in us],
-                        USER_HEADERS))
+                       USER_HEADERS))
             return 0
         name, tenant = split_login(args.login)
         if args.action == "create":
@@ -222,8 +230,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "tenant", nargs="?", help="default: every tenant")
     for action, text in (("create", "create a user (password optional)"),
                          ("set", "change a user's kind, permissions or quotas")):
-        a = usub.add_parser(action, parents=[common], help=text)
-        a.add_argument("login", metavar="USER@TENANT")
+        a = user_command(usub, action, common, text)
         a.add_argument("--kind", choices=("human", "machine"),
                        default="human" if action == "create" else None)
         a.add_argument("--permissions", help='JSON: [{"prefix": "/", "perms": ["read"]}]')
@@ -236,10 +243,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                          ("disable", "refuse every login of a user"),
                          ("enable", "allow a disabled user again"),
                          ("delete", "delete a user (their files stay with the tenant)")):
-        usub.add_parser(action, parents=[common], help=text).add_argument(
-            "login", metavar="USER@TENANT")
-    a = usub.add_parser("passwd", parents=[common], help="set or generate a user's password")
-    a.add_argument("login", metavar="USER@TENANT")
+        user_command(usub, action, common, text)
+    a = user_command(usub, "passwd", common, "set or generate a user's password")
     a.add_argument("--password-stdin", action="store_true")
     a.add_argument("--generate-password", action="store_true")
     u.set_defaults(func=cmd_user)

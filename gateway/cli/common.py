@@ -29,7 +29,7 @@ EXIT_USAGE = 2
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "NoCatalog", "audit_change", "csv_list", "emit",
            "expiry", "open_core", "optional_list", "parse_duration", "parse_when",
-           "require_catalog", "size_or_none", "split_login"]
+           "require_catalog", "size_or_none", "split_login", "user_command"]
 
 
 class NoCatalog(GatewayError):
@@ -92,6 +92,14 @@ def audit_change(core, action: str, login: str | None = None, *, tenant: str | N
     if login is not None:
         user, tenant = split_login(login)
     record_admin_action(core, action, tenant=tenant, path=user, reason=reason)
+
+
+def user_command(sub: argparse._SubParsersAction, name: str, common: argparse.ArgumentParser,
+                 text: str) -> argparse.ArgumentParser:
+    """A subcommand about one user: its first argument is ``USER@TENANT`` (``split_login``)."""
+    parser = sub.add_parser(name, parents=[common], help=text)
+    parser.add_argument("login", metavar="USER@TENANT")
+    return parser
 
 
 def csv_list(text: str) -> list[str]:

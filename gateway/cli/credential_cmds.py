@@ -16,6 +16,7 @@ from gateway.cli.common import (
     open_core,
     optional_list,
     split_login,
+    user_command,
 )
 from gateway.config import Config
 from gateway.errors import GatewayError
@@ -163,16 +164,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     """Add the credential subcommands."""
     k = sub.add_parser("key", parents=[common], help="users' SSH public keys")
     ksub = k.add_subparsers(dest="action", required=True, metavar="ACTION")
-    a = ksub.add_parser("add", parents=[common], help="add a public key to a user")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(ksub, "add", common, "add a public key to a user")
     a.add_argument("key", help="a .pub file, the key line itself, or - for stdin")
     a.add_argument("--networks")
     a.add_argument("--expires", help="date or duration (90d)")
     a.add_argument("--comment")
-    ksub.add_parser("list", parents=[common], help="a user's keys").add_argument(
-        "login", metavar="USER@TENANT")
-    a = ksub.add_parser("remove", parents=[common], help="remove a key by fingerprint")
-    a.add_argument("login", metavar="USER@TENANT")
+    user_command(ksub, "list", common, "a user's keys")
+    a = user_command(ksub, "remove", common, "remove a key by fingerprint")
     a.add_argument("fingerprint")
     k.set_defaults(func=cmd_key)
 
@@ -181,26 +179,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     for action, text in (("enroll", "new TOTP secret (QR code); enforced after confirm"),
                          ("disable", "remove a user's TOTP"),
                          ("recovery-codes", "replace a user's recovery codes")):
-        tsub.add_parser(action, parents=[common], help=text).add_argument(
-            "login", metavar="USER@TENANT")
-    a = tsub.add_parser("confirm", parents=[common], help="confirm enrolment with a code")
-    a.add_argument("login", metavar="USER@TENANT")
+        user_command(tsub, action, common, text)
+    a = user_command(tsub, "confirm", common, "confirm enrolment with a code")
     a.add_argument("code")
     t.set_defaults(func=cmd_totp)
 
     ap = sub.add_parser("app-password", parents=[common], help="WebDAV app passwords")
     asub = ap.add_subparsers(dest="action", required=True, metavar="ACTION")
-    a = asub.add_parser("create", parents=[common], help="a new app password (shown once)")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(asub, "create", common, "a new app password (shown once)")
     a.add_argument("--label", required=True)
     a.add_argument("--read-only", action="store_true")
     a.add_argument("--prefix", default="/", help="limit to this folder")
     a.add_argument("--networks")
     a.add_argument("--expires", help="date or duration (90d)")
     a.add_argument("--code", help="current TOTP code (asked for when omitted on a terminal)")
-    asub.add_parser("list", parents=[common], help="a user's app passwords").add_argument(
-        "login", metavar="USER@TENANT")
-    a = asub.add_parser("revoke", parents=[common], help="revoke an app password")
-    a.add_argument("login", metavar="USER@TENANT")
+    user_command(asub, "list", common, "a user's app passwords")
+    a = user_command(asub, "revoke", common, "revoke an app password")
     a.add_argument("ident", help="id (prefix) or label")
     ap.set_defaults(func=cmd_app_password)

@@ -19,6 +19,7 @@ from gateway.cli.common import (
     optional_list,
     parse_duration,
     split_login,
+    user_command,
 )
 from gateway.config import Config
 from gateway.errors import GatewayError
@@ -126,8 +127,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--networks", help="comma list of CIDRs; 'any' removes the restriction")
     a.add_argument("--max-sessions", type=int, help="0 removes the limit")
     a.add_argument("--max-sessions-per-user", type=int, help="0 removes the limit")
-    a = psub.add_parser("set-user", parents=[common], help="narrow one user's policy")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(psub, "set-user", common, "narrow one user's policy")
     a.add_argument("--protocols", help="comma list (subset of the tenant's); 'any' = tenant's")
     _method_args(a)
     a.add_argument("--networks", help="comma list of CIDRs inside the tenant's; 'any' clears")
@@ -147,8 +147,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--group-map", help='JSON: {"cn": [{"prefix": "/", "perms": ["read"]}]}')
     a.add_argument("--timeout", type=float)
     a.add_argument("--no-starttls", dest="starttls", action="store_false", default=None)
-    a = psub.add_parser("explain", parents=[common], help="print a decision and its rules")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(psub, "explain", common, "print a decision and its rules")
     a.add_argument("--protocol", required=True, choices=("webdav", "sftp", "scp"))
     a.add_argument("--from", dest="source", required=True, help="client address")
     a.add_argument("--method", choices=("password", "publickey", "keyboard-interactive",
