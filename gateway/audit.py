@@ -298,8 +298,8 @@ TABLE_COLUMNS = ("ts", "tenant", "user", "protocol", "action", "path", "bytes", 
 def render_events(events: Iterable[dict], fmt: str, *, header: bool = True) -> Iterator[str]:
     """The events as text, in pieces (each ends with a newline), streaming where the format
     allows (all but table). Table and CSV show control characters as visible escapes
-    (``gateway.cli.output.printable``); JSON escapes them the JSON way."""
-    from gateway.cli.output import json_safe, printable, table
+    (``gateway.textout.printable``); JSON escapes them the JSON way."""
+    from gateway.textout import json_safe, printable, table
 
     rows = (_with_text_ts(r) for r in events)
     if fmt == "jsonl":

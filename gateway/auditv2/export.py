@@ -33,7 +33,7 @@ from gateway.audit import EXPORT_COLUMNS, _with_text_ts
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events, audit_heads
 from gateway.errors import GatewayError
-from gateway.textsafe import json_safe
+from gateway.textout import json_safe
 
 BATCH = 1000
 log = logging.getLogger(__name__)

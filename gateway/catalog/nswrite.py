@@ -9,7 +9,7 @@ used when it held them; nothing here knows users' permissions or blob content.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, update
 
@@ -18,8 +18,13 @@ from gateway.catalog.namespace import DIR, FILE, Node, new_etag
 from gateway.catalog.tables import nodes
 from gateway.names import name_key
 
-if TYPE_CHECKING:
-    from gateway.blobio import BlobRecord
+
+class StoredContent(Protocol):
+    """What the namespace needs of a stored blob (``blobio.BlobRecord`` is one)."""
+
+    id: str
+    size: int
+    content_mac: str | None
 
 # hot statements, built once (their parameters change per call)
 _INSERT_NODE = nodes.insert()
@@ -45,7 +50,7 @@ def insert_dir(conn: Connection, tenant_id: str, parent_id: int, name: str,
         ctime=now)).inserted_primary_key[0]
 
 
-def content_values(record: BlobRecord, owner_id: str | None, now: datetime) -> dict[str, Any]:
+def content_values(record: StoredContent, owner_id: str | None, now: datetime) -> dict[str, Any]:
     """The node columns a new file version sets (a fresh etag)."""
     return dict(size=record.size, blob_id=record.id, content_mac=record.content_mac,
                 etag=new_etag(), owner_id=owner_id, mtime=now)

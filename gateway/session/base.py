@@ -22,6 +22,7 @@ from gateway.contentstore import ContentStore
 from gateway.entry import Entry, entry_of
 from gateway.errors import HiddenPath
 from gateway.names import join_path, split_path
+from gateway.outcomes import failure_result
 from gateway.session.locking import SessionLocks
 
 if TYPE_CHECKING:
@@ -174,6 +175,21 @@ class SessionBase:
         if err is not None:
             self._record_failure(self._event(action, norm), time.monotonic(), err)
             raise err
+
+    def may(self, perm: str, path: str, *, audit_as: str | None = None) -> bool:
+        """Does the principal hold ``perm`` on ``path``? Front-ends ask here instead of
+        reading rules: a yes/no for display (SFTP mode bits); with ``audit_as`` a refusal
+        is raised (``PermissionDenied``, or ``HiddenPath`` for a path the principal may not
+        see: answered as missing) and audited as that action, as the operation would."""
+        if audit_as is None:
+            return self.principal.allowed(perm, path)
+        norm = join_path(split_path(path))
+        err = authz.refusal(self.principal, perm, norm)
+        if err is None:
+            return True
+        self.record(audit_as, path=norm, result=failure_result(audit_as, err),
+                    reason=f"{err.reason}: {err}")
+        raise err
 
     def _check_unlocked(self, conn: Connection, parts: list[str],
                         tokens: Collection[str] | None = None, *, membership: bool = False,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from localnet import free_port, wait_port
 from sftp.conftest import need  # the suite's one tool check (skip, or fail under CI)
 from sftp.conftest import stop as stop_process
 
@@ -38,7 +39,6 @@ from gateway.cli.setup import ensure_ssh_host_keys, ensure_tls_certificate
 from gateway.config import load_config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
-from gateway.localnet import free_port, wait_port
 from tests.audit_stream import synced_audit_file
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from localnet import free_port
 
 from gateway import admin
 from gateway.cli.setup import ensure_ssh_host_keys
 from gateway.config import load_config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
-from gateway.localnet import free_port
 from tests.audit_stream import synced_audit_file
 
 PW = "Correct-Horse-7-battery"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 from davclient import DavClient
+from localnet import free_port
 
-from gateway.localnet import free_port
 from tests.audit_stream import synced_audit_file
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
