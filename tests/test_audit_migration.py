@@ -43,8 +43,9 @@ def _tables(url: str):  # type: ignore[no-untyped-def]
     return engine, meta.tables["audit_events"], meta.tables["audit_heads"]
 
 
-def test_a_v1_trail_migrates_seals_continues_and_stays_tamper_evident(tmp_path: Path,
-                                                                     db_url: str) -> None:
+def test_a_v1_trail_migrates_seals_continues_and_stays_tamper_evident(
+        tmp_path: Path, empty_db_url: str) -> None:
+    db_url = empty_db_url
     catalog = Catalog(db_url)
     command.upgrade(catalog.alembic_config(), "0005")
     catalog.dispose()
