@@ -11,9 +11,10 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, event
@@ -25,6 +26,20 @@ from gateway.errors import ConfigError, SchemaOutOfDate
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+#: names a file that receives one line per catalog transaction and statement (benchmarks:
+#: ``bench/count_statements.py``); unset in production
+TRACE_ENV = "LUMANOX_CATALOG_TRACE"
+
+
+def _file_tracer(path: str) -> Callable[[str], None]:
+    """A tracer appending ``<pid> <what>`` lines to ``path`` (O_APPEND: processes mix safely)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return lambda what: os.write(fd, f"{os.getpid()} {what[:120]}\n".encode())
+
+
+#: called with ``tx read`` / ``tx write`` / ``sql <statement>`` when set (tests, benchmarks)
+trace: Callable[[str], None] | None = _file_tracer(os.environ[TRACE_ENV]) \
+    if os.environ.get(TRACE_ENV) else None
 
 
 @functools.cache
@@ -63,16 +78,22 @@ class Catalog:
                 f"catalog.url: unsupported database {url.split(':', 1)[0]!r}; "
                 "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
             )
+        if trace is not None:  # set before the engine is made (a listener costs per statement)
+            event.listen(self.engine, "before_cursor_execute", _trace_statement)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (deferred on SQLite)."""
+        if trace is not None:
+            trace("tx read")
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; committed when the block ends without an exception."""
+        if trace is not None:
+            trace("tx write")
         attempts = 0
         while True:
             try:
@@ -158,6 +179,11 @@ class Catalog:
                 "run `lumanox-gateway migrate` (or set catalog.auto_migrate = true)"
             )
         self.migrate()
+
+
+def _trace_statement(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+    if trace is not None and not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+        trace("sql " + " ".join(statement.split()))
 
 
 def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
