@@ -1,5 +1,5 @@
 """Audit: one event per operation, stored in the catalog as a per-tenant hash chain and
-written as one JSON line per event through structlog.
+written as one JSON line per event.
 
 Each event's hash is an HMAC-SHA-256 under the audit key (gateway/auditv2: the catalog
 holds it only wrapped by the master key) over the previous event's hash and the canonical
@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import structlog
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from gateway.auditv2.chain import FORMAT_V2, GENESIS, commit_personal, dumps, v1_hash, v2_mac
 from gateway.auditv2.checkpoint import CheckpointWriter
 from gateway.auditv2.verify import ChainProblem, verify_chain
 from gateway.catalog import Catalog
+from gateway.catalog.db import RawSQL, db_time, run_raw, run_raw_many
 from gateway.catalog.tables import audit_events, audit_heads
 
 __all__ = ["GENESIS", "AuditEvent", "AuditLog", "ChainProblem", "event_hash", "verify_chain"]
@@ -47,12 +47,17 @@ NO_TENANT_CHAIN = "-"
 log = logging.getLogger(__name__)
 
 
-_HEAD = select(audit_heads.c.seq, audit_heads.c.hash).where(
-    audit_heads.c.chain == bindparam("chain")).with_for_update()
-_MOVE_HEAD = audit_heads.update().where(audit_heads.c.chain == bindparam("head")).values(
-    seq=bindparam("seq"), hash=bindparam("hash"))
-_NEW_HEAD = audit_heads.insert()
-_INSERT_EVENTS = audit_events.insert()
+# every write transaction runs these: straight to the driver (``db.run_raw``)
+_HEAD = RawSQL("SELECT seq, hash FROM audit_heads WHERE chain = :chain", for_update=True)
+_MOVE_HEAD = RawSQL("UPDATE audit_heads SET seq = :seq, hash = :hash WHERE chain = :chain")
+_NEW_HEAD = RawSQL("INSERT INTO audit_heads (chain, seq, hash) VALUES (:chain, :seq, :hash)")
+_INSERT_EVENTS = RawSQL("""
+    INSERT INTO audit_events ("chain", "seq", "ts", "tenant", "user", "protocol", "remote_addr",
+        "session_id", "action", "path", "dest_path", "bytes", "sha256", "duration_ms", "result",
+        "reason", "prev_hash", "hash", "format", "commitments", "salts")
+    VALUES (:chain, :seq, :ts, :tenant, :user, :protocol, :remote_addr, :session_id, :action,
+        :path, :dest_path, :bytes, :sha256, :duration_ms, :result, :reason, :prev_hash, :hash,
+        :format, :commitments, :salts)""")
 
 
 @dataclass
@@ -84,17 +89,37 @@ class AuditEvent:
         return dict(self.__dict__)
 
 
-def make_json_logger(target: str) -> tuple[Any, TextIO | None]:
-    """A structlog logger writing one JSON object per line to stdout, a file, or nowhere."""
+class JsonLines:
+    """One JSON object per line, keys sorted (the lines structlog's JSONRenderer wrote,
+    without its processor chain), to a stream; one write per batch of events."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def write(self, objects: Iterable[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(o, sort_keys=True, default=repr) + "\n" for o in objects)
+        with self._lock:
+            self.stream.write(text)
+            self.stream.flush()
+
+
+def make_json_logger(target: str) -> tuple[JsonLines | None, TextIO | None]:
+    """A JSON-lines writer to stdout, a file, or nowhere; and the file to close."""
     if target == "off":
         return None, None
     stream: TextIO = sys.stdout if target == "stdout" else open(  # noqa: SIM115
         target, "a", encoding="utf-8", buffering=1)
-    logger = structlog.wrap_logger(
-        structlog.PrintLogger(stream),
-        processors=[structlog.processors.JSONRenderer(sort_keys=True)],
-    )
-    return logger, (None if stream is sys.stdout else stream)
+    return JsonLines(stream), (None if stream is sys.stdout else stream)
+
+
+def _log_line(ev: AuditEvent) -> dict[str, Any]:
+    """The event as its JSON log line shows it (no ``prev_hash``; ``ts`` as UTC text)."""
+    data = ev.fields()
+    data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
+    data["event"] = "audit"
+    del data["prev_hash"]
+    return data
 
 
 class AuditLog:
@@ -126,8 +151,8 @@ class AuditLog:
             by_chain.setdefault(ev.chain, []).append(ev)
         rows = []
         for chain in sorted(by_chain):  # fixed order: no lock-order deadlocks on PostgreSQL
-            head = conn.execute(_HEAD, {"chain": chain}).first()
-            seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+            head = run_raw(conn, _HEAD, {"chain": chain}).fetchone()
+            seq, prev = (head[0], head[1]) if head else (0, GENESIS)
             for ev in by_chain[chain]:
                 seq += 1
                 ev.seq, ev.prev_hash = seq, prev
@@ -135,25 +160,20 @@ class AuditLog:
                 commitments, salts = commit_personal(fields)
                 ev.hash = prev = v2_mac(self.key, prev, fields, commitments, ev.ts)
                 fields.update(hash=ev.hash, format=FORMAT_V2, commitments=dumps(commitments),
-                              salts=dumps(salts))
+                              salts=dumps(salts), ts=db_time(conn, ev.ts))
                 rows.append(fields)
-            conn.execute(_MOVE_HEAD if head else _NEW_HEAD,
-                         {"head": chain, "chain": chain, "seq": seq, "hash": prev})
+            run_raw(conn, _MOVE_HEAD if head else _NEW_HEAD,
+                    {"chain": chain, "seq": seq, "hash": prev})
         if rows:
             self._dirty = True
-            conn.execute(_INSERT_EVENTS, rows)
+            run_raw_many(conn, _INSERT_EVENTS, rows)
             committed = [ev for evs in by_chain.values() for ev in evs]
             Catalog.after_commit(conn, lambda: self.emit_json(committed))
 
     def emit_json(self, events: Iterable[AuditEvent]) -> None:
         """Write committed events to the JSON stream (``append`` arranges it on commit)."""
-        if self._json is None:
-            return
-        for ev in events:
-            data = ev.fields()
-            data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
-            data.pop("prev_hash", None)
-            self._json.info("audit", **data)
+        if self._json is not None:
+            self._json.write(_log_line(ev) for ev in events)
 
     def record(self, event: AuditEvent) -> None:
         """Queue an event for the background writer."""

@@ -13,9 +13,12 @@ import contextlib
 import functools
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
@@ -61,14 +64,40 @@ def migration_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+#: one in-process writer mutex per SQLite database file (see ``Catalog.write``)
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_mutex(url: str) -> threading.RLock:
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(url, threading.RLock())
+
+
+def _forget_writer_mutexes() -> None:
+    """In a forked child: a mutex another thread of the parent held stays held forever."""
+    global _WRITERS_GUARD
+    _WRITERS.clear()
+    _WRITERS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_writer_mutexes)
+
+
 class Catalog:
     """The SQL catalog: an engine plus transaction helpers."""
 
     def __init__(self, url: str, *, busy_timeout_s: float = 30.0, pool_size: int = 8) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        #: SQLite has one writer at a time: threads of this process queue on this mutex
+        #: ahead of ``BEGIN IMMEDIATE`` instead of polling in SQLite's busy handler
+        #: (which sleeps 1, 2, 5, 10 ... ms between tries); other processes still meet
+        #: in the busy handler. PostgreSQL writers lock rows and need no mutex.
+        self._writer: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_s)
+            self._writer = _writer_mutex(url)
         elif url.startswith("postgresql"):
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
@@ -94,6 +123,10 @@ class Catalog:
         """A write transaction; committed when the block ends without an exception."""
         if trace is not None:
             trace("tx write")
+        with self._writer:
+            yield from self._write()
+
+    def _write(self) -> Iterator[Connection]:
         attempts = 0
         while True:
             try:
@@ -181,6 +214,59 @@ class Catalog:
         self.migrate()
 
 
+class RawSQL:
+    """A hot statement for ``run_raw``: written once with ``:name`` parameters (SQLite's
+    style), kept also in psycopg's ``%(name)s`` style; ``for_update`` appends ``FOR
+    UPDATE`` on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` has locked everything already)."""
+
+    __slots__ = ("pg", "sqlite")
+
+    def __init__(self, sql: str, *, for_update: bool = False) -> None:
+        self.sqlite = " ".join(sql.split())
+        self.pg = re.sub(r"(?<!:):(\w+)", r"%(\1)s", self.sqlite) + \
+            (" FOR UPDATE" if for_update else "")
+
+
+def run_raw(conn: Connection, stmt: RawSQL, params: dict[str, Any]) -> Any:
+    """Execute ``stmt`` on the driver's own cursor inside ``conn``'s transaction; the
+    cursor (DB-API rows: plain tuples; SQLite times as text, see ``sqlite_time``).
+
+    For the dozen statements every request runs: SQLAlchemy's per-statement work (compile
+    cache lookup, parameter processing, result wrapping) costs several times the driver
+    call on these one-row look-ups."""
+    if trace is not None:
+        trace("sql " + stmt.sqlite)
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        return dbapi.execute(stmt.sqlite, params)  # type: ignore[union-attr]
+    cur = dbapi.cursor()  # type: ignore[union-attr]
+    cur.execute(stmt.pg, params)
+    return cur
+
+
+def run_raw_many(conn: Connection, stmt: RawSQL, rows: list[dict[str, Any]]) -> None:
+    """``run_raw`` for many parameter sets (one statement, e.g. a batch of inserts)."""
+    if trace is not None:
+        trace("sql " + stmt.sqlite)
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        dbapi.executemany(stmt.sqlite, rows)  # type: ignore[union-attr]
+    else:
+        with dbapi.cursor() as cur:  # type: ignore[union-attr]
+            cur.executemany(stmt.pg, rows)
+
+
+def sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy stores it in SQLite (wall clock, the zone dropped; the
+    catalog passes UTC times)."""
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def db_time(conn: Connection, value: datetime) -> datetime | str:
+    """A datetime parameter for ``run_raw`` on this connection's database."""
+    return sqlite_time(value) if conn.dialect.name == "sqlite" else value
+
+
 def _trace_statement(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
     if trace is not None and not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
         trace("sql " + " ".join(statement.split()))
@@ -209,7 +295,9 @@ def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("lumanox_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # straight to the driver: this runs for every transaction
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
