@@ -50,10 +50,14 @@ class ServeRun:
                                                      context=ctx, timeout=30)
         return self._http
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        auth = base64.b64encode(f"{self.login}:{PASSWORD}".encode()).decode()
+    def auth_header(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.login}:{PASSWORD}".encode()).decode()
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         c = self.http()
-        c.request(method, path, body=body, headers={"Authorization": f"Basic {auth}"})
+        c.request(method, path, body=body,
+                  headers={"Authorization": self.auth_header(), **(headers or {})})
         resp = c.getresponse()
         return resp.status, resp.read()
 

@@ -280,6 +280,9 @@ def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
         url,
         poolclass=NullPool if path in ("", ":memory:") else None,
         connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+        # every transaction ends in COMMIT or ROLLBACK (Catalog.read/write, and a closed
+        # Connection rolls back what it began): no second rollback on each return
+        pool_reset_on_return=None,
     )
 
     @event.listens_for(engine, "connect")
