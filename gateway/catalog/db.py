@@ -13,7 +13,6 @@ import contextlib
 import functools
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
+from gateway.catalog.groupcommit import GroupCommitter
 from gateway.errors import ConfigError, SchemaOutOfDate
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -64,40 +64,21 @@ def migration_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-#: one in-process writer mutex per SQLite database file (see ``Catalog.write``)
-_WRITERS: dict[str, threading.RLock] = {}
-_WRITERS_GUARD = threading.Lock()
-
-
-def _writer_mutex(url: str) -> threading.RLock:
-    with _WRITERS_GUARD:
-        return _WRITERS.setdefault(url, threading.RLock())
-
-
-def _forget_writer_mutexes() -> None:
-    """In a forked child: a mutex another thread of the parent held stays held forever."""
-    global _WRITERS_GUARD
-    _WRITERS.clear()
-    _WRITERS_GUARD = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_writer_mutexes)
-
-
 class Catalog:
     """The SQL catalog: an engine plus transaction helpers."""
 
     def __init__(self, url: str, *, busy_timeout_s: float = 30.0, pool_size: int = 8) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        #: SQLite has one writer at a time: threads of this process queue on this mutex
-        #: ahead of ``BEGIN IMMEDIATE`` instead of polling in SQLite's busy handler
-        #: (which sleeps 1, 2, 5, 10 ... ms between tries); other processes still meet
-        #: in the busy handler. PostgreSQL writers lock rows and need no mutex.
-        self._writer: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        #: SQLite has one writer at a time: the threads of this process queue for it
+        #: and commit in groups (``groupcommit``) instead of polling in SQLite's busy
+        #: handler and paying one fsync each. PostgreSQL writers lock rows: no queue.
+        self._group: GroupCommitter | None = None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_s)
-            self._writer = _writer_mutex(url)
+            self._group = GroupCommitter(
+                lambda: self.engine.connect().execution_options(lumanox_immediate=True),
+                trace=trace)
         elif url.startswith("postgresql"):
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
@@ -123,7 +104,10 @@ class Catalog:
         """A write transaction; committed when the block ends without an exception."""
         if trace is not None:
             trace("tx write")
-        with self._writer:
+        if self._group is not None:
+            with self._group.write() as conn:
+                yield conn
+        else:
             yield from self._write()
 
     def _write(self) -> Iterator[Connection]:
