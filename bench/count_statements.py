@@ -11,8 +11,8 @@ with the operation that queued them.
 
 The counts come from ``gateway.catalog.db.trace`` ($LUMANOX_CATALOG_TRACE in the served
 processes): one line per transaction (``Catalog.read``/``write``) and per statement
-(SQLAlchemy or raw cursor; BEGIN/COMMIT not counted as statements). ``--show`` prints
-the statements.
+(through SQLAlchemy, or ``raw`` on the driver's cursor; BEGIN/COMMIT/SAVEPOINT not
+counted as statements). ``--show`` prints the statements.
 """
 
 from __future__ import annotations
@@ -47,26 +47,28 @@ class TraceFile:
         return [line.split(" ", 1)[1] for line in new.decode().splitlines()]
 
 
-def summary(lines: list[str]) -> tuple[int, int, Counter[str]]:
-    """(statements, transactions, transactions by kind)."""
+Row = tuple[str, int, int, int, str]  # name, statements, of them raw, transactions, kinds
+
+
+def summary(name: str, lines: list[str], show: bool) -> Row:
+    """Counts of one operation's trace lines (printed with ``show``)."""
+    if show:
+        print(f"-- {name}", *("    " + line for line in lines), sep="\n")
     kinds = Counter(line.split()[1] for line in lines if line.startswith("tx "))
-    return sum(1 for line in lines if line.startswith("sql ")), sum(kinds.values()), kinds
+    raw = sum(1 for line in lines if line.startswith("raw "))
+    stmts = raw + sum(1 for line in lines if line.startswith("sql "))
+    return name, stmts, raw, sum(kinds.values()), \
+        ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
 
 
-def measure(name: str, trace: TraceFile, op, show: bool) -> tuple[str, int, int, str]:  # type: ignore[no-untyped-def]
+def measure(name: str, trace: TraceFile, op, show: bool) -> Row:  # type: ignore[no-untyped-def]
     op()  # warm-up: caches, login, first key unwrap
     trace.take()
     op()
-    lines = trace.take()
-    stmts, txs, kinds = summary(lines)
-    if show:
-        print(f"-- {name}")
-        for line in lines:
-            print("   ", line)
-    return name, stmts, txs, ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return summary(name, trace.take(), show)
 
 
-def in_process(work: Path, show: bool) -> list[tuple[str, int, int, str]]:
+def in_process(work: Path, show: bool) -> list[Row]:
     from gateway import admin
     from gateway.catalog import db
     from gateway.config import Config
@@ -91,7 +93,7 @@ def in_process(work: Path, show: bool) -> list[tuple[str, int, int, str]]:
         db.trace = None
 
 
-def served(work: Path, show: bool) -> list[tuple[str, int, int, str]]:
+def served(work: Path, show: bool) -> list[Row]:
     trace = TraceFile(work / "serve.trace")
     run = start_serve(work / "serve", workers=1,
                       env={"LUMANOX_CATALOG_TRACE": str(trace.path)})
@@ -109,12 +111,7 @@ def served(work: Path, show: bool) -> list[tuple[str, int, int, str]]:
         marks: list[list[str]] = []
         run.sftp_put_sync([("s.bin", PAYLOAD), ("s.bin", PAYLOAD)],
                           between=lambda: marks.append(trace.take()))
-        lines = marks[1]
-        stmts, txs, kinds = summary(lines)
-        if show:
-            print("-- SFTP put 4 KiB", *("    " + line for line in lines), sep="\n")
-        rows.append(("SFTP put 4 KiB", stmts, txs,
-                     ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))))
+        rows.append(summary("SFTP put 4 KiB", marks[1], show))
         return rows
     finally:
         run.stop()
@@ -126,9 +123,9 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lmx-count-") as tmp:
         rows = in_process(Path(tmp), args.show) + served(Path(tmp), args.show)
-    print(f"{'operation':<30}{'statements':>11}{'transactions':>14}  kinds")
-    for name, stmts, txs, kinds in rows:
-        print(f"{name:<30}{stmts:>11}{txs:>14}  {kinds}")
+    print(f"{'operation':<30}{'statements':>11}{'of them raw':>12}{'transactions':>14}  kinds")
+    for name, stmts, raw, txs, kinds in rows:
+        print(f"{name:<30}{stmts:>11}{raw:>12}{txs:>14}  {kinds}")
     return 0
 
 

@@ -40,7 +40,8 @@ def _file_tracer(path: str) -> Callable[[str], None]:
     return lambda what: os.write(fd, f"{os.getpid()} {what[:120]}\n".encode())
 
 
-#: called with ``tx read`` / ``tx write`` / ``sql <statement>`` when set (tests, benchmarks)
+#: called with ``tx read`` / ``tx write`` / ``sql <statement>`` (through SQLAlchemy) /
+#: ``raw <statement>`` (``run_raw``) / ``group-commit <members>`` when set (tests, benchmarks)
 trace: Callable[[str], None] | None = _file_tracer(os.environ[TRACE_ENV]) \
     if os.environ.get(TRACE_ENV) else None
 
@@ -219,7 +220,7 @@ def run_raw(conn: Connection, stmt: RawSQL, params: dict[str, Any]) -> Any:
     cache lookup, parameter processing, result wrapping) costs several times the driver
     call on these one-row look-ups."""
     if trace is not None:
-        trace("sql " + stmt.sqlite)
+        trace("raw " + stmt.sqlite)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         return dbapi.execute(stmt.sqlite, params)  # type: ignore[union-attr]
@@ -231,7 +232,7 @@ def run_raw(conn: Connection, stmt: RawSQL, params: dict[str, Any]) -> Any:
 def run_raw_many(conn: Connection, stmt: RawSQL, rows: list[dict[str, Any]]) -> None:
     """``run_raw`` for many parameter sets (one statement, e.g. a batch of inserts)."""
     if trace is not None:
-        trace("sql " + stmt.sqlite)
+        trace("raw " + stmt.sqlite)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         dbapi.executemany(stmt.sqlite, rows)  # type: ignore[union-attr]
