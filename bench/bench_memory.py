@@ -27,14 +27,18 @@ from serve_tree import ServeRun, start_serve
 PAYLOAD = os.urandom(4096)
 
 
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
+ROLES = ("supervisor", "front-end", "worker")
+
+
+def _tree(pid: int) -> list[tuple[int, int]]:
+    """(pid, depth) of the process and its descendants, parents first."""
+    out, todo = [], [(pid, 0)]
     while todo:
-        p = todo.pop()
-        out.append(p)
+        p, depth = todo.pop(0)
+        out.append((p, depth))
         kids = Path(f"/proc/{p}/task/{p}/children")
         if kids.exists():
-            todo.extend(int(x) for x in kids.read_text().split())
+            todo.extend((int(x), depth + 1) for x in kids.read_text().split())
     return out
 
 
@@ -45,24 +49,19 @@ def _kib(pid: int, field: str, source: str) -> int:
     return 0
 
 
-def _name(pid: int) -> str:
-    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    text = " ".join(a.decode(errors="replace") for a in args if a)
-    return text if len(text) < 60 else "..." + text[-57:]
-
-
 def report(root_pid: int) -> tuple[float, float]:
     """Print the tree's RSS and PSS; (RSS MiB, PSS MiB)."""
     rss_total = pss_total = 0
-    print(f"{'pid':>7} {'threads':>7} {'RSS MiB':>8} {'PSS MiB':>8}  process")
-    for pid in _tree(root_pid):
+    print(f"{'pid':>7} {'threads':>7} {'RSS MiB':>8} {'PSS MiB':>8}  role")
+    for pid, depth in _tree(root_pid):
         try:
             rss, pss = _kib(pid, "VmRSS", "status"), _kib(pid, "Pss", "smaps_rollup")
             threads = _kib(pid, "Threads", "status")
         except OSError:
             continue
         rss_total, pss_total = rss_total + rss, pss_total + pss
-        print(f"{pid:>7} {threads:>7} {rss / 1024:>8.1f} {pss / 1024:>8.1f}  {_name(pid)}")
+        role = ROLES[min(depth, len(ROLES) - 1)]
+        print(f"{pid:>7} {threads:>7} {rss / 1024:>8.1f} {pss / 1024:>8.1f}  {role}")
     print(f"{'total':>7} {'':>7} {rss_total / 1024:>8.1f} {pss_total / 1024:>8.1f}")
     return rss_total / 1024, pss_total / 1024
 
