@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from gateway.catalog.groupcommit import GroupCommitter
+from gateway.catalog.writerlock import WriterLock
 from gateway.errors import ConfigError, SchemaOutOfDate
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -77,9 +78,11 @@ class Catalog:
         self._group: GroupCommitter | None = None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, busy_timeout_s)
+            path = url.split(":///", 1)[1] if ":///" in url else ""
             self._group = GroupCommitter(
                 lambda: self.engine.connect().execution_options(lumanox_immediate=True),
-                trace=trace)
+                trace=trace, lock=None if path in ("", ":memory:") else
+                WriterLock(Path(f"{path}-writer.lock"), busy_timeout_s))
         elif url.startswith("postgresql"):
             self.engine = create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True

@@ -9,7 +9,8 @@ another writer is already queued, it hands the open transaction on instead of
 committing; the last member of the group commits for all (one fsync), and every member
 returns only once that commit is durable. A group is at most ``max_members`` long.
 
-Writers of other processes still meet in SQLite's busy handler at ``BEGIN IMMEDIATE``.
+Across processes, the group's first writer waits for its turn on a lock file
+(``writerlock``) before ``BEGIN IMMEDIATE`` rather than in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from typing import Any
 
 from sqlalchemy import Connection, RootTransaction
 
+from gateway.catalog.writerlock import WriterLock
+
 
 class _Group:
     """One shared SQLite transaction and the members waiting for its commit."""
 
-    def __init__(self, conn: Connection, tx: RootTransaction) -> None:
-        self.conn, self.tx = conn, tx
+    def __init__(self, conn: Connection, tx: RootTransaction, locked: bool) -> None:
+        self.conn, self.tx, self.locked = conn, tx, locked
         self.members = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -39,8 +42,10 @@ class GroupCommitter:
     committer per ``Catalog``: two catalogs on one file meet in the busy handler)."""
 
     def __init__(self, connect: Callable[[], Connection], max_members: int = 16,
-                 trace: Callable[[str], Any] | None = None) -> None:
+                 trace: Callable[[str], Any] | None = None,
+                 lock: WriterLock | None = None) -> None:
         self._connect = connect  # a Connection whose begin() is BEGIN IMMEDIATE
+        self._lock = lock  # the writer's turn across processes
         self._max = max_members
         self._trace = trace
         self._reset()
@@ -93,11 +98,17 @@ class GroupCommitter:
             callback()
 
     def _open(self) -> _Group:
-        conn = self._connect()
+        locked = self._lock is not None and self._lock.acquire()
         try:
-            group = self._group = _Group(conn, conn.begin())
+            conn = self._connect()
+            try:
+                group = self._group = _Group(conn, conn.begin(), locked)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
-            conn.close()
+            if locked:
+                self._lock.release()  # type: ignore[union-attr]
             raise
         return group
 
@@ -138,6 +149,8 @@ class GroupCommitter:
         finally:
             group.conn.info.pop("after_commit", None)
             group.conn.close()
+            if group.locked:
+                self._lock.release()  # type: ignore[union-attr]
             group.done.set()
 
 
