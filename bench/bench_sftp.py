@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gateway.localnet import free_port, wait_port  # noqa: E402 - after the path insert
+sys.path.insert(0, str(ROOT / "tests"))  # test support: localnet
+from localnet import free_port, wait_port  # noqa: E402 - after the path insert
 
 CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 MiB = 1024 * 1024

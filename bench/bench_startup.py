@@ -40,7 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gateway.localnet import free_port  # noqa: E402 - after the path insert
+sys.path.insert(0, str(ROOT / "tests"))  # test support: localnet
+from localnet import free_port  # noqa: E402 - after the path insert
 
 TICK = os.sysconf("SC_CLK_TCK")
 TLS = ssl.create_default_context()

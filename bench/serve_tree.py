@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gateway.localnet import free_port  # noqa: E402 - after the path insert
+sys.path.insert(0, str(ROOT / "tests"))  # test support: localnet
+from localnet import free_port  # noqa: E402 - after the path insert
 
 PASSWORD = "bench-password-1"
 

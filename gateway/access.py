@@ -33,11 +33,9 @@ class Access:
 
     def session(self, principal: Principal, protocol: str, remote_addr: str,
                 session_id: str | None = None,
-                guard: Callable[[], None] | None = None,
-                checks_dav_locks: bool = False) -> Session:
+                guard: Callable[[], None] | None = None) -> Session:
         """The door to files for one authenticated principal."""
-        return self._core.session(principal, protocol, remote_addr, session_id, guard,
-                                  checks_dav_locks)
+        return self._core.session(principal, protocol, remote_addr, session_id, guard)
 
     def record_negotiation_failure(self, protocol: str, remote_addr: str | None,
                                    session_id: str | None, description: str) -> None:

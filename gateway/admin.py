@@ -21,7 +21,7 @@ from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
 from gateway.errors import AlreadyExists, AuthenticationFailed, ConfigError, Conflict, NotFound
 from gateway.names import name_key
-from gateway.policy.logins import canonical_login, canonical_name
+from gateway.policy.logins import canonical_name
 from gateway.policy.passwords import hash_password, verify_password
 from gateway.principal import DEFAULT_RULES, Principal, parse_rules, rules_to_json
 
@@ -225,15 +225,6 @@ def purge_tenant(core: Core, name: str) -> int:
 
 
 # --- users --------------------------------------------------------------------------------
-def split_login(login: str) -> tuple[str, str]:
-    """``user@tenant`` -> (user, tenant), both in their canonical form (policy/logins.py)."""
-    names = canonical_login(login)
-    if names is None:
-        raise ConfigError(f"{login!r}: write users as USER@TENANT, without spaces or "
-                          "control characters")
-    return names
-
-
 def user_key(name: str) -> str:
     """The canonical form of an account name as stored and looked up (case-folded)."""
     canon = canonical_name(name)

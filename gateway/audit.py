@@ -1,5 +1,5 @@
-"""Audit: one event per operation, stored in the catalog as a per-tenant hash chain and
-written as one JSON line per event.
+"""Audit: one event per operation, stored in the catalog as a per-tenant hash chain; the
+JSON-lines stream (``audit.log``) is an export of the catalog (gateway/auditv2/export.py).
 
 Each event's hash is an HMAC-SHA-256 under the audit key (gateway/auditv2: the catalog
 holds it only wrapped by the master key) over the previous event's hash and the canonical
@@ -24,12 +24,11 @@ import io
 import json
 import logging
 import queue
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -89,51 +88,16 @@ class AuditEvent:
         return dict(self.__dict__)
 
 
-class JsonLines:
-    """One JSON object per line, keys sorted (the lines structlog's JSONRenderer wrote,
-    without its processor chain), to a stream; one write per batch of events."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._lock = threading.Lock()
-
-    def write(self, objects: Iterable[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(o, sort_keys=True, default=repr) + "\n" for o in objects)
-        with self._lock:
-            self.stream.write(text)
-            self.stream.flush()
-
-
-def make_json_logger(target: str) -> tuple[JsonLines | None, TextIO | None]:
-    """A JSON-lines writer to stdout, a file, or nowhere; and the file to close."""
-    if target == "off":
-        return None, None
-    stream: TextIO = sys.stdout if target == "stdout" else open(  # noqa: SIM115
-        target, "a", encoding="utf-8", buffering=1)
-    return JsonLines(stream), (None if stream is sys.stdout else stream)
-
-
-def _log_line(ev: AuditEvent) -> dict[str, Any]:
-    """The event as its JSON log line shows it (no ``prev_hash``; ``ts`` as UTC text)."""
-    data = ev.fields()
-    data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
-    data["event"] = "audit"
-    del data["prev_hash"]
-    return data
-
-
 class AuditLog:
-    """Appends events to the catalog and the JSON stream."""
+    """Appends events to the catalog."""
 
-    def __init__(self, catalog: Catalog, key: bytes, *, log_target: str = "stdout",
-                 batch_max_events: int = 256, batch_max_delay_ms: int = 20,
-                 checkpoint: CheckpointWriter | None = None) -> None:
+    def __init__(self, catalog: Catalog, key: bytes, *, batch_max_events: int = 256,
+                 batch_max_delay_ms: int = 20, checkpoint: CheckpointWriter | None = None) -> None:
         self.catalog = catalog
         self.key = key
         self._checkpoint = checkpoint
         self._tick = checkpoint.interval_s if checkpoint else None
         self._dirty = False
-        self._json, self._json_file = make_json_logger(log_target)
         self._queue: queue.Queue[AuditEvent | None] = queue.Queue()
         self._batch_max = batch_max_events
         self._delay = batch_max_delay_ms / 1000
@@ -167,13 +131,6 @@ class AuditLog:
         if rows:
             self._dirty = True
             run_raw_many(conn, _INSERT_EVENTS, rows)
-            committed = [ev for evs in by_chain.values() for ev in evs]
-            Catalog.after_commit(conn, lambda: self.emit_json(committed))
-
-    def emit_json(self, events: Iterable[AuditEvent]) -> None:
-        """Write committed events to the JSON stream (``append`` arranges it on commit)."""
-        if self._json is not None:
-            self._json.write(_log_line(ev) for ev in events)
 
     def record(self, event: AuditEvent) -> None:
         """Queue an event for the background writer."""
@@ -220,8 +177,8 @@ class AuditLog:
             except Exception:  # a locked or unreachable database: retry, then report loudly
                 if attempt == 4:
                     log.exception("audit: could not store %d events", len(batch))
-                    for ev in batch:  # never lose them silently: at least the JSON stream
-                        self.emit_json([ev])
+                    for ev in batch:  # never lose them silently: at least the error log
+                        log.error("audit: unstored event %s", _unstored(ev))
                 threading.Event().wait(0.05 * (attempt + 1))
         self._checkpoint_now(force=False)
         with self._idle:
@@ -252,8 +209,12 @@ class AuditLog:
         self._thread.join(timeout=10)
         if self._dirty:
             self._checkpoint_now(force=True)
-        if self._json_file is not None:
-            self._json_file.close()
+
+
+def _unstored(ev: AuditEvent) -> str:
+    data = ev.fields()
+    data["ts"] = ev.ts.astimezone(UTC).isoformat(timespec="microseconds")
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 # --- verification and queries ---------------------------------------------------------------
@@ -343,8 +304,8 @@ TABLE_COLUMNS = ("ts", "tenant", "user", "protocol", "action", "path", "bytes", 
 def render_events(events: Iterable[dict], fmt: str, *, header: bool = True) -> Iterator[str]:
     """The events as text, in pieces (each ends with a newline), streaming where the format
     allows (all but table). Table and CSV show control characters as visible escapes
-    (``gateway.cli.output.printable``); JSON escapes them the JSON way."""
-    from gateway.cli.output import json_safe, printable, table
+    (``gateway.textout.printable``); JSON escapes them the JSON way."""
+    from gateway.textout import json_safe, printable, table
 
     rows = (_with_text_ts(r) for r in events)
     if fmt == "jsonl":

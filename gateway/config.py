@@ -66,6 +66,7 @@ class AuditSection:
     batch_max_delay_ms: int = 20
     checkpoint_file: str = ""  # default: <data_dir>/audit-checkpoint.json (gateway/auditv2)
     checkpoint_interval_s: int = 60  # the checkpoint is rewritten at most this often
+    export_interval_ms: int = 250  # serve exports new events to `log` this often
 
 
 @dataclass
@@ -345,6 +346,9 @@ def _validate(cfg: Config) -> None:
                           "(clients refresh longer locks)")
     if cfg.audit.batch_max_events < 1 or cfg.audit.batch_max_delay_ms < 0:
         raise ConfigError(f"{src}: audit.batch_*: must be positive")
+    if not 10 <= cfg.audit.export_interval_ms <= 60000:
+        raise ConfigError(f"{src}: audit.export_interval_ms: expected 10 to 60000 "
+                          f"milliseconds, got {cfg.audit.export_interval_ms}")
     if not 1 <= cfg.audit.checkpoint_interval_s <= 86400:
         raise ConfigError(f"{src}: audit.checkpoint_interval_s: expected 1 to 86400 seconds "
                           "(default 60)")

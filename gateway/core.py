@@ -7,10 +7,13 @@ store stops the process with a one-line reason instead of serving half-way.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from gateway.audit import AuditEvent, AuditLog
 from gateway.auditv2.checkpoint import CheckpointWriter
+from gateway.auditv2.export import export_to_target
 from gateway.auditv2.verify import seal_v1_chains
 from gateway.backends import BlobStore, load
 from gateway.catalog import Catalog
@@ -19,13 +22,17 @@ from gateway.keyring import Keyring
 from gateway.principal import Principal
 from gateway.session import Session
 
+log = logging.getLogger(__name__)
+
 
 class Core:
     """Everything a front-end needs, opened once per process."""
 
     def __init__(self, config: Config, catalog: Catalog, store: BlobStore, keyring: Keyring,
-                 audit: AuditLog) -> None:
+                 audit: AuditLog, audit_target: str = "off") -> None:
         self.config = config
+        #: where the JSON-lines audit stream goes: a file path, ``stdout`` or ``off``
+        self.audit_target = audit_target
         self.catalog = catalog
         self.store = store
         self.keyring = keyring
@@ -54,25 +61,36 @@ class Core:
         except BaseException:
             catalog.dispose()
             raise
-        audit = AuditLog(catalog, audit_key, log_target=audit_log or _audit_target(config),
-                         batch_max_events=config.audit.batch_max_events,
+        audit = AuditLog(catalog, audit_key, batch_max_events=config.audit.batch_max_events,
                          batch_max_delay_ms=config.audit.batch_max_delay_ms,
                          checkpoint=checkpoint)
-        return cls(config, catalog, store, keyring, audit)
+        return cls(config, catalog, store, keyring, audit,
+                   audit_log or audit_target(config))
 
     def session(self, principal: Principal, protocol: str, remote_addr: str,
                 session_id: str | None = None,
-                guard: Callable[[], None] | None = None,
-                checks_dav_locks: bool = False) -> Session:
-        return Session(self, principal, protocol, remote_addr, session_id, guard,
-                       checks_dav_locks)
+                guard: Callable[[], None] | None = None) -> Session:
+        return Session(self, principal, protocol, remote_addr, session_id, guard)
 
     def record(self, event: AuditEvent) -> None:
         """Audit an event that belongs to no session (e.g. a refused login)."""
         self.audit.record(event)
 
+    def export_audit(self) -> int:
+        """Bring a file audit stream up to date with the catalog (a no-op for stdout, which
+        only ``serve``'s supervisor writes); returns how many events were appended."""
+        if self.audit_target in ("off", "stdout"):
+            return 0
+        self.audit.flush()
+        return export_to_target(self.catalog, self.audit_target,
+                                audit_cursor_file(self.config, self.audit_target))
+
     def close(self) -> None:
         self.audit.close()
+        try:
+            self.export_audit()
+        except Exception:  # the catalog holds every event; the next export catches up
+            log.exception("audit: could not export to %s", self.audit_target)
         self.catalog.dispose()
 
     def __enter__(self) -> Core:
@@ -82,6 +100,14 @@ class Core:
         self.close()
 
 
-def _audit_target(config: Config) -> str:
+def audit_target(config: Config) -> str:
+    """``audit.log`` resolved: ``stdout``, ``off`` or an absolute file path."""
     target = config.audit.log
     return target if target in ("stdout", "off") else str(config.path(target))
+
+
+def audit_cursor_file(config: Config, target: str) -> Path:
+    """Where the export position of the audit stream ``target`` is kept."""
+    if target == "stdout":
+        return config.data_dir / "audit-stdout.cursor"
+    return Path(target + ".cursor")

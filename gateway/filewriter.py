@@ -28,22 +28,18 @@ when the client announced a length, after the received byte count matched it. ``
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
 from gateway.errors import GatewayError, IncompleteUpload, QuotaExceeded
-from gateway.writeroom import WriteRoom
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from sqlalchemy import Connection
-
     from gateway.catalog.namespace import Node
+    from gateway.contentstore import ContentStore
     from gateway.crypto.spool import EncryptedSpool
+    from gateway.entry import Entry
     from gateway.membudget import MemoryBudget
-    from gateway.session import Entry, Session
+    from gateway.writeroom import WriteRoom
 
 REORDER_LIMIT = 32 * 1024 * 1024
 #: buffered writes per writer (each is checked for overlap on every write) and the RAM
@@ -54,16 +50,32 @@ COPY_CHUNK = 1024 * 1024
 _ZEROS = bytes(COPY_CHUNK)
 
 
+class WriteTarget(Protocol):
+    """The narrow interface between a writer and the Session that opened it."""
+
+    #: the tenant's blobs: the new version, the previous one, scratch space
+    content: ContentStore
+
+    def commit(self, record: BlobRecord, received: int) -> Entry:
+        """Make ``record`` the file's visible version (one transaction with the quota
+        charge and the audit event); raise to refuse, changing nothing."""
+        ...
+
+    def fail(self, exc: BaseException, received: int) -> None:
+        """Audit the write as refused or failed (the new version was dropped)."""
+        ...
+
+
 class FileWriter:
     """A write handle. Not thread-safe: one front-end request at a time per handle."""
 
-    def __init__(self, session: Session, path: str, parts: list[str], base: Node | None,
-                 *, truncate: bool, exclusive: bool, expected_length: int | None,
-                 room: WriteRoom | None = None) -> None:
-        self.session = session
+    def __init__(self, target: WriteTarget, path: str, base: Node | None, *, truncate: bool,
+                 expected_length: int | None, room: WriteRoom) -> None:
+        """``base``: the version being replaced (kept in the new one unless ``truncate``);
+        ``room``: the growth allowance, checked before bytes are written."""
+        self._target = target
+        self._content = target.content
         self.path = path
-        self._parts = parts
-        self._exclusive = exclusive
         self.expected_length = expected_length
         self._base_node = None if truncate else base
         self._base_size = self._base_node.size if self._base_node else 0
@@ -77,13 +89,10 @@ class FileWriter:
         self.position = 0
         self.received = 0
         self.closed = False
-        self.started = time.monotonic()
         self.result: BlobRecord | None = None
-        self._room = room or WriteRoom(session, path, base.size if base else 0)
+        self._room = room
         self._refusal: QuotaExceeded | None = None
         self.entry: Entry | None = None  # the committed file, after close()
-        #: runs inside the commit transaction; may raise to refuse the commit
-        self.precommit: Callable[[Connection], None] | None = None
         #: shared with the client's other writers (set by the front-end): the reorder
         #: buffer takes its bytes from it and spills to the spool when it is spent
         self.memory: MemoryBudget | None = None
@@ -135,13 +144,13 @@ class FileWriter:
             record = self._finish_blob()
         except BaseException as exc:
             self._discard()
-            self.session._write_failed(self, exc)
+            self._target.fail(exc, self.received)
             raise
         try:
-            self.entry = self.session._commit_write(self, self._parts, record, self._exclusive)
+            self.entry = self._target.commit(record, self.received)
         except BaseException as exc:
-            self.session._discard_blob(record)
-            self.session._write_failed(self, exc)
+            self._content.discard(record)
+            self._target.fail(exc, self.received)
             raise
         finally:
             self._close_base()
@@ -155,8 +164,9 @@ class FileWriter:
             return
         self.closed = True
         self._discard()
-        self.session._write_failed(
-            self, reason if isinstance(reason, GatewayError) else IncompleteUpload(reason))
+        self._target.fail(
+            reason if isinstance(reason, GatewayError) else IncompleteUpload(reason),
+            self.received)
 
     def _grow(self, new_size: int) -> None:
         """Refuse (and drop the new version) unless the file may grow to ``new_size``."""
@@ -223,7 +233,7 @@ class FileWriter:
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
         if self._stream is None:
-            self._stream = self.session._new_blob_writer()
+            self._stream = self._content.new_writer()
         self._stream.write(data)
         self._next += len(data)
 
@@ -239,26 +249,23 @@ class FileWriter:
     def _base(self) -> BlobReader:
         if self._base_reader is None:
             assert self._base_node is not None
-            self._base_reader = self.session._open_blob(self._base_node)
+            self._base_reader = self._content.open_node(self._base_node)
         return self._base_reader
 
     # --- spool mode ------------------------------------------------------------------------
     def _to_spool(self) -> None:
         if self._spool is not None:
             return
-        from gateway.crypto.spool import EncryptedSpool
-
-        spool = EncryptedSpool(self.session.core.config.tmp_dir,
-                               memory=self.memory.metadata if self.memory else None)
+        spool = self._content.new_spool(self.memory)
         try:
             if self._stream is not None:  # move what was streamed so far into the spool
                 record = self._stream.finish()
                 self._stream = None
                 try:
-                    with self.session._open_blob_record(record) as reader:
+                    with self._content.open_record(record) as reader:
                         self._copy_into(spool, reader, 0, record.size)
                 finally:
-                    self.session._discard_blob(record)
+                    self._content.discard(record)
             if self._base_node is not None and self._base_size > self._next:
                 self._copy_into(spool, self._base(), self._next, self._base_size)
             for offset in sorted(self._pending):
@@ -282,7 +289,7 @@ class FileWriter:
     # --- finishing -------------------------------------------------------------------------
     def _finish_blob(self) -> BlobRecord:
         if self._spool is not None:
-            out = self.session._new_blob_writer()
+            out = self._content.new_writer()
             try:
                 buf = bytearray(COPY_CHUNK)
                 view = memoryview(buf)
@@ -303,7 +310,7 @@ class FileWriter:
         self._drop_pending()
         self._copy_base_until(self.size)
         if self._stream is None:
-            self._stream = self.session._new_blob_writer()
+            self._stream = self._content.new_writer()
         record = self._stream.finish()
         self._stream = None
         return record

@@ -13,30 +13,51 @@ atomically, so concurrent uploads cannot overrun it together either.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import FileTooLarge, QuotaExceeded
 
 if TYPE_CHECKING:
-    from gateway.session import Session, Usage
+    from gateway.config import Config
+    from gateway.quota import Usage
 
 
-def check_max_file_size(session: Session, path: str, size: int) -> None:
-    """Refuse a file of ``size`` bytes when ``storage.max_file_bytes`` forbids it."""
-    limit = session.core.config.storage.max_file_bytes
+class _Configured(Protocol):
+    @property
+    def config(self) -> Config: ...
+
+
+class _OnCore(Protocol):
+    """Anything with the core's configuration at hand (a Session)."""
+
+    @property
+    def core(self) -> _Configured: ...
+
+
+def check_file_size(limit: int, path: str, size: int) -> None:
+    """Refuse a file of ``size`` bytes when ``limit`` (``storage.max_file_bytes``, 0 for
+    none) forbids it."""
     if limit and size > limit:
         raise FileTooLarge(f"{path} would be {size} bytes; files may not be larger than "
                            f"{limit} bytes on this gateway")
 
 
+def check_max_file_size(session: _OnCore, path: str, size: int) -> None:
+    """Refuse a file of ``size`` bytes when ``storage.max_file_bytes`` forbids it."""
+    check_file_size(session.core.config.storage.max_file_bytes, path, size)
+
+
 class WriteRoom:
     """The growth allowance of one ``FileWriter``."""
 
-    def __init__(self, session: Session, path: str, replaced: int,
-                 usage: Usage | None = None) -> None:
-        """``replaced``: bytes of the version the new one replaces (freed at commit);
-        ``usage``: quota numbers just read by the caller, if any."""
-        self._session = session
+    def __init__(self, max_file_bytes: int, read_usage: Callable[[], Usage], path: str,
+                 replaced: int, usage: Usage | None = None) -> None:
+        """``read_usage`` reads the quota numbers afresh; ``replaced``: bytes of the
+        version the new one replaces (freed at commit); ``usage``: quota numbers just
+        read by the caller, if any."""
+        self._max_file_bytes = max_file_bytes
+        self._read_usage = read_usage
         self._path = path
         self._replaced = replaced
         self._allowed: int | None = None
@@ -51,10 +72,10 @@ class WriteRoom:
 
     def check(self, new_size: int) -> None:
         """Raise unless the file may grow to ``new_size`` bytes."""
-        check_max_file_size(self._session, self._path, new_size)
+        check_file_size(self._max_file_bytes, self._path, new_size)
         if self._known and (self._allowed is None or new_size <= self._allowed):
             return
-        self._learn(self._session.usage())
+        self._learn(self._read_usage())
         if self._allowed is not None and new_size > self._allowed:
             raise QuotaExceeded(f"{self._path} would be {new_size} bytes: not enough quota "
                                 "left for it")

@@ -16,6 +16,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && command -v pg_ctlcluster >
 fi
 
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # architecture contracts: [tool.importlinter] in pyproject.toml
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

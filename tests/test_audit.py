@@ -103,6 +103,8 @@ def test_query_filters_and_formats(core: Core) -> None:
 
 def test_json_stream_has_one_line_per_event(config: Config, core: Core) -> None:
     tid = _activity(core)
+    assert core.export_audit() > 0  # the stream is an export of the catalog
+    assert core.export_audit() == 0  # exactly once
     lines = [json.loads(x) for x in
              config.path(config.audit.log).read_text(encoding="utf-8").splitlines()]
     stored = _chain(core, tid)

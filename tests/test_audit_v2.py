@@ -20,7 +20,7 @@ from gateway.auditv2.export import export_follow, export_once
 from gateway.auditv2.verify import seal_v1_chains
 from gateway.catalog.tables import audit_events, audit_heads, catalog_meta
 from gateway.core import Core
-from gateway.errors import KeyUnavailable, NotFound
+from gateway.errors import GatewayError, KeyUnavailable, NotFound
 
 ADDR = "203.0.113.77"
 SECRET_PATH = "/plans-zq7x"
@@ -112,6 +112,58 @@ def test_erase_subject_keeps_the_chain_verifiable(core: Core) -> None:
     erase = [r for r in rows if r["action"] == "audit-erase"]
     assert len(erase) == 1 and erase[0]["user"] is None
     assert f"events={counts['events']}" in erase[0]["reason"]
+
+
+def _as_written_by_v1(core: Core, chain: str) -> None:
+    """Turn the chain's events into what the v1 code wrote (plain hashes, no commitments),
+    with the head marking them as the v1 part still to be sealed (as after migration 0006)."""
+    prev = GENESIS
+    with core.catalog.write() as conn:
+        for r in _rows(core, chain):
+            h = event_hash(prev, r, r["ts"])
+            conn.execute(update(audit_events).where(audit_events.c.id == r["id"]).values(
+                prev_hash=prev, hash=h, format=1, commitments=None, salts=None))
+            prev = h
+        conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(
+            hash=prev, v1_seq=len(_rows(core, chain)), v1_seal=None))
+
+
+def test_events_from_before_v2_are_erasable_once_sealed(core: Core) -> None:
+    """v1 events (plain hashes) of a person are erased too: each keeps its stored hash,
+    vouched for by the v1 seal and an erasure MAC; what is left stays tamper-evident."""
+    tid = _activity(core)
+    _as_written_by_v1(core, tid)
+    assert seal_v1_chains(core.catalog, core.audit.key) == 1
+    s = core.session(admin.principal_for(core, "acme", "zeldaqx"), "sftp", ADDR)
+    s.write_file("/d/after", b"y")  # v2 events after the sealed v1 part
+    core.audit.flush()
+    counts = erase_subject(core, "acme", "zeldaqx")
+    assert counts["events"] >= 5 and counts["admin_events_naming_user"] == 1
+    assert _verify(core, tid) is None
+    rows = _rows(core, tid)
+    assert {r["format"] for r in rows} == {1, 2}
+    text = json.dumps(rows, default=str)
+    for value in ("zeldaqx", ADDR, SECRET_PATH, "/d/g", "/d/after"):
+        assert value not in text, value
+    erased_v1 = next(r for r in rows if r["format"] == 1 and r["action"] == "move")
+    with core.catalog.write() as conn:  # what is left of an erased v1 event is still covered
+        conn.execute(update(audit_events).where(audit_events.c.id == erased_v1["id"])
+                     .values(result="denied"))
+    problem = _verify(core, tid)
+    assert problem is not None and problem.kind == "modified" and \
+        problem.seq == erased_v1["seq"]
+
+
+def test_erasing_v1_events_of_a_chain_that_does_not_verify_is_refused(core: Core) -> None:
+    tid = _activity(core)
+    _as_written_by_v1(core, tid)
+    seal_v1_chains(core.catalog, core.audit.key)
+    with core.catalog.write() as conn:  # tampered after the seal: erasure must not launder it
+        conn.execute(update(audit_events).where(audit_events.c.chain == tid,
+                                                audit_events.c.seq == 2).values(bytes=999))
+    with pytest.raises(GatewayError, match="does not verify"):
+        erase_subject(core, "acme", "zeldaqx")
+    assert "zeldaqx" in json.dumps(_rows(core, tid), default=str)  # nothing erased
 
 
 def test_erased_values_are_gone_from_the_sqlite_file(config_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,10 +1,10 @@
-"""The catalog's fast paths: hot statements on the driver's cursor, the in-process writer
-mutex, the key cache and the audit JSON line; on SQLite and PostgreSQL."""
+"""The catalog's fast paths: hot statements on the driver's cursor, SQLite writers queued
+and group-committed (and taking turns across processes), the key cache; on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from pathlib import Path
@@ -137,20 +137,6 @@ def test_key_cache_drops_the_least_recently_used_and_the_expired() -> None:
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1", None, b"3")
     cache.ttl_s = 0
     assert cache.get("a") is None and len(cache) == 1
-
-
-def test_audit_json_line_is_one_sorted_object_per_event(config: Config) -> None:
-    with Core.open(config) as core:
-        s = _session(core)
-        s.write_file("/a", PAYLOAD)
-        s.read_file("/a")
-        core.audit.flush()
-    lines = Path(config.audit.log).read_text().splitlines()
-    events = [json.loads(line) for line in lines]
-    assert [e["action"] for e in events][-2:] == ["write", "read"]
-    assert all(e["event"] == "audit" and "prev_hash" not in e for e in events)
-    assert all(list(e) == sorted(e) for e in events)
-    assert events[-1]["ts"].endswith("+00:00") and events[-1]["hash"]
 
 
 def test_concurrent_writers_share_commits_and_a_failure_stays_their_own(

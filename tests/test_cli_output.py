@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CLI, CliEnv, clean_env
+from localnet import free_port, wait_port
 
 from gateway.audit import AuditEvent
 from gateway.cli.main import build_parser
 from gateway.config import load_config
 from gateway.core import Core
-from gateway.localnet import free_port, wait_port
 
 
 @pytest.fixture

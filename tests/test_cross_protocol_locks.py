@@ -68,11 +68,18 @@ def test_folder_locks_cover_membership_and_depth(core: Core, session: Session) -
     session.write_file("/team/new.txt", b"free again")
 
 
-def test_webdav_sessions_leave_lock_checks_to_the_front_end(core: Core, session: Session
-                                                             ) -> None:
+def test_a_write_presenting_the_token_of_its_own_lock_passes(core: Core, session: Session
+                                                            ) -> None:
+    """The token binds to its owner: WebDAV presents the client's tokens with each call;
+    another user's token, or none, is refused by the core."""
     session.write_file("/f.txt", b"one")
-    _lock(core, session, "/f.txt")
-    dav = core.session(admin.principal_for(core, "acme", "alice"), "webdav", "::1",
-                       checks_dav_locks=True)  # wsgidav checks against the client's tokens
-    dav.write_file("/f.txt", b"two")
+    admin.create_user(core, "acme", "bob")
+    bob = core.session(admin.principal_for(core, "acme", "bob"), "webdav", "::1")
+    alice = core.session(admin.principal_for(core, "acme", "alice"), "webdav", "::1")
+    token = bob.lock("/f.txt")["token"]
+    with pytest.raises(Locked):
+        alice.write_file("/f.txt", b"two", lock_tokens=[token])  # not alice's lock
+    with pytest.raises(Locked):
+        bob.write_file("/f.txt", b"two")  # the owner, without the token
+    bob.write_file("/f.txt", b"two", lock_tokens=[token])
     assert session.read_file("/f.txt") == b"two"

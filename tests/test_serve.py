@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import localnet
 import pytest
-
-from gateway import localnet
-from gateway.localnet import free_port
+from localnet import free_port
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:

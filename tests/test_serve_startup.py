@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from localnet import free_port
 from test_serve import setup as init_gateway
 
 from gateway.catalog.db import Catalog, migration_head
 from gateway.errors import SchemaOutOfDate
-from gateway.localnet import free_port
 
 READY = "lumanox-gateway: ready"
 RELOADED = "lumanox-gateway: reloaded"

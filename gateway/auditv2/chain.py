@@ -71,6 +71,21 @@ def v1_seal(key: bytes, chain: str, seq: int, head_hash: str) -> str:
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
+def v1_erasure_mac(key: bytes, row: dict[str, Any]) -> str:
+    """The MAC that stands for an erased v1 event: it covers the stored link and hash (which
+    the chain and the v1 seal still vouch for) and every field as left after the erasure
+    (erased ones as None), so what remains cannot be changed without the audit key."""
+    body = {k: row[k] for k in HASHED}
+    body["ts"] = ts_text(row["ts"])
+    msg = (f"lumanox/audit-v1-erased\0{row['prev_hash']}\0{row['hash']}\0"
+           + _canonical(body)).encode("utf-8")
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+#: key in a v1 event's ``commitments`` once its personal fields were erased
+V1_ERASED = "v1_erased"
+
+
 def loads(text: str | None) -> dict[str, str]:
     return json.loads(text) if text else {}
 

@@ -10,12 +10,21 @@ categories and counts it erased, never the values.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from gateway.audit import AuditEvent
-from gateway.auditv2.chain import FORMAT_V1, PERSONAL, dumps, loads
+from gateway.auditv2.chain import (
+    FORMAT_V1,
+    PERSONAL,
+    V1_ERASED,
+    dumps,
+    loads,
+    v1_erasure_mac,
+)
+from gateway.auditv2.verify import verify_chain
 from gateway.catalog.tables import audit_events, tenants
 from gateway.errors import GatewayError
 from gateway.policy.logins import canonical_name
@@ -26,34 +35,39 @@ if TYPE_CHECKING:
 
 def erase_subject(core: Core, tenant: str, user: str) -> dict[str, int]:
     """Erase every personal field of ``user``'s events in ``tenant``; returns counts per
-    category (``events`` and one per personal field). Events still in v1 format (before
-    migration 0006) cannot be erased without breaking their plain hashes: refused."""
+    category (``events`` and one per personal field). Events from before audit v2 (plain
+    v1 hashes) are erased too once their chain is sealed and verifies: each keeps its
+    stored hash and gets an erasure MAC under the audit key in place of the recomputation."""
     name = canonical_name(user) or user
+    key = core.audit.key
     with core.catalog.write() as conn:
         tid = conn.execute(select(tenants.c.id).where(tenants.c.name == tenant)).scalar()
         if tid is None:
             raise GatewayError(f"no tenant {tenant!r}: see `lumanox-gateway tenant list`")
         mine = (audit_events.c.chain == tid) & (audit_events.c.user == name)
-        if conn.execute(select(func.count()).where(mine, audit_events.c.format == FORMAT_V1)
-                        ).scalar():
-            raise GatewayError(f"user {name!r} has audit events from before audit v2 "
-                               "(plain hashes): they cannot be erased without breaking "
-                               "the chain")
+        # administrators' events about the account (user-create, user-delete ...) name it
+        named = (audit_events.c.chain == tid) & (audit_events.c.protocol == "admin") & \
+            (audit_events.c.path == name)
+        v1 = audit_events.c.format == FORMAT_V1
+        if conn.execute(select(func.count()).where(mine | named, v1)).scalar():
+            _require_intact(conn, tid, key)
         counts = {f: conn.execute(select(func.count()).where(
             mine, audit_events.c[f].is_not(None))).scalar() or 0 for f in PERSONAL}
         counts = {"events": counts["user"], **counts}
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA secure_delete = ON")
-        conn.execute(update(audit_events).where(mine).values(
+        for row in conn.execute(select(audit_events).where(mine, v1)).mappings().all():
+            _erase_v1(conn, key, row, PERSONAL)
+        conn.execute(update(audit_events).where(mine, ~v1).values(
             salts=None, **{f: None for f in PERSONAL}))
-        # administrators' events about the account (user-create, user-delete ...) name it
-        named = (audit_events.c.chain == tid) & (audit_events.c.protocol == "admin") & \
-            (audit_events.c.path == name)
-        rows = conn.execute(select(audit_events.c.id, audit_events.c.salts).where(named)).all()
+        rows = conn.execute(select(audit_events).where(named)).mappings().all()
         for row in rows:
-            salts = loads(row.salts)
+            if row["format"] == FORMAT_V1:
+                _erase_v1(conn, key, row, ("path",))
+                continue
+            salts = loads(row["salts"])
             salts.pop("path", None)
-            conn.execute(update(audit_events).where(audit_events.c.id == row.id)
+            conn.execute(update(audit_events).where(audit_events.c.id == row["id"])
                          .values(path=None, salts=dumps(salts)))
         counts["admin_events_naming_user"] = len(rows)
         summary = ", ".join(f"{k}={v}" for k, v in counts.items())
@@ -64,3 +78,20 @@ def erase_subject(core: Core, tenant: str, user: str) -> dict[str, int]:
         with core.catalog.engine.connect() as raw:
             raw.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return counts
+
+
+def _require_intact(conn: Connection, chain: str, key: bytes) -> None:
+    """Erasing v1 events replaces their recomputable hashes by MACs: only over a chain
+    that verifies now, so no earlier tampering is laundered by the erasure."""
+    problem = verify_chain(conn, chain, key)
+    if problem is not None:
+        raise GatewayError(f"the audit chain does not verify (event {problem.seq}: "
+                           f"{problem.kind}, {problem.detail}); run `lumanox-gateway audit "
+                           "verify` and resolve that before erasing")
+
+
+def _erase_v1(conn: Connection, key: bytes, row: Mapping[str, Any],
+              fields: tuple[str, ...]) -> None:
+    left = {**row, **{f: None for f in fields}}
+    conn.execute(update(audit_events).where(audit_events.c.id == row["id"]).values(
+        commitments=dumps({V1_ERASED: v1_erasure_mac(key, left)}), **{f: None for f in fields}))

@@ -14,8 +14,10 @@ from gateway.auditv2.chain import (
     FORMAT_V1,
     GENESIS,
     PERSONAL,
+    V1_ERASED,
     commitment,
     loads,
+    v1_erasure_mac,
     v1_hash,
     v1_seal,
     v2_mac,
@@ -38,7 +40,13 @@ def row_hash(key: bytes, prev: str, row: Mapping[str, Any]) -> str | None:
     """The hash the event should have after ``prev``; None if a personal value no longer
     matches its commitment (or the stored commitments are not readable)."""
     if row["format"] == FORMAT_V1:
-        return v1_hash(prev, dict(row), row["ts"])
+        erased = _v1_erased(row)
+        if erased is None:
+            return v1_hash(prev, dict(row), row["ts"])
+        # erased: the stored hash stands if the erasure MAC vouches for it and what is left
+        fields = {**row, "prev_hash": prev}
+        return row["hash"] if hmac.compare_digest(erased, v1_erasure_mac(key, fields)) \
+            else None
     try:
         commits, salts = loads(row["commitments"]), loads(row["salts"])
     except ValueError:
@@ -51,6 +59,13 @@ def row_hash(key: bytes, prev: str, row: Mapping[str, Any]) -> str | None:
                 commitment(salts[f], str(value)), commits[f]):
             return None
     return v2_mac(key, prev, dict(row), commits, row["ts"])
+
+
+def _v1_erased(row: Mapping[str, Any]) -> str | None:
+    try:
+        return loads(row["commitments"]).get(V1_ERASED)
+    except ValueError:
+        return "unreadable"  # matches no MAC: reported as modified
 
 
 def verify_chain(conn: Connection, chain: str, key: bytes,

@@ -11,11 +11,12 @@ namespace change, so a lock and a commit of the same tenant never interleave.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
 
 from gateway.catalog.tables import dav_locks
 from gateway.names import name_key
@@ -117,25 +118,67 @@ def lock_key(parts: list[str], case_insensitive: bool) -> str:
     return quote("/" + "/".join(name_key(p, case_insensitive) for p in parts))
 
 
+def covers(lock: Lock, key: str, *, any_depth: bool = False) -> bool:
+    """Whether ``lock`` is on ``key`` itself or is an infinite-depth lock above it
+    (``any_depth``: a lock of any depth above it, i.e. ``key`` is within its root)."""
+    root = lock["root"]
+    return root == key or ((any_depth or lock["depth"] == "infinity") and
+                           (root == "/" or key.startswith(root + "/")))
+
+
+def _below(root: str, key: str) -> bool:
+    """Whether a lock rooted at ``root`` is strictly inside the folder ``key``."""
+    return root != key and (key == "/" or root.startswith(key + "/"))
+
+
 def blocking_lock(conn: Connection, tenant_id: str, parts: list[str], case_insensitive: bool,
-                  *, membership: bool = False, subtree: bool = False) -> Lock | None:
-    """The first unexpired lock that forbids changing ``/parts`` without its token.
+                  *, membership: bool = False, subtree: bool = False,
+                  held: Callable[[Lock], bool] | None = None) -> Lock | None:
+    """The first unexpired lock that forbids changing ``/parts`` without its token
+    (``find_blocking`` over the tenant's locks, read in ``conn``)."""
+    return find_blocking(all_locks(conn, tenant_id), parts, case_insensitive,
+                         membership=membership, subtree=subtree, held=held)
+
+
+def find_blocking(locks: list[Lock], parts: list[str], case_insensitive: bool, *,
+                  membership: bool = False, subtree: bool = False,
+                  held: Callable[[Lock], bool] | None = None) -> Lock | None:
+    """The first of ``locks`` that forbids changing ``/parts`` without its token.
 
     A lock on the path itself, or an infinite-depth lock on a folder above it, always does;
     ``membership`` (creating, removing or renaming the entry) adds a lock of any depth on
-    its parent folder; ``subtree`` (deleting or moving a folder) adds locks inside it."""
-    locks = all_locks(conn, tenant_id)
+    its parent folder; ``subtree`` (deleting or moving a folder) adds locks inside it.
+    A lock for which ``held(lock)`` is true (its token presented by its owner) never does."""
     if not locks:
         return None
     key = lock_key(parts, case_insensitive)
     parent = lock_key(parts[:-1], case_insensitive) if parts else None
     for lock in locks:
-        root = lock["root"]
-        if root == key or (lock["depth"] == "infinity" and
-                           (root == "/" or key.startswith(root + "/"))):
-            return lock
-        if membership and root == parent:
-            return lock
-        if subtree and (key == "/" or root.startswith(key + "/")):
+        if held is not None and held(lock):
+            continue
+        if covers(lock, key) or (membership and lock["root"] == parent) or \
+                (subtree and _below(lock["root"], key)):
             return lock
     return None
+
+
+def conflicting_lock(conn: Connection, tenant_id: str, key: str, *, scope: str,
+                     depth: str) -> Lock | None:
+    """The first unexpired lock a new ``scope``/``depth`` lock on ``key`` conflicts with
+    (RFC 4918 6.1): one on the key or an infinite one above it, unless both are shared;
+    for an infinite-depth request, any lock inside it."""
+    for lock in all_locks(conn, tenant_id):
+        if covers(lock, key) and not (scope == "shared" and lock["scope"] == "shared"):
+            return lock
+        if depth == "infinity" and _below(lock["root"], key):
+            return lock
+    return None
+
+
+def delete_under(conn: Connection, tenant_id: str, key: str) -> int:
+    """Drop the locks on ``key`` and inside it (the resource is gone or replaced)."""
+    stmt = delete(dav_locks).where(dav_locks.c.tenant_id == tenant_id)
+    if key != "/":
+        stmt = stmt.where(or_(dav_locks.c.root == key,
+                              dav_locks.c.root.startswith(key + "/", autoescape=True)))
+    return conn.execute(stmt).rowcount or 0

@@ -9,13 +9,18 @@ import sys
 from dataclasses import asdict
 
 from gateway import admin
-from gateway.cli.common import EXIT_USAGE, csv_list, emit, open_core, size_or_none
-from gateway.cli.output import human_size, table
+from gateway.cli.common import (
+    EXIT_USAGE,
+    csv_list,
+    emit,
+    open_core,
+    size_or_none,
+    split_login,
+    user_command,
+)
 from gateway.config import Config
 from gateway.errors import GatewayError
-
-_open_core = open_core
-_emit = emit
+from gateway.textout import human_size, table
 
 
 # --- tenants -----------------------------------------------------------------------
@@ -30,24 +35,24 @@ TENANT_HEADERS = ("tenant", "protocols", "names", "used / quota", "files", "stat
 
 
 def cmd_tenant(args: argparse.Namespace, cfg: Config) -> int:
-    with _open_core(cfg) as core:
+    with open_core(cfg) as core:
         if args.action == "create":
             t = admin.create_tenant(
                 core, args.name, display_name=args.display_name or "",
                 protocols=csv_list(args.protocols) if args.protocols else None,
                 case_insensitive=not args.case_sensitive,
                 quota_bytes=size_or_none(args.quota_bytes), quota_files=args.quota_files)
-            _emit(args, t, f"created tenant {t.name}")
+            emit(args, t, f"created tenant {t.name}")
         elif args.action == "list":
             ts = admin.list_tenants(core)
-            _emit(args, ts, table([_tenant_row(t) for t in ts], TENANT_HEADERS))
+            emit(args, ts, table([_tenant_row(t) for t in ts], TENANT_HEADERS))
         elif args.action == "show":
             t = admin.get_tenant(core, args.name)
             from gateway.policy import manage
 
-            _emit(args, {**asdict(t), "policy": manage.show(core, t.name)},
-                  table([_tenant_row(t)], TENANT_HEADERS) + "\n"
-                  + "\n".join(manage.summary_lines(core, t.name)))
+            emit(args, {**asdict(t), "policy": manage.show(core, t.name)},
+                 table([_tenant_row(t)], TENANT_HEADERS) + "\n"
+                 + "\n".join(manage.summary_lines(core, t.name)))
         elif args.action == "set":
             t = admin.set_tenant(
                 core, args.name, display_name=args.display_name,
@@ -56,14 +61,14 @@ def cmd_tenant(args: argparse.Namespace, cfg: Config) -> int:
                                   else not args.case_sensitive),
                 quota_bytes=size_or_none(args.quota_bytes), quota_files=args.quota_files,
                 disabled=args.disabled)
-            _emit(args, t, table([_tenant_row(t)], TENANT_HEADERS))
+            emit(args, t, table([_tenant_row(t)], TENANT_HEADERS))
         elif args.action == "purge":
             if not args.yes:
                 print(f"purging {args.name} destroys its keys and every file for good; "
                       "repeat with --yes", file=sys.stderr)
                 return EXIT_USAGE
             n = admin.purge_tenant(core, args.name)
-            _emit(args, {"tenant": args.name, "blobs_deleted": n},
+            emit(args, {"tenant": args.name, "blobs_deleted": n},
                   f"purged tenant {args.name}: keys destroyed, {n} blobs deleted")
     return 0
 
@@ -100,16 +105,16 @@ def _read_password(args: argparse.Namespace, *, generate: bool) -> str | None:
 
 
 def cmd_user(args: argparse.Namespace, cfg: Config) -> int:
-    with _open_core(cfg) as core:
+    with open_core(cfg) as core:
         if args.action == "list":
             names = {t.id: t.name for t in admin.list_tenants(core)}
             us = sorted(admin.list_users(core, args.tenant),
                         key=lambda u: (names.get(u.tenant_id, ""), u.name))
-            _emit(args, [{**asdict(u), "tenant": names.get(u.tenant_id)} for u in us],
-                  table([_user_row(u, names.get(u.tenant_id, "?")) for u in us],
-                        USER_HEADERS))
+            emit(args, [{**asdict(u), "tenant": names.get(u.tenant_id)} for u in us],
+                 table([_user_row(u, names.get(u.tenant_id, "?")) for u in us],
+                       USER_HEADERS))
             return 0
-        name, tenant = admin.split_login(args.login)
+        name, tenant = split_login(args.login)
         if args.action == "create":
             password = _read_password(args, generate=args.generate_password) \
                 if (args.password_stdin or args.generate_password) else None
@@ -123,32 +128,32 @@ def cmd_user(args: argparse.Namespace, cfg: Config) -> int:
             msg = f"created user {name}@{tenant}"
             if generated:
                 msg += f"\n  password: {generated}   (shown once)"
-            _emit(args, {"user": u, "password": generated}, msg)
+            emit(args, {"user": u, "password": generated}, msg)
         elif args.action == "show":
             u = admin.get_user(core, tenant, name)
-            _emit(args, u, table([_user_row(u, tenant)], USER_HEADERS)
-                  + f"\npermissions: {u.permissions}")
+            emit(args, u, table([_user_row(u, tenant)], USER_HEADERS)
+                 + f"\npermissions: {u.permissions}")
         elif args.action == "set":
             u = admin.set_user(core, tenant, name, permissions=args.permissions,
                                quota_bytes=size_or_none(args.quota_bytes),
                                quota_files=args.quota_files, kind=args.kind)
-            _emit(args, u, table([_user_row(u, tenant)], USER_HEADERS))
+            emit(args, u, table([_user_row(u, tenant)], USER_HEADERS))
         elif args.action == "passwd":
             password = _read_password(args, generate=args.generate_password)
             generated = None
             if password is None:
                 password = generated = secrets.token_urlsafe(12)
             admin.set_user(core, tenant, name, password=password)
-            _emit(args, {"user": args.login, "password": generated},
+            emit(args, {"user": args.login, "password": generated},
                   f"password of {args.login} changed"
-                  + (f"\n  password: {generated}   (shown once)" if generated else ""))
+                 + (f"\n  password: {generated}   (shown once)" if generated else ""))
         elif args.action in ("disable", "enable"):
             admin.set_user(core, tenant, name, disabled=args.action == "disable")
-            _emit(args, {"user": args.login, "disabled": args.action == "disable"},
+            emit(args, {"user": args.login, "disabled": args.action == "disable"},
                   f"{args.login} {args.action}d")
         elif args.action == "delete":
             admin.delete_user(core, tenant, name)
-            _emit(args, {"user": args.login, "deleted": True}, f"deleted {args.login}")
+            emit(args, {"user": args.login, "deleted": True}, f"deleted {args.login}")
     return 0
 
 
@@ -158,7 +163,7 @@ def cmd_keys(args: argparse.Namespace, cfg: Config) -> int:
 
     from gateway.catalog.tables import tenant_keys, tenants
 
-    with _open_core(cfg) as core:
+    with open_core(cfg) as core:
         if args.action == "list":
             with core.catalog.read() as conn:
                 rows = conn.execute(
@@ -167,7 +172,7 @@ def cmd_keys(args: argparse.Namespace, cfg: Config) -> int:
                     .join(tenants, tenants.c.id == tenant_keys.c.tenant_id)
                     .order_by(tenants.c.name, tenant_keys.c.version)).all()
             data = [dict(r._mapping) for r in rows]
-            _emit(args, data, f"master key id: {core.keyring.master_key_id}\n" + table(
+            emit(args, data, f"master key id: {core.keyring.master_key_id}\n" + table(
                 [[r.name, str(r.version), r.state, r.master_key_id,
                   r.created_at.isoformat(timespec="seconds")] for r in rows],
                 ("tenant", "version", "state", "master key id", "created")))
@@ -176,7 +181,7 @@ def cmd_keys(args: argparse.Namespace, cfg: Config) -> int:
             admin.record_admin_action(core, "master-key-rotate",
                                       reason=f"{n} tenant keys re-wrapped; new master key id "
                                       f"{core.keyring.master_key_id}")
-            _emit(args, {"rewrapped": n, "master_key_id": core.keyring.master_key_id},
+            emit(args, {"rewrapped": n, "master_key_id": core.keyring.master_key_id},
                   f"master key replaced ({cfg.master_key_file}); {n} tenant keys re-wrapped; "
                   "back up the new key file now")
         elif args.action == "rotate-tenant":
@@ -184,7 +189,7 @@ def cmd_keys(args: argparse.Namespace, cfg: Config) -> int:
             version, n = core.keyring.rotate_tenant(t.id)
             admin.record_admin_action(core, "tenant-key-rotate", tenant=t.name,
                                       reason=f"key version {version}; {n} data keys re-wrapped")
-            _emit(args, {"tenant": t.name, "version": version, "rewrapped": n},
+            emit(args, {"tenant": t.name, "version": version, "rewrapped": n},
                   f"tenant {t.name}: key version {version} active; {n} data keys re-wrapped "
                   "(content not re-encrypted)")
     return 0
@@ -225,8 +230,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "tenant", nargs="?", help="default: every tenant")
     for action, text in (("create", "create a user (password optional)"),
                          ("set", "change a user's kind, permissions or quotas")):
-        a = usub.add_parser(action, parents=[common], help=text)
-        a.add_argument("login", metavar="USER@TENANT")
+        a = user_command(usub, action, common, text)
         a.add_argument("--kind", choices=("human", "machine"),
                        default="human" if action == "create" else None)
         a.add_argument("--permissions", help='JSON: [{"prefix": "/", "perms": ["read"]}]')
@@ -239,10 +243,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                          ("disable", "refuse every login of a user"),
                          ("enable", "allow a disabled user again"),
                          ("delete", "delete a user (their files stay with the tenant)")):
-        usub.add_parser(action, parents=[common], help=text).add_argument(
-            "login", metavar="USER@TENANT")
-    a = usub.add_parser("passwd", parents=[common], help="set or generate a user's password")
-    a.add_argument("login", metavar="USER@TENANT")
+        user_command(usub, action, common, text)
+    a = user_command(usub, "passwd", common, "set or generate a user's password")
     a.add_argument("--password-stdin", action="store_true")
     a.add_argument("--generate-password", action="store_true")
     u.set_defaults(func=cmd_user)

@@ -20,9 +20,9 @@ import time
 from gateway import admin
 from gateway.audit import FORMATS
 from gateway.cli.common import EXIT_ERROR, open_core, parse_when
-from gateway.cli.output import dump_json
 from gateway.config import Config
 from gateway.errors import GatewayError
+from gateway.textout import dump_json
 
 
 def _format(args: argparse.Namespace) -> str:

@@ -9,21 +9,18 @@ import argparse
 import sys
 
 from gateway import admin
-from gateway.cli.common import emit, open_core
-from gateway.cli.output import human_size, printable, table
+from gateway.cli.common import emit, open_core, split_login, user_command
 from gateway.config import Config
-
-_open_core = open_core
-_emit = emit
+from gateway.textout import human_size, printable, table
 
 
 def cmd_files(args: argparse.Namespace, cfg: Config) -> int:
-    with _open_core(cfg) as core:
-        name, tenant = admin.split_login(args.login)
+    with open_core(cfg) as core:
+        name, tenant = split_login(args.login)
         session = core.session(admin.principal_for(core, tenant, name), "cli", "local")
         if args.action == "ls":
             entries = list(session.list(args.path))
-            _emit(args, entries, table(
+            emit(args, entries, table(
                 [[e.name + ("/" if e.is_dir else ""), str(e.size),
                   e.mtime.isoformat(timespec="seconds")] for e in entries],
                 ("name", "size", "modified")))
@@ -33,7 +30,7 @@ def cmd_files(args: argparse.Namespace, cfg: Config) -> int:
                 while chunk := src.read(1024 * 1024):
                     writer.write(chunk)
             e = session.stat_quiet(args.path)
-            _emit(args, e, f"stored {printable(e.path)} ({human_size(e.size)})")
+            emit(args, e, f"stored {printable(e.path)} ({human_size(e.size)})")
         elif args.action == "get":
             dst = sys.stdout.buffer if args.local == "-" else open(args.local, "wb")  # noqa: SIM115
             with dst, session.open_read(args.path) as reader:
@@ -53,23 +50,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     f = sub.add_parser("files", parents=[common], help="use files through the core (no network)")
     fsub = f.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("ls", "list a folder"), ("mkdir", "create a folder (and parents)")):
-        a = fsub.add_parser(action, parents=[common], help=text)
-        a.add_argument("login", metavar="USER@TENANT")
+        a = user_command(fsub, action, common, text)
         a.add_argument("path", nargs="?", default="/")
-    a = fsub.add_parser("put", parents=[common], help="upload: put USER@TENANT LOCAL PATH")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(fsub, "put", common, "upload: put USER@TENANT LOCAL PATH")
     a.add_argument("local", help="local file, or - for standard input")
     a.add_argument("path")
-    a = fsub.add_parser("get", parents=[common], help="download: get USER@TENANT PATH LOCAL")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(fsub, "get", common, "download: get USER@TENANT PATH LOCAL")
     a.add_argument("path")
     a.add_argument("local", help="local file, or - for standard output")
-    a = fsub.add_parser("rm", parents=[common], help="delete a file or (with -r) a folder")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(fsub, "rm", common, "delete a file or (with -r) a folder")
     a.add_argument("path")
     a.add_argument("-r", "--recursive", action="store_true")
-    a = fsub.add_parser("mv", parents=[common], help="move or rename a file or folder")
-    a.add_argument("login", metavar="USER@TENANT")
+    a = user_command(fsub, "mv", common, "move or rename a file or folder")
     a.add_argument("path")
     a.add_argument("dest")
     a.add_argument("--overwrite", action="store_true")

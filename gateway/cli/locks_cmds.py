@@ -24,25 +24,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def cmd_locks(args: argparse.Namespace, cfg: Config) -> int:
     from gateway import locks_admin
-    from gateway.cli.main import _emit, _open_core
-    from gateway.cli.output import table
+    from gateway.cli.common import emit, open_core
+    from gateway.textout import table
 
-    with _open_core(cfg) as core:
+    with open_core(cfg) as core:
         if args.action == "list":
             locks = locks_admin.list_locks(core, args.tenant)
-            _emit(args, locks, table(
+            emit(args, locks, table(
                 [[lk.tenant, lk.path, lk.depth, lk.scope, lk.principal,
                   lk.expires_at.isoformat(timespec="seconds"), lk.token] for lk in locks],
                 ("tenant", "path", "depth", "scope", "held by", "expires", "token")))
             return 0
         if args.token and not (args.all or args.tenant or args.path):
             lk = locks_admin.break_lock(core, args.token)
-            _emit(args, [lk], f"broke the lock on {lk.path} of {lk.tenant} (held by "
+            emit(args, [lk], f"broke the lock on {lk.path} of {lk.tenant} (held by "
                               f"{lk.principal or 'unknown'})")
             return 0
         if args.token or not (args.tenant and args.all):
             raise ConfigError("name one lock: `locks break TOKEN`, or all of a tenant's: "
                               "`locks break --tenant T --all [--path P]`")
         broken = locks_admin.break_tenant_locks(core, args.tenant, args.path)
-        _emit(args, broken, f"broke {len(broken)} lock(s) of {args.tenant}")
+        emit(args, broken, f"broke {len(broken)} lock(s) of {args.tenant}")
     return 0

@@ -1,6 +1,8 @@
 """Identity and policy: who may connect, how, from where, with which second factor.
 
-This package decides; front-ends ask. For now it holds local password hashing and the
-principal lookup used by the core; LDAP, TOTP, SSH keys, app passwords, network rules and
-the brute-force defender arrive with the identity issue.
+This package decides; front-ends ask. ``decision.decide`` is the one decision; the gate
+(``gate.py``, with ``attempts``, ``facts``, ``slots`` and ``sshflow``) gathers the facts,
+verifies credentials (local passwords, LDAP, SSH keys, TOTP, app passwords), applies
+network rules, session limits and the brute-force defender, and audits every login.
+docs/policy.md lists every module.
 """

@@ -11,11 +11,15 @@ Every door uses it: WebDAV Basic auth and SSH logins (through the gate), ``admin
 
 ``canonical_login`` returns None for a login that is not canonicalisable; the gate then
 refuses it exactly like a wrong password for an unknown user (same work, same answer).
+``split_login`` is the admins' form (CLI, ``admin``, ``policy explain``): the same names,
+or a ``ConfigError`` that says how to write them.
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+from gateway.errors import ConfigError
 
 MAX_USER_CHARS = 128
 MAX_TENANT_CHARS = 63
@@ -48,3 +52,12 @@ def canonical_login(login: str) -> tuple[str, str] | None:
         return None
     u, t = canonical_name(user), canonical_name(tenant, MAX_TENANT_CHARS)
     return (u, t) if u and t else None
+
+
+def split_login(login: str) -> tuple[str, str]:
+    """``user@tenant`` -> (user, tenant), both canonical; ``ConfigError`` if it has none."""
+    names = canonical_login(login)
+    if names is None:
+        raise ConfigError(f"{login!r}: write users as USER@TENANT, without spaces or "
+                          "control characters")
+    return names

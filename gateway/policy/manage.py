@@ -182,11 +182,10 @@ def explain(core: Core, login: str, protocol: str, remote_addr: str,
             method: str | None = None) -> list[tuple[str, Decision]]:
     """Decisions for the attempt, assuming the credentials of ``method`` are valid (and, for
     SSH, with a valid TOTP code after them). No credential is checked, nothing recorded."""
-    from gateway.policy.gate import Gate, split_login
+    from gateway.policy.gate import Gate
+    from gateway.policy.logins import split_login
 
     names = split_login(login)
-    if names is None:
-        raise ConfigError(f"{login!r}: write users as USER@TENANT")
     gate = Gate(core)
     facts = gate.load(protocol, names[1], names[0], remote_addr).facts
     out: list[tuple[str, Decision]] = [("before any credential", decide(facts, ()))]

@@ -22,7 +22,7 @@ import asyncssh
 from asyncssh import DISC_TOO_MANY_CONNECTIONS
 from asyncssh.public_key import decode_ssh_public_key
 
-from gateway.core import Core
+from gateway.access import Access
 from gateway.errors import AuthenticationFailed
 from gateway.policy.gate import (
     SSH_KBDINT,
@@ -47,9 +47,9 @@ log = logging.getLogger("gateway.sftp")
 class GatewaySSHServer(asyncssh.SSHServer):
     """One SSH connection."""
 
-    def __init__(self, core: Core, gate: Gate, executor: Executor) -> None:
-        self.core = core
-        self.gate = gate
+    def __init__(self, access: Access, executor: Executor) -> None:
+        self.access = access
+        self.gate: Gate = access.gate
         self.executor = executor
         self.conn: asyncssh.SSHServerConnection | None = None
         self.addr = ""
@@ -60,7 +60,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self.result: StepResult | None = None
         self.principal: Principal | None = None
         self.ticket: SessionTicket | None = None
-        self.max_auth_attempts = core.config.sftp.max_auth_attempts
+        self.max_auth_attempts = access.config.sftp.max_auth_attempts
         self.auth_failures = 0
         self._user_names = 0
 
@@ -200,11 +200,11 @@ class GatewaySSHServer(asyncssh.SSHServer):
                            protocol: str) -> GatewaySFTPServer:
         assert self.principal is not None
         ticket = self.ticket
-        every = self.core.config.policy.session_recheck_s
-        session = self.core.session(
+        every = self.access.config.policy.session_recheck_s
+        session = self.access.session(
             self.principal, protocol, self.addr, self.session_id,
             guard=(lambda: ticket.recheck(every, protocol)) if ticket is not None else None)
-        return GatewaySFTPServer(chan, session, self.executor,
+        return GatewaySFTPServer(chan, session, self.executor, self.access.config,
                                  send_exit_status=protocol == "sftp")
 
     async def _protocol_allowed(self, protocol: str) -> bool:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 import asyncssh
 from asyncssh import OPEN_RESOURCE_SHORTAGE
 
-from gateway.audit import AuditEvent
 from gateway.sftp.auth import GatewaySSHServer
 from gateway.sftp.limits import limits_of
 from gateway.sftp.negotiation import failed_negotiation
@@ -34,7 +33,7 @@ class GuardedSSHServer(GatewaySSHServer):
         channel = super().session_requested()
         if not isinstance(channel, GatewayChannel) or self.conn is None:
             return channel
-        limits = limits_of(self.conn, self.core.config)
+        limits = limits_of(self.conn, self.access.config)
         if not limits.open_channel(channel):
             self._in_background(self._audit_channel_refused, limits.max_channels)
             raise asyncssh.ChannelOpenError(
@@ -45,7 +44,7 @@ class GuardedSSHServer(GatewaySSHServer):
 
     def _audit_channel_refused(self, limit: int) -> None:
         assert self.principal is not None
-        session = self.core.session(self.principal, "sftp", self.addr, self.session_id)
+        session = self.access.session(self.principal, "sftp", self.addr, self.session_id)
         session.record("channel", result="denied",
                        reason=f"channel limit: {limit} per connection")
 
@@ -62,10 +61,8 @@ class GuardedSSHServer(GatewaySSHServer):
         if description is None:
             return
         log.warning("sftp: key exchange with %s failed: %s", self.addr or "?", description)
-        event = AuditEvent(action="negotiate", protocol="sftp", result="failed",
-                           remote_addr=self.addr or None, session_id=self.session_id,
-                           reason=description)
-        self._in_background(self.core.record, event)
+        self._in_background(self.access.record_negotiation_failure, "sftp", self.addr,
+                            self.session_id, description)
 
     def _in_background(self, fn: Callable[..., None], *args: object) -> None:
         """Run a catalog write off the event loop (inline when the loop is gone)."""

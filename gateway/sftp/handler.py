@@ -11,15 +11,12 @@ import asyncio
 import contextlib
 import functools
 import posixpath
-import stat as statmod
-import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncssh
 from asyncssh import SFTPAttrs, SFTPName, SFTPVFSAttrs
-from asyncssh.packet import String
 from asyncssh.sftp import (
     FXF_APPEND,
     FXF_CREAT,
@@ -30,73 +27,27 @@ from asyncssh.sftp import (
 )
 
 from gateway import errors
+from gateway.config import Config
 from gateway.principal import Principal
 from gateway.session import Entry, Session
 from gateway.sftp.errors import failure, log, to_sftp, unsupported
 from gateway.sftp.handles import QuotaProbe, ReadHandle, WriteHandle, from_timestamp
 from gateway.sftp.limits import ConnectionLimits, limits_of
+from gateway.sftp.listing import (
+    DIR_MODE,
+    FILE_MODE,
+    READONLY_FILE_MODE,
+    LongNames,
+    WireName,
+    attrs_of,
+)
 
-FILE_MODE = statmod.S_IFREG | 0o644
-READONLY_FILE_MODE = statmod.S_IFREG | 0o444
-DIR_MODE = statmod.S_IFDIR | 0o755
 UNLIMITED = 1 << 50  # statvfs size reported when there is no quota
 BLOCK = 4096
 LIST_BATCH = 1000
 FIRST_LIST_BATCH = 200  # a quick first answer, then larger pages
 
 Handle = ReadHandle | WriteHandle
-_MODES: dict[int, str] = {}
-
-
-_V3_ATTRS = struct.Struct(">IQIIIII")  # flags, size, uid, gid, permissions, atime, mtime
-_V3_FLAGS = (asyncssh.sftp.FILEXFER_ATTR_SIZE | asyncssh.sftp.FILEXFER_ATTR_UIDGID
-             | asyncssh.sftp.FILEXFER_ATTR_PERMISSIONS | asyncssh.sftp.FILEXFER_ATTR_ACMODTIME)
-
-
-class WireName:
-    """A directory entry encoded once for SFTP v3 (the only version served): building
-    asyncssh ``SFTPName``/``SFTPAttrs`` records and their encoding dominated large listings.
-    Also read by asyncssh's SCP source (``filename``, ``attrs``) like an ``SFTPName``: the
-    ``SFTPAttrs`` is then built on demand. ``tests/sftp/test_quirks.py`` checks the bytes
-    against asyncssh's own encoding."""
-
-    __slots__ = ("_wire", "filename", "longname", "mode", "mtime", "size")
-
-    def __init__(self, filename: bytes, longname: bytes, mode: int, size: int,
-                 mtime: int) -> None:
-        self.filename, self.longname = filename, longname
-        self.mode, self.size, self.mtime = mode, size, mtime
-        self._wire = (String(filename) + String(longname)
-                      + _V3_ATTRS.pack(_V3_FLAGS, size, 0, 0, mode, mtime, mtime))
-
-    @property
-    def attrs(self) -> SFTPAttrs:
-        return _attrs_of(self.mode, self.size, self.mtime)
-
-    def encode(self, sftp_version: int) -> bytes:
-        if sftp_version != 3:
-            raise ValueError("only SFTP v3 is served")
-        return self._wire
-
-    def __str__(self) -> str:
-        return self.longname.decode("utf-8", "replace")
-
-
-def _attrs_of(mode: int, size: int, mtime: int) -> SFTPAttrs:
-    """The attributes every stat and listing reports (owner and group are shown by name)."""
-    ftype = (asyncssh.FILEXFER_TYPE_DIRECTORY if statmod.S_ISDIR(mode)
-             else asyncssh.FILEXFER_TYPE_REGULAR)
-    return SFTPAttrs(type=ftype, size=size, uid=0, gid=0, permissions=mode, atime=mtime,
-                     mtime=mtime, nlink=1)
-
-
-def _format_date(mtime: int) -> str:
-    """``Nov 28 17:20`` within the last half year, else ``Nov 28  2025``."""
-    t = time.localtime(mtime)
-    recent = time.time() - 365 * 24 * 3600 / 2 < mtime <= time.time()
-    return time.strftime("%b %e %H:%M" if recent else "%b %e  %Y", t)
-
-
 def client_path(raw: bytes) -> str:
     """Client path bytes -> absolute tenant path (``.``/``..`` resolved, root clamped)."""
     try:
@@ -133,7 +84,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     """SFTP requests of one channel -> one ``Session``."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel, session: Session,
-                 executor: Any, *, send_exit_status: bool = True) -> None:
+                 executor: Any, config: Config, *, send_exit_status: bool = True) -> None:
         super().__init__(chan)
         self.session = session
         self.principal: Principal = session.principal
@@ -146,12 +97,12 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         # after creating it, before the new version is committed on close
         self._writing: dict[str, WriteHandle] = {}
         self._quota = QuotaProbe(self._run, session)
-        self._dates: dict[int, str] = {}
+        self._long_names = LongNames(self.principal.user_name, self.principal.tenant_name)
         # open handles and buffered bytes are limited per SSH connection, not per channel
         conn = chan.get_connection()
-        self.limits: ConnectionLimits = limits_of(conn, session.core.config) \
+        self.limits: ConnectionLimits = limits_of(conn, config) \
             if isinstance(conn, asyncssh.SSHServerConnection) \
-            else ConnectionLimits.from_config(session.core.config)
+            else ConnectionLimits.from_config(config)
 
     # --- presentation -----------------------------------------------------------------
     def format_user(self, uid: int | None) -> str:
@@ -163,32 +114,17 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
     def _mode(self, entry: Entry) -> int:
         if entry.is_dir:
             return DIR_MODE
-        return FILE_MODE if self.principal.allowed("write", entry.path) else READONLY_FILE_MODE
+        return FILE_MODE if self.session.may("write", entry.path) else READONLY_FILE_MODE
 
     def _attrs(self, entry: Entry) -> SFTPAttrs:
-        return _attrs_of(self._mode(entry), entry.size, int(entry.mtime.timestamp()))
+        return attrs_of(self._mode(entry), entry.size, int(entry.mtime.timestamp()))
 
     def _name(self, entry: Entry, filename: bytes | None = None) -> WireName:
         if filename is None:
             filename = entry.name.encode("utf-8")
         mode, size, mtime = self._mode(entry), entry.size, int(entry.mtime.timestamp())
-        return WireName(filename, self._longname(mode, size, mtime) + filename, mode, size,
-                        mtime)
-
-    def _longname(self, mode_bits: int, size: int, mtime: int) -> bytes:
-        """``ls -l`` style prefix (as asyncssh formats it, with caches: listings of
-        thousands of entries spend most of their time here otherwise)."""
-        mode = _MODES.get(mode_bits)
-        if mode is None:
-            mode = _MODES.setdefault(mode_bits, statmod.filemode(mode_bits))
-        date = self._dates.get(mtime // 60)
-        if date is None:
-            date = _format_date(mtime)
-            if len(self._dates) > 4096:
-                self._dates.clear()
-            self._dates[mtime // 60] = date
-        return (f"{mode:10s} {1:>4d} {self.principal.user_name:8s} "
-                f"{self.principal.tenant_name:8s} {size:>8d} {date:12s} ").encode()
+        return WireName(filename, self._long_names.prefix(mode, size, mtime) + filename, mode,
+                        size, mtime)
 
     # --- paths -------------------------------------------------------------------------
     def map_path(self, path: bytes) -> bytes:
@@ -359,8 +295,8 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
             writer = await self._run(self.session.open_write, norm, truncate=True,
                                      exclusive=exclusive, must_exist=not create)
         else:  # keep the content: open the core writer only when something changes
-            if not self.principal.allowed("write", norm):
-                raise errors.PermissionDenied(f"no write permission on {norm}")
+            if not self.session.may("write", norm):  # refused and audited by the core
+                await self._run(self.session.may, "write", norm, audit_as="write")
             try:
                 existing: Entry | None = await self._run(self.session.stat_quiet, norm)
             except errors.NotFound:

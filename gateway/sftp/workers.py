@@ -3,7 +3,8 @@
 The supervisor checks what can be checked once (host keys readable, port free,
 catalog migrated), forks the workers, prints one line saying where it listens when all
 of them listen, restarts a worker that dies, and stops them all on SIGTERM/SIGINT.
-Each worker opens its own ``Core`` and runs one asyncio loop with a thread pool.
+Each worker opens its own ``Access`` (the front-ends' view of the core) and runs one
+asyncio loop with a thread pool.
 """
 
 from __future__ import annotations
@@ -69,15 +70,13 @@ def check_port_free(host: str, port: int) -> None:
 
 
 async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: int) -> None:
-    from gateway.core import Core
-    from gateway.policy.gate import Gate
+    from gateway.access import Access
     from gateway.sftp import asyncssh_ext
     from gateway.sftp.algorithms import policy_from_config
     from gateway.sftp.connection import GuardedSSHServer
 
     asyncssh_ext.install()
-    core = Core.open(config, migrate=False)
-    gate = Gate(core)
+    access = Access.open(config, migrate=False)
     executor = ThreadPoolExecutor(config.sftp.io_threads, thread_name_prefix="sftp-core")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -86,7 +85,7 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
     try:
         server = await asyncssh.listen(
             config.sftp.host, config.sftp.port, reuse_port=True, reuse_address=True,
-            server_factory=lambda: GuardedSSHServer(core, gate, executor),
+            server_factory=lambda: GuardedSSHServer(access, executor),
             server_host_keys=keys, login_timeout=config.sftp.login_timeout,
             keepalive_interval=60, keepalive_count_max=3, allow_pty=False,
             agent_forwarding=False, x11_forwarding=False,
@@ -99,7 +98,7 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
             await asyncio.wait_for(server.wait_closed(), 10)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)  # let running commits finish
-        core.close()
+        access.close()
 
 
 def _run_worker(config: Config, keys: list[asyncssh.SSHKey], ready_fd: int) -> int:
@@ -133,7 +132,7 @@ def _fork_worker(config: Config, keys: list[asyncssh.SSHKey], ready_w: int) -> i
 
 def serve(config: Config) -> int:
     """Run the SFTP front-end until SIGTERM; returns the exit code."""
-    from gateway.core import Core
+    from gateway.access import Access
     from gateway.sftp.algorithms import policy_from_config
 
     try:
@@ -141,7 +140,7 @@ def serve(config: Config) -> int:
         policy_from_config(config)
         if not takeover():  # a reload joins the running generation's port on purpose
             check_port_free(config.sftp.host, config.sftp.port)
-        Core.open(config).close()  # migrations once, before the workers start
+        Access.open(config, migrate=None).close()  # migrations once, before the workers
         _preload_worker_modules()
     except (StartupError, GatewayError) as exc:
         print(f"{PREFIX}: {exc}", file=sys.stderr, flush=True)
@@ -197,7 +196,7 @@ def serve(config: Config) -> int:
 
 def _preload_worker_modules() -> None:
     """Import what every worker needs once, before forking: workers start without it."""
-    import gateway.policy.gate
+    import gateway.access
     import gateway.sftp.asyncssh_ext
     import gateway.sftp.auth  # noqa: F401
 

@@ -19,11 +19,10 @@ from wsgidav.mw.base_mw import BaseMiddleware
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from gateway.core import Core
-from gateway.policy.gate import Gate
+from gateway.access import Access
 from gateway.webdav import conditionals, context, errors, headers, limits
 from gateway.webdav.auth import REALM, GatewayDomainController
-from gateway.webdav.locks import CatalogLockManager
+from gateway.webdav.locks import SessionLockManager
 from gateway.webdav.resources import LumanoxProvider
 
 ALLOW = ("OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, "
@@ -142,22 +141,22 @@ def _quiet_wsgidav() -> None:
             logging.getLogger(name).addFilter(_DropExpected())
 
 
-def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
-    """The WSGI app serving every tenant of ``core`` (one per worker process)."""
+def build_app(access: Access) -> GatewayApp:
+    """The WSGI app serving every tenant reachable through ``access`` (one per worker)."""
     conditionals.install()
     errors.install()
-    cfg = core.config
-    provider = LumanoxProvider(free_bytes=lambda: core.store.free_bytes() or 0)
+    cfg = access.config
+    provider = LumanoxProvider(free_bytes=lambda: access.free_bytes() or 0)
     dav_config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
-        "lumanox": {"core": core, "gate": gate or Gate(core)},
+        "lumanox": {"access": access},
         "http_authenticator": {
             "domain_controller": GatewayDomainController,
             "accept_basic": True, "accept_digest": False, "default_to_digest": False,
         },
         "middleware_stack": [ErrorPrinter, HTTPAuthenticator, FiniteDepth, DirBrowser,
                              RequestResolver],
-        "lock_storage": True,  # replaced below by the catalog lock manager
+        "lock_storage": True,  # replaced below by the lock manager over Session
         "property_manager": None,  # dead properties live on the nodes (Session.set_props)
         "block_size": cfg.webdav.block_size,
         "add_header_MS_Author_Via": True,
@@ -172,7 +171,7 @@ def build_app(core: Core, gate: Gate | None = None) -> GatewayApp:
         },
     }
     dav = WsgiDAVApp(dav_config)
-    manager = CatalogLockManager(core)
+    manager = SessionLockManager()
     dav.lock_manager = manager
     provider.set_lock_manager(manager)
     _quiet_wsgidav()

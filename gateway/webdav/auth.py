@@ -14,9 +14,9 @@ from typing import Any
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.dc.base_dc import BaseDomainController
 
-from gateway.core import Core
+from gateway.access import Access
 from gateway.errors import AuthenticationFailed
-from gateway.policy.gate import Attempt, Gate
+from gateway.policy.gate import Attempt
 from gateway.webdav import context
 
 REALM = "Lumanox Gateway"
@@ -29,13 +29,11 @@ def is_protocol_refusal(exc: AuthenticationFailed) -> bool:
 
 
 class GatewayDomainController(BaseDomainController):
-    """Configured through ``config["lumanox"]``: the process's Core and Gate."""
+    """Configured through ``config["lumanox"]["access"]``: the process's ``Access``."""
 
     def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, config)
-        opts = config["lumanox"]
-        self.core: Core = opts["core"]
-        self.gate: Gate = opts["gate"]
+        self.access: Access = config["lumanox"]["access"]
 
     def __str__(self) -> str:
         return "GatewayDomainController"
@@ -55,13 +53,10 @@ class GatewayDomainController(BaseDomainController):
         addr = environ.get("REMOTE_ADDR", "")
         attempt = Attempt("webdav", user_name, addr, environ.get("HTTP_USER_AGENT", "")[:200])
         try:
-            principal = self.gate.authenticate_basic(attempt, password)
+            principal = self.access.gate.authenticate_basic(attempt, password)
         except AuthenticationFailed as exc:
             if is_protocol_refusal(exc):
                 raise DAVError(HTTP_FORBIDDEN, context_info="WebDAV is not enabled") from None
             return False
-        # wsgidav checks the locks against the client's tokens (and the PUT commit again)
-        environ[context.SESSION_KEY] = self.core.session(principal, "webdav", addr,
-                                                         checks_dav_locks=True)
-        context.set_tenant(principal.tenant_id)
+        environ[context.SESSION_KEY] = self.access.session(principal, "webdav", addr)
         return True

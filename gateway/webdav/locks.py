@@ -1,21 +1,21 @@
-"""wsgidav lock storage over the catalog, and a lock manager whose check-and-create is one
-catalog write transaction (atomic across every gateway process sharing the catalog).
+"""wsgidav's ``LockManager`` as a thin adapter over the ``Session`` lock calls.
 
-Reads within one request use a snapshot of the tenant's unexpired locks (one query per
-request, however many resources a PROPFIND reports); any change drops the snapshot.
+The core grants, refreshes and releases locks (permission-checked and audited there,
+conflict check and insert in one catalog transaction), and every change the request makes
+presents the client's lock tokens to the core, which refuses a locked resource inside the
+change's own transaction. wsgidav's own write checks are therefore no-ops here, and reads
+(lock discovery, ``If`` headers) use the session's snapshot of the tenant's locks.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection
 from wsgidav.dav_error import DAVError
-from wsgidav.lock_man.lock_manager import LockManager, generate_lock_token, normalize_lock_root
+from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root
 
-from gateway.catalog import locks as store
-from gateway.catalog import namespace as ns
-from gateway.core import Core
 from gateway.errors import InvalidName
 from gateway.names import normalize_path
 from gateway.session import Session
@@ -28,153 +28,109 @@ def _is_child(parent: str, url: str) -> bool:
     return url.startswith(parent.rstrip("/") + "/")
 
 
-class CatalogLockStorage:
-    """The interface wsgidav's ``LockManager`` expects, tenant-scoped by the request."""
+def _session() -> Session:
+    session: Session | None = context.environ().get(context.SESSION_KEY)
+    if session is None:
+        raise DAVError(401)
+    return session
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
-        #: lifetime cap of every lock granted or refreshed (``webdav.max_lock_timeout_s``)
-        self._max_timeout = core.config.webdav.max_lock_timeout_s
+
+class SessionLockStorage:
+    """The read side of wsgidav's lock storage interface, over the session's snapshot."""
 
     def __repr__(self) -> str:
-        return "CatalogLockStorage"
+        return "SessionLockStorage"
 
-    # --- plumbing -------------------------------------------------------------------------
-    def _read_all(self) -> list[dict[str, Any]]:
-        tid = context.tenant_id()
-        conn = context.bound_connection()
-        if conn is not None:  # inside the check-and-create transaction: fresh, no cache
-            return store.all_locks(conn, tid)
-        snap = context.lock_snapshot()
-        if snap is None:
-            with self.core.catalog.read() as c:
-                snap = store.all_locks(c, tid)
-            context.set_lock_snapshot(snap)
-        return snap
-
-    def _write(self, fn: Any, *args: Any) -> Any:
-        tid = context.tenant_id()
-        context.set_lock_snapshot(None)
-        conn = context.bound_connection()
-        if conn is not None:
-            return fn(conn, tid, *args)
-        with self.core.catalog.write() as c:
-            return fn(c, tid, *args)
-
-    # --- wsgidav's lock storage interface -----------------------------------------------
     def open(self) -> None:
         return None
 
     def close(self) -> None:
         return None
 
-    def cleanup(self) -> None:
-        with self.core.catalog.write() as c:
-            store.purge_expired(c)
-
-    def clear(self) -> None:
-        self._write(store.clear)
-
     def get(self, token: str) -> dict[str, Any] | None:
-        for lock in self._read_all():
+        for lock in _session().locks():
             if lock["token"] == token:
                 return dict(lock)
         return None
-
-    def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
-        lock["root"] = normalize_lock_root(path)
-        return self._write(store.create, generate_lock_token(), lock, self._max_timeout)
-
-    def refresh(self, token: str, *, timeout: float | None) -> dict[str, Any]:
-        lock = self._write(store.refresh, token, timeout, self._max_timeout)
-        if lock is None:
-            raise ValueError("lock expired or unknown")
-        return lock
-
-    def delete(self, token: str) -> None:
-        self._write(store.delete_token, token)
 
     def get_lock_list(self, path: str, *, include_root: bool, include_children: bool,
                       token_only: bool) -> list[Any]:
         path = normalize_lock_root(path)
         out = []
-        for lock in self._read_all():
+        for lock in _session().locks():
             root = lock["root"]
             if (include_root and root == path) or (include_children and _is_child(path, root)):
                 out.append(lock["token"] if token_only else dict(lock))
         return out
 
 
-class CatalogLockManager(LockManager):
-    """``acquire`` checks for conflicts and creates the lock in ONE write transaction."""
+class SessionLockManager(LockManager):
+    """Every decision is the core's: this class only translates."""
 
-    def __init__(self, core: Core) -> None:
-        super().__init__(CatalogLockStorage(core))
-        self.core = core
+    def __init__(self) -> None:
+        super().__init__(SessionLockStorage())
 
     def acquire(self, *, url: str, lock_type: str, lock_scope: str, lock_depth: str,
                 lock_owner: bytes, timeout: float | None, principal: str,
                 token_list: list[str]) -> dict[str, Any]:
         env = context.environ()
-        session: Session = env[context.SESSION_KEY]
-        path = _request_path(env)
-        with mapped():  # write on the path, and on its whole subtree for depth infinity
-            session.check_lock(path, subtree=lock_depth == "infinity")
-        url = normalize_lock_root(url)
-        tid = context.tenant_id()
-        try:
-            with self.core.catalog.write() as conn:
-                ns.lock_tenant(conn, tid)
-                self._bind(conn)
-                try:
-                    self._check_lock_permission(url, lock_type, lock_scope, lock_depth,
-                                                token_list, principal)
-                    lock = self._generate_lock(principal, lock_type, lock_scope, lock_depth,
-                                               lock_owner, url, timeout)
-                finally:
-                    self._bind(None)
-        except DAVError as exc:
-            session.record("lock", path=path, result="denied",
-                           reason="locked" if exc.value == 423 else str(exc.value))
-            raise
+        session, path = _session(), _request_path(env)
+        with mapped():
+            lock = session.lock(path, owner=lock_owner, scope=lock_scope, depth=lock_depth,
+                                timeout=timeout)
         lock_null = env.pop(LOCK_NULL_KEY, None)
         if lock_null is not None:  # LOCK on an unmapped URL: now create the empty file
             try:
                 with mapped():
-                    session.write_file(lock_null, b"")
+                    session.write_file(lock_null, b"", lock_tokens=[lock["token"]])
             except BaseException:
-                self.storage.delete(lock["token"])
+                with mapped():
+                    session.unlock(path, lock["token"])
                 raise
-        else:
-            session.record("lock", path=path, reason=f"{lock_scope} depth={lock_depth}")
         return lock
-
-    @staticmethod
-    def _bind(conn: Connection | None) -> None:
-        context.set_lock_snapshot(None)
-        context.bind_connection(conn)
 
     def refresh(self, token: str, *, timeout: float | None = None) -> dict[str, Any]:
-        lock = self.storage.refresh(token, timeout=timeout)
-        self._record("lock-refresh")
-        return lock
+        with mapped():
+            return _session().refresh_lock(_request_path(context.environ()), token, timeout)
 
     def release(self, token: str) -> None:
-        """UNLOCK (audited)."""
-        self.storage.delete(token)
-        self._record("unlock")
+        """UNLOCK: the core refuses (403, audited) a lock of another user."""
+        with mapped():
+            _session().unlock(_request_path(context.environ()), token)
+
+    def is_token_locked_by_user(self, token: str, principal: str) -> bool:
+        return True  # whose lock it is, is decided by the core in ``release``
+
+    def get_indirect_url_lock_list(self, url: str, *, principal: str | None = None
+                                   ) -> list[dict[str, Any]]:
+        """For ``If`` headers: the locks held by this session's user (as the core names
+        it, not as the client spelled its login)."""
+        owner = None if principal is None else _session().lock_owner
+        return super().get_indirect_url_lock_list(url, principal=owner)
+
+    def check_write_permission(self, *, url: str, depth: str, token_list: list[str],
+                               principal: str) -> None:
+        """wsgidav's early check before a change. Every core call that changes something
+        checks the locks itself with the request's tokens (PUT when it opens, before the
+        body, and again in its commit), so only PROPPATCH, which wsgidav answers 423 only
+        from here (later refusals land in its multistatus), asks the core now."""
+        env = context.environ()
+        if env["REQUEST_METHOD"] != "PROPPATCH":
+            return None
+        session, path = _session(), _request_path(env)
+        if normalize_lock_root(url) == session.lock_root(path):
+            with mapped():
+                session.check_unlocked("proppatch", path, token_list,
+                                       subtree=depth == "infinity")
+        return None
+
+    @contextlib.contextmanager
+    def write_transaction(self, *, url: str, token_list: list[str], principal: str,
+                          depth: str = "0") -> Iterator[None]:
+        yield  # the core checks again inside the commit transaction
 
     def remove_all_locks_from_url(self, url: str, *, recursive: bool = False) -> None:
-        """After DELETE/MOVE: drop the locks of vanished resources (part of that request)."""
-        for lock in self.get_url_lock_list(url, recursive=recursive):
-            self.storage.delete(lock["token"])
-
-    @staticmethod
-    def _record(action: str) -> None:
-        env = context.environ()
-        session: Session | None = env.get(context.SESSION_KEY)
-        if session is not None:
-            session.record(action, path=_request_path(env))
+        return None  # the core drops the locks of what DELETE/MOVE removed, in its change
 
 
 def _request_path(env: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 Each request carries the authenticated ``Session`` in ``environ`` (set by the domain
 controller). Resolving a URL uses ``stat_quiet`` (no audit); the operation the request
 performs (read, write, list, mkdir, delete, move, copy, proppatch, or a stat for PROPFIND
-Depth 0 / HEAD) is the one audited, permission-checked core call.
+Depth 0 / HEAD) is the one audited, permission-checked core call. Every change presents
+the lock tokens of the request's ``If`` header; the core decides whether a lock is in the
+way, inside the change's own transaction.
 """
 
 from __future__ import annotations
@@ -13,24 +15,15 @@ from collections.abc import Iterator
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 from wsgidav import util, xml_tools
-from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
+from wsgidav.dav_error import DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
-from gateway.catalog import locks as lock_store
-from gateway.errors import (
-    GatewayError,
-    HiddenPath,
-    InvalidName,
-    Locked,
-    NotADirectory,
-    NotFound,
-)
-from gateway.names import normalize_path, split_path
+from gateway.errors import GatewayError, HiddenPath, InvalidName, NotADirectory, NotFound
+from gateway.names import normalize_path
 from gateway.session import Entry, FileReader, Session
-from gateway.webdav import context
 from gateway.webdav.context import SESSION_KEY
 from gateway.webdav.errors import mapped, to_dav
 from gateway.webdav.streams import READ_AHEAD_MIN, Prefetch, Upload
@@ -42,8 +35,6 @@ LOCK_NULL_KEY = "lumanox.lock_null"
 _RES_CACHE_KEY = "lumanox.resources"
 #: methods that change nothing: a URL resolves to the same resource all request long
 _READ_ONLY_METHODS = ("GET", "HEAD", "PROPFIND")
-#: methods whose handler checks the locks right after resolving the target
-_LOCK_CHECKED_METHODS = ("PUT", "DELETE", "PROPPATCH", "MKCOL", "MOVE", "COPY")
 #: method -> (audited action, permission it needs on the request URL)
 _NEEDS = {"GET": ("read", "read"), "HEAD": ("stat", "read"), "PROPFIND": ("stat", "list"),
           "PUT": ("write", "write"), "MKCOL": ("mkdir", "write"),
@@ -60,6 +51,13 @@ def _join(parent: str, name: str) -> str:
 
 def _norm(path: str) -> str:
     return "/" + path.strip("/")
+
+
+def lock_tokens(environ: dict[str, Any]) -> list[str]:
+    """The lock tokens the client presented (``If`` header) with this request."""
+    if "wsgidav.conditions.if" not in environ:
+        util.parse_if_header_dict(environ)
+    return environ["wsgidav.ifLockTokenList"]
 
 
 class _ChildProps:
@@ -98,11 +96,7 @@ class _Mixin:
     # --- identity ----------------------------------------------------------------------
     def get_ref_url(self) -> str:
         """Lock/property key: case-folded for case-insensitive tenants (``/A`` == ``/a``)."""
-        ci = self.session.principal.case_insensitive
-        try:
-            key = lock_store.lock_key(split_path(self.spath), ci)
-        except InvalidName:
-            key = quote(self.spath)
+        key = self.session.lock_root(self.spath)
         if self.is_collection and key != "/":
             key += "/"
         return key
@@ -155,7 +149,7 @@ class _Mixin:
             if name == QUOTA_PROPS[0]:
                 return str(usage.used_bytes)
             avail = usage.available_bytes
-            if avail is None:  # no quota: report the blob store's free space
+            if avail is None:  # no quota: the blob store's free space (from the core)
                 avail = self.provider.free_bytes()
             return str(avail)
         if name.startswith("{DAV:}"):
@@ -170,10 +164,9 @@ class _Mixin:
             return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
         if self.entry is None:
             raise DAVError(404)
-        if not self.session.principal.allowed("write", self.spath):
-            raise DAVError(HTTP_FORBIDDEN)
-        if dry_run:
+        if dry_run:  # permission and locks: decided (and a refusal audited) by the core
             return None
+        tokens = lock_tokens(self.environ)
         if name == MS_NS + "Win32LastModifiedTime" and value is not None and value.text:
             try:
                 mtime = parsedate_to_datetime(value.text.strip())
@@ -182,11 +175,12 @@ class _Mixin:
             if mtime is not None:
                 with mapped():
                     self.entry = self.session.set_mtime(
-                        self.spath, mtime if mtime.tzinfo else mtime.replace(tzinfo=UTC))
+                        self.spath, mtime if mtime.tzinfo else mtime.replace(tzinfo=UTC),
+                        tokens)
         text = None if value is None else \
             xml_tools.xml_to_bytes(value, pretty=False).decode("utf-8")
         with mapped():
-            self.session.set_props(self.spath, {name: text})
+            self.session.set_props(self.spath, {name: text}, tokens)
         self._props = None
         self._parent_props = None
         return None
@@ -199,19 +193,16 @@ class _Mixin:
         dest = _norm(dest_path)
         existed = self.provider.get_resource_inst(dest, self.environ)
         with mapped():
-            self.session.copy(self.spath, dest, overwrite=True, recursive=depth_infinity)
-        if existed is not None:
-            existed.remove_all_locks(recursive=True)
+            self.session.copy(self.spath, dest, overwrite=True, recursive=depth_infinity,
+                              lock_tokens=lock_tokens(self.environ))
         return self._done(existed is None)
 
     def handle_move(self, dest_path: str) -> bool | list[Any]:
         dest = _norm(dest_path)
         existed = self.provider.get_resource_inst(dest, self.environ)
         with mapped():
-            self.session.move(self.spath, dest, overwrite=True)
-        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
-        if existed is not None:
-            existed.remove_all_locks(recursive=True)
+            self.session.move(self.spath, dest, overwrite=True,
+                              lock_tokens=lock_tokens(self.environ))
         return self._done(existed is None)
 
     def _done(self, created: bool) -> bool | list[Any]:
@@ -222,21 +213,10 @@ class _Mixin:
         return True
 
     def handle_delete(self) -> bool:
-        """DELETE as one core call (one audit event): wsgidav's generic path would list
-        every subfolder (audited listings) just to look for locks, which we ask directly."""
-        env = self.environ
-        manager = self.provider.lock_manager
-        if manager is not None:
-            if "wsgidav.conditions.if" not in env:
-                util.parse_if_header_dict(env)
-            manager.check_write_permission(url=self.get_ref_url(), depth="infinity",
-                                           token_list=env["wsgidav.ifLockTokenList"],
-                                           principal=env["wsgidav.user_name"])
+        """DELETE as one core call (one audit event, locks below checked by the core):
+        wsgidav's generic path would list every subfolder (audited listings)."""
         self.delete()  # type: ignore[attr-defined]
         return True
-
-    def _after_delete(self) -> None:
-        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
 
 
 class FileResource(_Mixin, DAVNonCollection):
@@ -275,33 +255,9 @@ class FileResource(_Mixin, DAVNonCollection):
         expected = _expected_length(self.environ)
         with mapped():
             writer = self.session.open_write(self.spath, expected_length=expected,
-                                             precommit=self._locks_still_allow_write)
+                                             lock_tokens=lock_tokens(self.environ))
         self._upload = Upload(self, writer)
         return self._upload
-
-    def _locks_still_allow_write(self, conn: Any) -> None:
-        """Inside the commit transaction: wsgidav checked the locks when the PUT began, but
-        another process may have locked the file (or a folder above it) while the body was
-        arriving. Checked again here, atomically with the commit; refused as Locked (423)."""
-        manager = self.provider.lock_manager
-        if manager is None:
-            return
-        env = self.environ
-        if "wsgidav.conditions.if" not in env:
-            util.parse_if_header_dict(env)
-        bound = context.bound_connection()
-        context.bind_connection(conn)  # read the locks inside this very transaction
-        try:
-            manager.check_write_permission(url=self.get_ref_url(), depth="0",
-                                           token_list=env["wsgidav.ifLockTokenList"],
-                                           principal=env["wsgidav.user_name"])
-        except DAVError as exc:
-            if exc.value == HTTP_LOCKED:
-                raise Locked(f"{self.spath} was locked by someone else during the upload") \
-                    from None
-            raise
-        finally:
-            context.bind_connection(bound)
 
     def end_write(self, *, with_errors: bool) -> None:
         upload, self._upload = self._upload, None
@@ -310,8 +266,7 @@ class FileResource(_Mixin, DAVNonCollection):
 
     def delete(self) -> None:
         with mapped():
-            self.session.delete(self.spath)
-        self._after_delete()
+            self.session.delete(self.spath, lock_tokens=lock_tokens(self.environ))
 
 
 class FolderResource(_Mixin, DAVCollection):
@@ -353,7 +308,7 @@ class FolderResource(_Mixin, DAVCollection):
     def create_collection(self, name: str) -> FolderResource:
         path = _join(self.spath, name)
         with mapped():
-            entry = self.session.mkdir(path)
+            entry = self.session.mkdir(path, lock_tokens=lock_tokens(self.environ))
         return FolderResource(path, self.environ, self.session, entry)
 
     def support_recursive_delete(self) -> bool:
@@ -361,8 +316,8 @@ class FolderResource(_Mixin, DAVCollection):
 
     def delete(self) -> None:
         with mapped():
-            self.session.delete(self.spath, recursive=True)
-        self._after_delete()
+            self.session.delete(self.spath, recursive=True,
+                                lock_tokens=lock_tokens(self.environ))
 
 
 def _expected_length(environ: dict[str, Any]) -> int | None:
@@ -422,13 +377,8 @@ class LumanoxProvider(DAVProvider):
 
     def _resolve(self, session: Session, spath: str, environ: dict[str, Any]
                  ) -> FileResource | FolderResource | None:
-        also = None
-        if (self.lock_manager is not None and context.lock_snapshot() is None
-                and environ.get("REQUEST_METHOD") in _LOCK_CHECKED_METHODS):
-            def also(conn: Any) -> None:  # the locks wsgidav checks next, same snapshot
-                context.set_lock_snapshot(lock_store.all_locks(conn, session.tenant_id))
         try:
-            entry = session.stat_quiet(spath, also)
+            entry = session.stat_quiet(spath)
             if _is_request_target(environ, spath, entry.is_dir):
                 entry = session.stat(spath)  # the audited, permission-checked operation
         except (NotFound, NotADirectory):

@@ -1,6 +1,6 @@
 """Serve the WebDAV app with cheroot over TLS in N worker processes sharing the port
 (SO_REUSEPORT). The supervisor validates everything first (configuration, certificate,
-port, catalog) and fails with one line; each worker opens its own ``Core``."""
+port, catalog) and fails with one line; each worker opens its own ``Access`` (over its own core)."""
 
 from __future__ import annotations
 
@@ -110,10 +110,10 @@ def limit_malloc_arenas() -> None:
 
 # --- worker -------------------------------------------------------------------------------
 def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
-    """One worker process: own Core, own cheroot server on the shared port."""
+    """One worker process: own Access (core), own cheroot server on the shared port."""
     from cheroot import wsgi
 
-    from gateway.core import Core
+    from gateway.access import Access
     from gateway.webdav.app import build_app
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
@@ -122,12 +122,12 @@ def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        core = Core.open(cfg, migrate=False)
+        access = Access.open(cfg, migrate=False)
     except Exception as exc:
         _report(ready_fd, f"cannot open the core: {_one_line(exc)}")
         return 1
     try:
-        server = wsgi.Server((plan.host, plan.port), build_app(core), numthreads=plan.threads,
+        server = wsgi.Server((plan.host, plan.port), build_app(access), numthreads=plan.threads,
                              server_name="lumanox", reuse_port=True, timeout=30,
                              request_queue_size=128)
         server.version = server.software = "lumanox"  # no software versions anywhere
@@ -137,7 +137,7 @@ def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
         server.prepare()
         listener.install(server, listener_limits(cfg))
     except Exception as exc:
-        core.close()
+        access.close()
         _report(ready_fd, f"cannot listen on {plan.host}:{plan.port}: {_one_line(exc)}")
         return 1
     thread = threading.Thread(target=server.serve, name="cheroot", daemon=True)
@@ -147,7 +147,7 @@ def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
         if not thread.is_alive():
             break
     server.stop()
-    core.close()
+    access.close()
     return 0
 
 
@@ -298,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(cfg)
         if not takeover():  # a reload joins the running generation's port on purpose
             probe_port(plan.host, plan.port)
-        from gateway.core import Core
+        from gateway.access import Access
 
-        Core.open(cfg).close()  # migrations once, before the workers; fails closed
+        Access.open(cfg, migrate=None).close()  # migrations once, before the workers; fails closed
         limit_malloc_arenas()
         _preload_worker_modules()
         sup = Supervisor(cfg, plan, stop)

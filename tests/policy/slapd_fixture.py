@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gateway.localnet import free_port
+from localnet import free_port
 
 RECIPE = Path(os.environ.get("LUMANOX_LDAP_RECIPE", Path(__file__).with_name("ldap")))
 SBIN = "/usr/sbin:/sbin"

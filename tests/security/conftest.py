@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from localnet import free_port, wait_port
 from sftp.conftest import need  # the suite's one tool check (skip, or fail under CI)
 from sftp.conftest import stop as stop_process
 
@@ -38,7 +39,7 @@ from gateway.cli.setup import ensure_ssh_host_keys, ensure_tls_certificate
 from gateway.config import load_config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
-from gateway.localnet import free_port, wait_port
+from tests.audit_stream import synced_audit_file
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,8 @@ class SecGateway:
 
     @property
     def audit_log(self) -> Path:
-        return self.base / "audit.jsonl"
+        """The audit stream, exported from the catalog up to now."""
+        return synced_audit_file(self.config_path)
 
     def core(self) -> Core:
         """The gateway's catalog opened in this process (use as a context manager)."""

@@ -145,3 +145,33 @@ def test_sftp_hidden_paths_answer_no_such_file(gw: SecGateway) -> None:
     assert gw.wait_audit(protocol="sftp", user="carol", path="/dept/pub/missing.txt",
                          result="miss")
     assert gw.wait_audit(protocol="sftp", user="carol", path=HIDDEN, result="denied")
+
+
+def test_sftp_write_open_keeping_the_content_is_refused_and_audited_by_the_core(
+        gw: SecGateway) -> None:
+    """An open for writing that keeps the content ("r+", append) opens no core writer yet:
+    the core still refuses it at once, as a write: a hidden file as missing, a visible one
+    as permission denied, both audited as denied writes. The mode bits shown come from the
+    core's permission query too."""
+    client, sftp = gw.paramiko_sftp("frank@acme", PW)
+    try:
+        assert sftp.stat("/dept/pub/a.txt").st_mode & 0o777 == 0o444
+        for mode in ("r+", "a"):
+            with pytest.raises(PermissionError):
+                sftp.open("/dept/pub/a.txt", mode)
+    finally:
+        client.close()
+    client, sftp = gw.paramiko_sftp("carol@acme", PW)
+    try:
+        assert sftp.stat("/dept/pub/a.txt").st_mode & 0o777 == 0o644
+        for path in (HIDDEN, "/dept/hr/new.txt"):
+            with pytest.raises(FileNotFoundError):
+                sftp.open(path, "a")
+        with pytest.raises(FileNotFoundError):
+            sftp.open(HIDDEN, "r+")
+    finally:
+        client.close()
+    assert gw.wait_audit(protocol="sftp", action="write", user="frank",
+                         path="/dept/pub/a.txt", result="denied")
+    assert gw.wait_audit(protocol="sftp", action="write", user="carol", path=HIDDEN,
+                         result="denied")

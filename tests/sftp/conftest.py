@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from localnet import free_port
 
 from gateway import admin
 from gateway.cli.setup import ensure_ssh_host_keys
 from gateway.config import load_config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
-from gateway.localnet import free_port
+from tests.audit_stream import synced_audit_file
 
 PW = "Correct-Horse-7-battery"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -150,7 +151,7 @@ class Gateway:
     def audit_events(self) -> list[dict]:
         import json
 
-        path = self.base / "audit.jsonl"
+        path = synced_audit_file(self.config_path)
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -118,7 +118,7 @@ def test_wire_names_match_asyncssh_encoding() -> None:
     """The pre-encoded readdir entries are byte-identical to asyncssh's v3 encoding."""
     import asyncssh
 
-    from gateway.sftp.handler import DIR_MODE, FILE_MODE, WireName
+    from gateway.sftp.listing import DIR_MODE, FILE_MODE, WireName
 
     for perm, size in ((FILE_MODE, 12345678901), (DIR_MODE, 0)):
         ftype = asyncssh.FILEXFER_TYPE_DIRECTORY if perm == DIR_MODE else \

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 from davclient import DavClient
+from localnet import free_port
 
-from gateway.localnet import free_port
+from tests.audit_stream import synced_audit_file
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +119,8 @@ class Gateway:
 
     @property
     def audit_log(self) -> Path:
-        return self.base / "audit.jsonl"
+        """The audit stream, exported from the catalog up to now."""
+        return synced_audit_file(self.config)
 
     def client(self, login: str = "alice@acme", password: str | None = None) -> DavClient:
         return DavClient("127.0.0.1", self.port, login,

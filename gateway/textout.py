@@ -1,4 +1,4 @@
-"""Human-readable tables and JSON output for the CLI.
+"""Human-readable tables and JSON output (the CLI, audit exports and reports).
 
 Strings a client controls (file names, SSH banners, User-Agents kept in audit records)
 may carry terminal escape sequences. Everything printed for people goes through

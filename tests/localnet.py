@@ -1,4 +1,4 @@
-"""Loopback helpers for the test suite and the benchmarks (not used by the servers)."""
+"""Loopback helpers for the test suite and the benchmarks (test support: not shipped)."""
 
 from __future__ import annotations
 

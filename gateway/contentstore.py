@@ -1,0 +1,112 @@
+"""One tenant's file content: the lifecycle of its encrypted blobs.
+
+A blob is written before the catalog knows it (``new_writer``), becomes visible when the
+commit transaction inserts its row (``insert_row``, with the node change), and goes away
+when no node references it any more (``release`` inside the transaction that dropped the
+last reference, then ``delete_stored`` after the commit). A blob that never became
+visible is ``discard``-ed. Readers open a blob from a node (its key read from the catalog)
+or from a just-finished record; keys are unwrapped through the keyring by ``BlobReader``.
+Random-access scratch space for writes (``new_spool``) is part of the same concern: it
+holds content in flight, encrypted under an ephemeral key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, bindparam, delete, exists, func, select
+
+from gateway.blobio import BlobReader, BlobRecord, BlobWriter
+from gateway.catalog.tables import blobs, nodes
+from gateway.errors import NotFound
+
+if TYPE_CHECKING:
+    from gateway.backends import BlobStore
+    from gateway.catalog import Catalog
+    from gateway.catalog.namespace import Node
+    from gateway.crypto.spool import EncryptedSpool
+    from gateway.keyring import Keyring
+    from gateway.membudget import MemoryBudget
+
+# hot statements, built once (their parameters change per call)
+_INSERT_BLOB = blobs.insert()
+_RELEASE_BLOB = delete(blobs).where(
+    blobs.c.id == bindparam("b"), ~exists().where(nodes.c.blob_id == bindparam("b"))
+).returning(func.length(blobs.c.inline_data).label("inline_len"))
+# (not "inline_data IS NULL": SQLite 3.40 evaluates that wrongly in a DELETE's RETURNING)
+_BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size,
+                    blobs.c.inline_data).where(
+    blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
+
+
+class ContentStore:
+    """Blob lifecycle for one tenant: open, write, insert, discard, release."""
+
+    def __init__(self, catalog: Catalog, store: BlobStore, keyring: Keyring, tenant_id: str,
+                 inline_max: int, tmp_dir: Path) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._keyring = keyring
+        self.tenant_id = tenant_id
+        self._inline_max = inline_max
+        self._tmp_dir = tmp_dir
+
+    # --- reading ------------------------------------------------------------------------
+    def open_node(self, node: Node, conn: Connection | None = None) -> BlobReader:
+        """A reader over a file node's current content (its key read in ``conn``, or in
+        a read transaction of its own)."""
+        if conn is None:
+            with self._catalog.read() as conn:
+                return self.open_node(node, conn)
+        row = conn.execute(_BLOB_KEYS, {"b": node.blob_id, "t": self.tenant_id}).first()
+        if row is None:
+            raise NotFound("file content is missing from the catalog")
+        return BlobReader(self._store, self._keyring, self.tenant_id, node.blob_id or "",
+                          row.key_version, row.wrapped_key, row.stored_size, row.inline_data)
+
+    def open_record(self, record: BlobRecord) -> BlobReader:
+        """A reader over a finished blob the catalog does not know yet."""
+        return BlobReader(self._store, self._keyring, self.tenant_id, record.id,
+                          record.key_version, record.wrapped_key, record.stored_size,
+                          record.inline)
+
+    # --- writing ------------------------------------------------------------------------
+    def new_writer(self) -> BlobWriter:
+        """A new, invisible blob (inline in the catalog if it stays small)."""
+        return BlobWriter(self._store, self._keyring, self.tenant_id, self._inline_max)
+
+    def new_spool(self, memory: MemoryBudget | None) -> EncryptedSpool:
+        """Encrypted random-access scratch space for a write that is not sequential."""
+        from gateway.crypto.spool import EncryptedSpool
+
+        return EncryptedSpool(self._tmp_dir, memory=memory.metadata if memory else None)
+
+    def insert_row(self, conn: Connection, record: BlobRecord, now: datetime) -> None:
+        """Record a finished blob in the catalog (in the transaction that uses it)."""
+        conn.execute(_INSERT_BLOB, {
+            "id": record.id, "tenant_id": self.tenant_id, "size": record.size,
+            "stored_size": record.stored_size, "key_version": record.key_version,
+            "wrapped_key": record.wrapped_key, "content_mac": record.content_mac,
+            "created_at": now, "inline_data": record.inline})
+
+    # --- dropping -----------------------------------------------------------------------
+    def discard(self, record: BlobRecord) -> None:
+        """Delete a finished blob that never became visible (inline ones vanish with it)."""
+        if record.in_store:
+            self._store.delete(record.id)
+
+    def release(self, conn: Connection, blob_id: str | None) -> str | None:
+        """Drop a blob row no node references any more; returns its id if the blob store
+        holds content to delete after the commit (an inline blob goes with its row)."""
+        if blob_id is None:
+            return None
+        row = conn.execute(_RELEASE_BLOB, {"b": blob_id}).first()
+        return blob_id if row is not None and row.inline_len is None else None
+
+    def delete_stored(self, blob_ids: Iterable[str]) -> None:
+        """Delete released blobs from the blob store (after their commit)."""
+        for blob_id in blob_ids:
+            self._store.delete(blob_id)

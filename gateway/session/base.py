@@ -1,0 +1,199 @@
+"""What every part of the Session shares: identity, audit plumbing, path resolution,
+permission and lock checks.
+
+The parts (``reads``, ``writes``, ``changes``) each add one group of operations on top
+of ``SessionBase``; ``gateway.session.Session`` combines them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import secrets
+import time
+from collections.abc import Callable, Collection, Iterator
+from typing import TYPE_CHECKING
+
+from gateway import authz, quota
+from gateway.audit import AuditEvent
+from gateway.auditedop import AuditedOp, record_failure
+from gateway.catalog import namespace as ns
+from gateway.contentstore import ContentStore
+from gateway.entry import Entry, entry_of
+from gateway.errors import HiddenPath
+from gateway.names import join_path, split_path
+from gateway.outcomes import failure_result
+from gateway.session.locking import SessionLocks
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from gateway.catalog.namespace import Node
+    from gateway.principal import Principal
+    from gateway.quota import Usage
+    from gateway.services import CoreServices
+
+
+class SessionBase:
+    """One authenticated principal speaking one protocol from one address."""
+
+    def __init__(self, core: CoreServices, principal: Principal, protocol: str,
+                 remote_addr: str, session_id: str | None = None,
+                 guard: Callable[[], None] | None = None) -> None:
+        """``guard`` is called before every operation and raises to refuse it: long-lived
+        sessions (SSH) pass the policy's re-check, so a disabled account, an expired one
+        or a withdrawn protocol stops working mid-session, not only at the next login.
+
+        WebDAV locks bind every protocol: a change to a locked file or folder is refused
+        with ``Locked`` inside its transaction, unless the call presents the lock's token
+        (``lock_tokens``) and this principal owns the lock (gateway/session/locking.py)."""
+        self.core = core
+        self.principal = principal
+        self.protocol = protocol
+        self.remote_addr = remote_addr
+        self.session_id = session_id or secrets.token_hex(8)
+        self.tenant_id = principal.tenant_id
+        self._ci = principal.case_insensitive
+        self._root_id: int | None = None
+        self.guard = guard
+        self._locks = SessionLocks(self)
+
+    @functools.cached_property
+    def content(self) -> ContentStore:
+        """The tenant's blobs (built on first use: many sessions never touch content)."""
+        core = self.core
+        return ContentStore(core.catalog, core.store, core.keyring, self.tenant_id,
+                            core.config.storage.inline_max_bytes, core.config.tmp_dir)
+
+    # --- audit plumbing -------------------------------------------------------------------
+    def _event(self, action: str, path: str | None, dest: str | None = None) -> AuditEvent:
+        p = self.principal
+        return AuditEvent(action=action, protocol=self.protocol, chain=p.tenant_id,
+                          tenant=p.tenant_name, user=p.user_name, remote_addr=self.remote_addr,
+                          session_id=self.session_id, path=path, dest_path=dest)
+
+    def _new_op(self, action: str, path: str | None, dest: str | None = None) -> AuditedOp:
+        return AuditedOp(self.core.audit, self._event(action, path, dest))
+
+    @contextlib.contextmanager
+    def _op(self, action: str, path: str | None, dest: str | None = None
+            ) -> Iterator[AuditedOp]:
+        """One audited operation: the guard first; a failure is recorded with its
+        reason; a success not appended inside its transaction is recorded at the end."""
+        op = self._new_op(action, path, dest)
+        try:
+            if self.guard is not None:
+                self.guard()
+            yield op
+        except BaseException as exc:
+            op.fail(exc)
+            raise
+        if not op.recorded:
+            op.finish()
+
+    def _record_failure(self, event: AuditEvent, started: float, exc: BaseException) -> None:
+        record_failure(self.core.audit, event, started, exc)
+
+    def record(self, action: str, *, path: str | None = None, result: str = "ok",
+               reason: str | None = None, nbytes: int | None = None) -> None:
+        """Audit an event the front-end observed (e.g. session start/end)."""
+        ev = self._event(action, path)
+        ev.result, ev.reason, ev.bytes = result, reason, nbytes
+        self.core.audit.record(ev)
+
+    # --- catalog access ----------------------------------------------------------------------
+    def _root(self, conn: Connection) -> int:
+        """The tenant's root node id (fixed for the tenant's lifetime), cached per process:
+        WebDAV opens a Session per request."""
+        if self._root_id is None:
+            cached = self.core.root_ids.get(self.tenant_id)
+            if cached is None:
+                cached = self.core.root_ids[self.tenant_id] = ns.root(conn, self.tenant_id).id
+            self._root_id = cached
+        return self._root_id
+
+    @contextlib.contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """A write transaction that owns this tenant's namespace until it ends.
+
+        On PostgreSQL the tenant row is locked first, so namespace changes of one tenant
+        are serialised across gateway nodes exactly as SQLite's single writer serialises
+        them; different tenants still write in parallel.
+        """
+        with self.core.catalog.write() as conn:
+            ns.lock_tenant(conn, self.tenant_id)
+            yield conn
+
+    def _resolve(self, conn: Connection, parts: list[str]) -> Node:
+        return ns.resolve(conn, self.tenant_id, parts, self._ci, self._root(conn))
+
+    def _resolve_named(self, conn: Connection, parts: list[str]) -> tuple[Node, str]:
+        """The node and its path spelled as stored (case-insensitive tenants: the stored
+        case, not the case the client typed)."""
+        names: list[str] = []
+        node = ns.resolve(conn, self.tenant_id, parts, self._ci, self._root(conn), names)
+        return node, join_path(names)
+
+    def _resolve_parent(self, conn: Connection, parts: list[str]) -> tuple[Node, Node | None]:
+        return ns.resolve_parent(conn, self.tenant_id, parts, self._ci, self._root(conn))
+
+    def _charge(self, conn: Connection, deltas: quota.Deltas) -> None:
+        """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
+        quota.charge(conn, self.tenant_id, deltas)
+
+    def stat_quiet(self, path: str) -> Entry:
+        """Stat without an audit event: for front-ends describing a result just audited."""
+        parts = split_path(path)
+        with self.core.catalog.read() as conn:
+            node, stored = self._resolve_named(conn, parts)
+        return entry_of(stored, node)
+
+    def usage(self) -> Usage:
+        """Used and allowed bytes/files (the tighter of the tenant's and the user's)."""
+        with self.core.catalog.read() as conn:
+            return quota.read_usage(conn, self.tenant_id, self.principal.user_id)
+
+    # --- permissions and locks ---------------------------------------------------------------
+    def _parts(self, path: str) -> tuple[list[str], str]:
+        parts = split_path(path)
+        return parts, join_path(parts)
+
+    def _require(self, perm: str, path: str) -> None:
+        """Refuse ``perm`` on ``path``: 403 if the principal can see it, else as missing."""
+        authz.require(self.principal, perm, path)
+
+    def _require_seen(self, path: str) -> None:
+        if not authz.visible(self.principal, path):
+            raise HiddenPath(f"no permission on {path}; answered as missing")
+
+    def screen(self, action: str, perm: str, path: str) -> None:
+        """For front-ends that resolve a path before the operation (WebDAV): refuse a
+        path the principal may not see (and may not ``perm``) as missing, audited, before
+        anything it does next can tell whether the path exists."""
+        norm = join_path(split_path(path))
+        err = authz.hidden(self.principal, perm, norm)
+        if err is not None:
+            self._record_failure(self._event(action, norm), time.monotonic(), err)
+            raise err
+
+    def may(self, perm: str, path: str, *, audit_as: str | None = None) -> bool:
+        """Does the principal hold ``perm`` on ``path``? Front-ends ask here instead of
+        reading rules: a yes/no for display (SFTP mode bits); with ``audit_as`` a refusal
+        is raised (``PermissionDenied``, or ``HiddenPath`` for a path the principal may not
+        see: answered as missing) and audited as that action, as the operation would."""
+        if audit_as is None:
+            return self.principal.allowed(perm, path)
+        norm = join_path(split_path(path))
+        err = authz.refusal(self.principal, perm, norm)
+        if err is None:
+            return True
+        self.record(audit_as, path=norm, result=failure_result(audit_as, err),
+                    reason=f"{err.reason}: {err}")
+        raise err
+
+    def _check_unlocked(self, conn: Connection, parts: list[str],
+                        tokens: Collection[str] | None = None, *, membership: bool = False,
+                        subtree: bool = False) -> None:
+        """Refuse a change a WebDAV lock forbids, unless ``tokens`` hold it (see
+        ``SessionLocks.check``)."""
+        self._locks.check(conn, parts, tokens, membership=membership, subtree=subtree)
