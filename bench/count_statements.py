@@ -12,7 +12,8 @@ with the operation that queued them.
 The counts come from ``gateway.catalog.db.trace`` ($LUMANOX_CATALOG_TRACE in the served
 processes): one line per transaction (``Catalog.read``/``write``) and per statement
 (through SQLAlchemy, or ``raw`` on the driver's cursor; BEGIN/COMMIT/SAVEPOINT not
-counted as statements). ``--show`` prints the statements.
+counted as statements). Reads of the audit tables alone (the audit export follower and the
+checkpoint, which poll on their own clock) are left out. ``--show`` prints the statements.
 """
 
 from __future__ import annotations
@@ -50,15 +51,33 @@ class TraceFile:
 Row = tuple[str, int, int, int, str]  # name, statements, of them raw, transactions, kinds
 
 
+def _transactions(lines: list[str]) -> list[list[str]]:
+    """The trace split at each ``tx`` line (statements before the first are dropped)."""
+    txs: list[list[str]] = []
+    for line in lines:
+        if line.startswith("tx "):
+            txs.append([line])
+        elif txs and line.startswith(("sql ", "raw ")):
+            txs[-1].append(line)
+    return txs
+
+
+def _background(tx: list[str]) -> bool:
+    """A read of the audit tables only: the audit export follower or the checkpoint,
+    which poll on their own clock, not per request."""
+    return tx[0] == "tx read" and len(tx) > 1 and all("audit_" in s for s in tx[1:])
+
+
 def summary(name: str, lines: list[str], show: bool) -> Row:
-    """Counts of one operation's trace lines (printed with ``show``)."""
+    """Counts of one operation's trace lines (printed with ``show``), background reads of
+    the audit tables left out."""
+    txs = [tx for tx in _transactions(lines) if not _background(tx)]
     if show:
-        print(f"-- {name}", *("    " + line for line in lines), sep="\n")
-    kinds = Counter(line.split()[1] for line in lines if line.startswith("tx "))
-    raw = sum(1 for line in lines if line.startswith("raw "))
-    stmts = raw + sum(1 for line in lines if line.startswith("sql "))
-    return name, stmts, raw, sum(kinds.values()), \
-        ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        print(f"-- {name}", *("    " + line for tx in txs for line in tx), sep="\n")
+    kinds = Counter(tx[0].split()[1] for tx in txs)
+    stmts = [line for tx in txs for line in tx[1:]]
+    raw = sum(1 for line in stmts if line.startswith("raw "))
+    return name, len(stmts), raw, len(txs), ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
 
 
 def measure(name: str, trace: TraceFile, op, show: bool) -> Row:  # type: ignore[no-untyped-def]
