@@ -216,3 +216,18 @@ def test_a_write_transaction_holds_the_writer_turn_of_every_process(tmp_path: Pa
     with catalog.read() as conn:  # readers never take it
         assert _try_flock(lock)
     catalog.dispose()
+
+
+def test_a_file_in_the_root_is_written_without_looking_up_the_root(
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The root's id is known (cached per process): its row is not read again."""
+    seen: list[str] = []
+    monkeypatch.setattr(db, "trace", seen.append)
+    with Core.open(config) as core:
+        s = _session(core)
+        s.write_file("/a.txt", PAYLOAD)
+        seen.clear()
+        entry = s.write_file("/a.txt", PAYLOAD * 2)
+        assert entry.size == 2 * len(PAYLOAD) and s.stat("/").is_dir
+        writes = seen[:seen.index(next(line for line in seen if "audit_events" in line))]
+        assert not [line for line in writes if "parent_id IS NULL" in line]

@@ -107,11 +107,8 @@ def resolve(conn: Connection, tenant_id: str, parts: list[str],
 
     ``root_id`` (the tenant's root node id, which never changes) saves one query;
     ``names``, if given, receives the stored names along the way (their stored case)."""
-    if not parts or root_id is None:
-        node = root(conn, tenant_id)
-    else:
-        node = Node(root_id, tenant_id, None, "", DIR, 0, None, None, "", None,
-                    _EPOCH, _EPOCH)
+    node = root(conn, tenant_id) if not parts or root_id is None else \
+        _root_stub(tenant_id, root_id)
     for i, part in enumerate(parts):
         if not node.is_dir:
             raise NotADirectory(f"/{'/'.join(parts[:i])} is a file, not a folder")
@@ -124,11 +121,18 @@ def resolve(conn: Connection, tenant_id: str, parts: list[str],
     return node
 
 
+def _root_stub(tenant_id: str, root_id: int) -> Node:
+    """The root as a walk starts from it: id and kind only (no query)."""
+    return Node(root_id, tenant_id, None, "", DIR, 0, None, None, "", None, _EPOCH, _EPOCH)
+
+
 def resolve_parent(conn: Connection, tenant_id: str, parts: list[str],
                    case_insensitive: bool, root_id: int | None = None
                    ) -> tuple[Node, Node | None]:
-    """(parent folder, existing node or None) for a path that is not the root."""
-    parent = resolve(conn, tenant_id, parts[:-1], case_insensitive, root_id)
+    """(parent folder, existing node or None) for a path that is not the root. With
+    ``root_id``, a parent that is the root is ``_root_stub`` (id and kind only)."""
+    parent = _root_stub(tenant_id, root_id) if len(parts) == 1 and root_id is not None \
+        else resolve(conn, tenant_id, parts[:-1], case_insensitive, root_id)
     if not parent.is_dir:
         raise NotADirectory(f"/{'/'.join(parts[:-1])} is a file, not a folder")
     return parent, child(conn, tenant_id, parent.id, parts[-1], case_insensitive)
