@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from gateway.auditv2.chain import FORMAT_V2, GENESIS, commit_personal, dumps, v1_hash, v2_mac
 from gateway.auditv2.checkpoint import CheckpointWriter
 from gateway.auditv2.verify import ChainProblem, verify_chain
 from gateway.catalog import Catalog
+from gateway.catalog.db import RawSQL, db_time, run_raw, run_raw_many
 from gateway.catalog.tables import audit_events, audit_heads
 
 __all__ = ["GENESIS", "AuditEvent", "AuditLog", "ChainProblem", "event_hash", "verify_chain"]
@@ -45,12 +46,17 @@ NO_TENANT_CHAIN = "-"
 log = logging.getLogger(__name__)
 
 
-_HEAD = select(audit_heads.c.seq, audit_heads.c.hash).where(
-    audit_heads.c.chain == bindparam("chain")).with_for_update()
-_MOVE_HEAD = audit_heads.update().where(audit_heads.c.chain == bindparam("head")).values(
-    seq=bindparam("seq"), hash=bindparam("hash"))
-_NEW_HEAD = audit_heads.insert()
-_INSERT_EVENTS = audit_events.insert()
+# every write transaction runs these: straight to the driver (``db.run_raw``)
+_HEAD = RawSQL("SELECT seq, hash FROM audit_heads WHERE chain = :chain", for_update=True)
+_MOVE_HEAD = RawSQL("UPDATE audit_heads SET seq = :seq, hash = :hash WHERE chain = :chain")
+_NEW_HEAD = RawSQL("INSERT INTO audit_heads (chain, seq, hash) VALUES (:chain, :seq, :hash)")
+_INSERT_EVENTS = RawSQL("""
+    INSERT INTO audit_events ("chain", "seq", "ts", "tenant", "user", "protocol", "remote_addr",
+        "session_id", "action", "path", "dest_path", "bytes", "sha256", "duration_ms", "result",
+        "reason", "prev_hash", "hash", "format", "commitments", "salts")
+    VALUES (:chain, :seq, :ts, :tenant, :user, :protocol, :remote_addr, :session_id, :action,
+        :path, :dest_path, :bytes, :sha256, :duration_ms, :result, :reason, :prev_hash, :hash,
+        :format, :commitments, :salts)""")
 
 
 @dataclass
@@ -109,8 +115,8 @@ class AuditLog:
             by_chain.setdefault(ev.chain, []).append(ev)
         rows = []
         for chain in sorted(by_chain):  # fixed order: no lock-order deadlocks on PostgreSQL
-            head = conn.execute(_HEAD, {"chain": chain}).first()
-            seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+            head = run_raw(conn, _HEAD, {"chain": chain}).fetchone()
+            seq, prev = (head[0], head[1]) if head else (0, GENESIS)
             for ev in by_chain[chain]:
                 seq += 1
                 ev.seq, ev.prev_hash = seq, prev
@@ -118,13 +124,13 @@ class AuditLog:
                 commitments, salts = commit_personal(fields)
                 ev.hash = prev = v2_mac(self.key, prev, fields, commitments, ev.ts)
                 fields.update(hash=ev.hash, format=FORMAT_V2, commitments=dumps(commitments),
-                              salts=dumps(salts))
+                              salts=dumps(salts), ts=db_time(conn, ev.ts))
                 rows.append(fields)
-            conn.execute(_MOVE_HEAD if head else _NEW_HEAD,
-                         {"head": chain, "chain": chain, "seq": seq, "hash": prev})
+            run_raw(conn, _MOVE_HEAD if head else _NEW_HEAD,
+                    {"chain": chain, "seq": seq, "hash": prev})
         if rows:
             self._dirty = True
-            conn.execute(_INSERT_EVENTS, rows)
+            run_raw_many(conn, _INSERT_EVENTS, rows)
 
     def record(self, event: AuditEvent) -> None:
         """Queue an event for the background writer."""

@@ -37,6 +37,7 @@ from sqlalchemy import func, select, update
 
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events, blobs, catalog_meta, tenant_keys
+from gateway.crypto.keycache import KeyCache
 from gateway.errors import ConfigError, KeyUnavailable
 
 KEY_BYTES = 32
@@ -50,6 +51,9 @@ AUDIT_KEY_META = "audit_key"
 #: how long an unwrapped tenant key is cached in memory (destruction elsewhere takes effect
 #: in this process at the latest after this many seconds)
 TENANT_KEY_TTL_S = 30.0
+#: unwrapped keys of each kind kept per process (least recently used dropped first; ~150
+#: bytes each): a file read again skips the AES-GCM unwrap. Same time limit for all.
+DATA_KEY_CACHE_ENTRIES = 4096
 
 
 def master_key_id(key: bytes) -> str:
@@ -164,9 +168,12 @@ class Keyring:
         self._master = master_key
         self.master_key_id = master_key_id(master_key)
         self.master_key_path = master_key_path
-        self._cache: dict[tuple[str, int], tuple[float, bytes]] = {}
         self._current: dict[str, tuple[float, int]] = {}
-        self._mac_keys: dict[str, tuple[float, bytes]] = {}
+        #: (tenant, version) -> tenant key; tenant -> content-MAC key; (tenant, blob,
+        #: version, wrapped key) -> data key
+        self._cache = KeyCache(DATA_KEY_CACHE_ENTRIES, TENANT_KEY_TTL_S)
+        self._mac_keys = KeyCache(DATA_KEY_CACHE_ENTRIES, TENANT_KEY_TTL_S)
+        self._data_keys = KeyCache(DATA_KEY_CACHE_ENTRIES, TENANT_KEY_TTL_S)
         self._lock = threading.Lock()
 
     @classmethod
@@ -209,9 +216,9 @@ class Keyring:
     def _forget(self, tenant_id: str) -> None:
         with self._lock:
             self._current.pop(tenant_id, None)
-            self._mac_keys.pop(tenant_id, None)
-            for k in [k for k in self._cache if k[0] == tenant_id]:
-                del self._cache[k]
+        self._mac_keys.drop(lambda slot: slot == tenant_id)
+        for cache in (self._cache, self._data_keys):
+            cache.drop(lambda slot: slot[0] == tenant_id)  # type: ignore[index]
 
     def current_version(self, tenant_id: str) -> int:
         now = time.monotonic()
@@ -229,10 +236,9 @@ class Keyring:
         return version
 
     def tenant_key(self, tenant_id: str, version: int) -> bytes:
-        now = time.monotonic()
         hit = self._cache.get((tenant_id, version))
-        if hit and now - hit[0] < TENANT_KEY_TTL_S:
-            return hit[1]
+        if hit is not None:
+            return hit
         with self.catalog.read() as conn:
             row = conn.execute(
                 select(tenant_keys.c.wrapped_key, tenant_keys.c.master_key_id).where(
@@ -245,8 +251,7 @@ class Keyring:
             raise KeyUnavailable(
                 "tenant key is wrapped by another master key: check keys.master_key_file")
         key = _unwrap(self._master, row.wrapped_key, _tenant_aad(tenant_id, version))
-        with self._lock:
-            self._cache[(tenant_id, version)] = (now, key)
+        self._cache.put((tenant_id, version), key)
         return key
 
     def _reload_master(self, wanted_id: str) -> bool:
@@ -269,10 +274,9 @@ class Keyring:
         label and the tenant id. It stays the same across rotations (a rotation re-wraps
         keys, it does not re-read content; so retired versions must be kept) and is gone
         with the tenant's keys (purge: crypto-shredding makes the MACs meaningless too)."""
-        now = time.monotonic()
         hit = self._mac_keys.get(tenant_id)
-        if hit and now - hit[0] < TENANT_KEY_TTL_S:
-            return hit[1]
+        if hit is not None:
+            return hit
         with self.catalog.read() as conn:
             first = conn.execute(select(func.min(tenant_keys.c.version)).where(
                 tenant_keys.c.tenant_id == tenant_id)).scalar()
@@ -281,8 +285,7 @@ class Keyring:
         info = _CONTENT_MAC_INFO + uuid.UUID(hex=tenant_id).bytes
         key = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
                    info=info).derive(self.tenant_key(tenant_id, first))
-        with self._lock:
-            self._mac_keys[tenant_id] = (now, key)
+        self._mac_keys.put(tenant_id, key)
         return key
 
     # --- data keys ------------------------------------------------------------------------
@@ -293,8 +296,15 @@ class Keyring:
         return DataKey(key, version, _wrap(kek, key, data_key_aad(tenant_id, blob_id, version)))
 
     def unwrap_data_key(self, tenant_id: str, blob_id: str, version: int, wrapped: bytes) -> bytes:
-        kek = self.tenant_key(tenant_id, version)
-        return _unwrap(kek, wrapped, data_key_aad(tenant_id, blob_id, version))
+        """The blob's data key; kept in a bounded per-process cache (see
+        ``DATA_KEY_CACHE_ENTRIES``) while its tenant key would be."""
+        slot = (tenant_id, blob_id, version, bytes(wrapped))
+        key = self._data_keys.get(slot)
+        if key is None:
+            kek = self.tenant_key(tenant_id, version)
+            key = _unwrap(kek, wrapped, data_key_aad(tenant_id, blob_id, version))
+            self._data_keys.put(slot, key)
+        return key
 
     # --- rotation and destruction -----------------------------------------------------------
     def rotate_tenant(self, tenant_id: str, batch: int = 500) -> tuple[int, int]:
@@ -358,8 +368,8 @@ class Keyring:
                          .values(value=new_id))
         os.replace(nxt, self.master_key_path)
         self._master, self.master_key_id = new_key, new_id
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
+        self._data_keys.clear()
         return count
 
     def destroy_tenant_keys(self, conn, tenant_id: str) -> int:  # type: ignore[no-untyped-def]

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, literal, select
+from sqlalchemy import Connection, and_, literal, select
 
-from gateway.catalog.tables import nodes, tenants
+from gateway.catalog.db import RawSQL, run_raw
+from gateway.catalog.tables import nodes
 from gateway.errors import NotADirectory, NotFound
 from gateway.names import name_key
 
@@ -49,7 +50,10 @@ _COLS = (nodes.c.id, nodes.c.tenant_id, nodes.c.parent_id, nodes.c.name, nodes.c
          nodes.c.mtime, nodes.c.ctime)
 
 
-def _utc(ts: datetime) -> datetime:
+def _utc(ts: datetime | str) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite rows read raw hold it as text)."""
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
@@ -70,17 +74,20 @@ def create_root(conn: Connection, tenant_id: str) -> int:
     )).inserted_primary_key[0]
 
 
-# hot statements are built once; only their parameters change per call
-_ROOT = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"), nodes.c.parent_id.is_(None))
-_CHILD = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"),
-                              nodes.c.parent_id == bindparam("p"),
-                              nodes.c.name_key == bindparam("k"))
-_LOCK_TENANT = select(tenants.c.id).where(tenants.c.id == bindparam("t")).with_for_update()
-_BY_ID = select(*_COLS).where(nodes.c.tenant_id == bindparam("t"), nodes.c.id == bindparam("i"))
+# the hot statements run on the driver's cursor (``db.run_raw``): every request runs them
+_SELECT = ("SELECT id, tenant_id, parent_id, name, kind, size, blob_id, content_mac, etag, "
+           "owner_id, mtime, ctime FROM nodes WHERE tenant_id = :t")  # the order of _COLS
+_ROOT = RawSQL(f"{_SELECT} AND parent_id IS NULL")
+_CHILD = RawSQL(f"{_SELECT} AND parent_id = :p AND name_key = :k")
+_BY_ID = RawSQL(f"{_SELECT} AND id = :i")
+_CHILDREN = RawSQL(f"{_SELECT} AND parent_id = :p ORDER BY name_key LIMIT :n")
+_CHILDREN_AFTER = RawSQL(f"{_SELECT} AND parent_id = :p AND name_key > :after "
+                         "ORDER BY name_key LIMIT :n")
+_LOCK_TENANT = RawSQL("SELECT id FROM tenants WHERE id = :t", for_update=True)
 
 
 def root(conn: Connection, tenant_id: str) -> Node:
-    row = conn.execute(_ROOT, {"t": tenant_id}).first()
+    row = run_raw(conn, _ROOT, {"t": tenant_id}).fetchone()
     if row is None:
         raise NotFound("tenant has no namespace (was it purged?)")
     return _node(row)
@@ -88,8 +95,8 @@ def root(conn: Connection, tenant_id: str) -> Node:
 
 def child(conn: Connection, tenant_id: str, parent_id: int, name: str,
           case_insensitive: bool) -> Node | None:
-    row = conn.execute(_CHILD, {"t": tenant_id, "p": parent_id,
-                                "k": name_key(name, case_insensitive)}).first()
+    row = run_raw(conn, _CHILD, {"t": tenant_id, "p": parent_id,
+                                 "k": name_key(name, case_insensitive)}).fetchone()
     return _node(row) if row else None
 
 
@@ -100,11 +107,8 @@ def resolve(conn: Connection, tenant_id: str, parts: list[str],
 
     ``root_id`` (the tenant's root node id, which never changes) saves one query;
     ``names``, if given, receives the stored names along the way (their stored case)."""
-    if not parts or root_id is None:
-        node = root(conn, tenant_id)
-    else:
-        node = Node(root_id, tenant_id, None, "", DIR, 0, None, None, "", None,
-                    _EPOCH, _EPOCH)
+    node = root(conn, tenant_id) if not parts or root_id is None else \
+        _root_stub(tenant_id, root_id)
     for i, part in enumerate(parts):
         if not node.is_dir:
             raise NotADirectory(f"/{'/'.join(parts[:i])} is a file, not a folder")
@@ -117,29 +121,33 @@ def resolve(conn: Connection, tenant_id: str, parts: list[str],
     return node
 
 
+def _root_stub(tenant_id: str, root_id: int) -> Node:
+    """The root as a walk starts from it: id and kind only (no query)."""
+    return Node(root_id, tenant_id, None, "", DIR, 0, None, None, "", None, _EPOCH, _EPOCH)
+
+
 def resolve_parent(conn: Connection, tenant_id: str, parts: list[str],
                    case_insensitive: bool, root_id: int | None = None
                    ) -> tuple[Node, Node | None]:
-    """(parent folder, existing node or None) for a path that is not the root."""
-    parent = resolve(conn, tenant_id, parts[:-1], case_insensitive, root_id)
+    """(parent folder, existing node or None) for a path that is not the root. With
+    ``root_id``, a parent that is the root is ``_root_stub`` (id and kind only)."""
+    parent = _root_stub(tenant_id, root_id) if len(parts) == 1 and root_id is not None \
+        else resolve(conn, tenant_id, parts[:-1], case_insensitive, root_id)
     if not parent.is_dir:
         raise NotADirectory(f"/{'/'.join(parts[:-1])} is a file, not a folder")
     return parent, child(conn, tenant_id, parent.id, parts[-1], case_insensitive)
 
 
 def by_id(conn: Connection, tenant_id: str, node_id: int) -> Node | None:
-    row = conn.execute(_BY_ID, {"t": tenant_id, "i": node_id}).first()
+    row = run_raw(conn, _BY_ID, {"t": tenant_id, "i": node_id}).fetchone()
     return _node(row) if row else None
 
 
 def children(conn: Connection, tenant_id: str, parent_id: int, *, after: str | None = None,
              limit: int = 1000) -> list[Node]:
     """One page of a folder's children ordered by name_key (keyset pagination)."""
-    q = select(*_COLS, nodes.c.name_key).where(
-        nodes.c.tenant_id == tenant_id, nodes.c.parent_id == parent_id)
-    if after is not None:
-        q = q.where(nodes.c.name_key > after)
-    rows = conn.execute(q.order_by(nodes.c.name_key).limit(limit)).all()
+    params = {"t": tenant_id, "p": parent_id, "n": limit, "after": after}
+    rows = run_raw(conn, _CHILDREN if after is None else _CHILDREN_AFTER, params).fetchall()
     return [_node(r) for r in rows]
 
 
@@ -207,7 +215,7 @@ def lock_tenant(conn: Connection, tenant_id: str) -> None:
     parallel); on SQLite the write transaction is ``BEGIN IMMEDIATE`` already, which
     serialises every writer, so no statement is needed."""
     if conn.dialect.name != "sqlite":
-        conn.execute(_LOCK_TENANT, {"t": tenant_id})
+        run_raw(conn, _LOCK_TENANT, {"t": tenant_id}).fetchone()
 
 
 def iter_children(conn_factory, tenant_id: str, parent_id: int, case_insensitive: bool,  # type: ignore[no-untyped-def]
