@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, func, select
 
@@ -55,17 +55,26 @@ class ContentStore:
         self._tmp_dir = tmp_dir
 
     # --- reading ------------------------------------------------------------------------
-    def open_node(self, node: Node, conn: Connection | None = None) -> BlobReader:
-        """A reader over a file node's current content (its key read in ``conn``, or in
-        a read transaction of its own)."""
-        if conn is None:
-            with self._catalog.read() as conn:
-                return self.open_node(node, conn)
-        row = conn.execute(_BLOB_KEYS, {"b": node.blob_id, "t": self.tenant_id}).first()
+    def open_node(self, node: Node, conn: Connection | None = None,
+                  key: Any = None) -> BlobReader:
+        """A reader over a file node's current content: its key row ``key`` (``key_row``,
+        read earlier in the same request), or read in ``conn``, or in a read transaction
+        of its own."""
+        if key is None:
+            if conn is None:
+                with self._catalog.read() as conn:
+                    return self.open_node(node, conn)
+            key = self.key_row(conn, node.blob_id or "")
+        return BlobReader(self._store, self._keyring, self.tenant_id, node.blob_id or "",
+                          key.key_version, key.wrapped_key, key.stored_size, key.inline_data)
+
+    def key_row(self, conn: Connection, blob_id: str) -> Any:
+        """The catalog row that opens a blob (key version, wrapped key, stored size,
+        inline content); NotFound if the catalog has none."""
+        row = conn.execute(_BLOB_KEYS, {"b": blob_id, "t": self.tenant_id}).first()
         if row is None:
             raise NotFound("file content is missing from the catalog")
-        return BlobReader(self._store, self._keyring, self.tenant_id, node.blob_id or "",
-                          row.key_version, row.wrapped_key, row.stored_size, row.inline_data)
+        return row
 
     def open_record(self, record: BlobRecord) -> BlobReader:
         """A reader over a finished blob the catalog does not know yet."""

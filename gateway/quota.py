@@ -67,7 +67,11 @@ def precheck(conn: Connection, tenant_id: str, user_id: str | None, add_bytes: i
     """Refuse an upload that cannot fit (before its body arrives); returns the usage read.
 
     Advisory: the commit's ``charge`` is what enforces the quota atomically."""
-    usage = read_usage(conn, tenant_id, user_id)
+    return check_room(read_usage(conn, tenant_id, user_id), add_bytes, add_files)
+
+
+def check_room(usage: Usage, add_bytes: int, add_files: int) -> Usage:
+    """``precheck`` against usage read earlier (in the same request); returns it."""
     if usage.quota_bytes is not None and add_bytes > 0 and \
             usage.used_bytes + add_bytes > usage.quota_bytes:
         raise QuotaExceeded("not enough quota for this upload")
@@ -109,7 +113,8 @@ def charge(conn: Connection, tenant_id: str, deltas: Deltas) -> None:
     """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
     total_b = sum(d[0] for d in deltas.values())
     total_f = sum(d[1] for d in deltas.values())
-    if not _add_usage(conn, tenants, {"row": tenant_id}, total_b, total_f):
+    if (total_b or total_f) and not _add_usage(conn, tenants, {"row": tenant_id}, total_b,
+                                               total_f):  # (a same-size version: no change)
         raise QuotaExceeded("the tenant's storage quota is exhausted")
     for owner, (db, df) in sorted(deltas.items(), key=lambda kv: kv[0] or ""):
         if owner is None or (db == 0 and df == 0):

@@ -131,15 +131,6 @@ def _below(root: str, key: str) -> bool:
     return root != key and (key == "/" or root.startswith(key + "/"))
 
 
-def blocking_lock(conn: Connection, tenant_id: str, parts: list[str], case_insensitive: bool,
-                  *, membership: bool = False, subtree: bool = False,
-                  held: Callable[[Lock], bool] | None = None) -> Lock | None:
-    """The first unexpired lock that forbids changing ``/parts`` without its token
-    (``find_blocking`` over the tenant's locks, read in ``conn``)."""
-    return find_blocking(all_locks(conn, tenant_id), parts, case_insensitive,
-                         membership=membership, subtree=subtree, held=held)
-
-
 def find_blocking(locks: list[Lock], parts: list[str], case_insensitive: bool, *,
                   membership: bool = False, subtree: bool = False,
                   held: Callable[[Lock], bool] | None = None) -> Lock | None:

@@ -20,10 +20,11 @@ from gateway.auditedop import AuditedOp, record_failure
 from gateway.catalog import namespace as ns
 from gateway.contentstore import ContentStore
 from gateway.entry import Entry, entry_of
-from gateway.errors import HiddenPath
+from gateway.errors import HiddenPath, NotADirectory
 from gateway.names import join_path, split_path
 from gateway.outcomes import failure_result
 from gateway.session.locking import SessionLocks
+from gateway.session.lookahead import PREPARE, Lookahead, Prepared
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -57,6 +58,7 @@ class SessionBase:
         self._root_id: int | None = None
         self.guard = guard
         self._locks = SessionLocks(self)
+        self._ahead = Lookahead()
 
     @functools.cached_property
     def content(self) -> ContentStore:
@@ -120,6 +122,7 @@ class SessionBase:
         are serialised across gateway nodes exactly as SQLite's single writer serialises
         them; different tenants still write in parallel.
         """
+        self._ahead.forget()  # what this session read may change now
         with self.core.catalog.write() as conn:
             ns.lock_tenant(conn, self.tenant_id)
             yield conn
@@ -141,12 +144,59 @@ class SessionBase:
         """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
         quota.charge(conn, self.tenant_id, deltas)
 
-    def stat_quiet(self, path: str) -> Entry:
-        """Stat without an audit event: for front-ends describing a result just audited."""
+    def stat_quiet(self, path: str, *, prepare: str | None = None) -> Entry:
+        """Stat without an audit event: for front-ends describing a result just audited,
+        or resolving a request path before its operation (WebDAV).
+
+        ``prepare`` ("read" or "write"): the caller opens this path next (``open_read``,
+        ``open_write``); the same read transaction fetches what that call needs, and the
+        call (and a ``stat_quiet`` of the path's folder) then reads nothing more
+        (gateway/session/lookahead.py)."""
         parts = split_path(path)
+        if prepare is None:
+            known = self._ahead.entry(parts)
+            if known is not None:
+                return known
+        elif prepare not in PREPARE:
+            raise ValueError(f"prepare must be one of {PREPARE}, not {prepare!r}")
         with self.core.catalog.read() as conn:
-            node, stored = self._resolve_named(conn, parts)
-        return entry_of(stored, node)
+            if prepare is None or not parts:
+                node, stored = self._resolve_named(conn, parts)
+                return entry_of(stored, node)
+            facts = self._write_facts(conn, parts, parent_row=True, usage=True) \
+                if prepare == "write" else self._read_facts(conn, parts)
+        self._ahead.keep(facts)
+        return facts.entry()
+
+    def _read_facts(self, conn: Connection, parts: list[str]) -> Prepared:
+        """The node at ``parts`` and, for a file with content, its blob's key row."""
+        node, stored = self._resolve_named(conn, parts)
+        key = self.content.key_row(conn, node.blob_id) if node.blob_id else None
+        return Prepared(tuple(parts), node, stored, blob_key=key)
+
+    def _write_facts(self, conn: Connection, parts: list[str], *, parent_row: bool,
+                     usage: bool) -> Prepared:
+        """What a write of ``parts`` checks before its body arrives: the parent folder
+        (a full row if ``parent_row``, else possibly the root's id only), the node there
+        now (or None), the tenant's locks and (``usage``) the quota usage."""
+        names: list[str] = []
+        if len(parts) == 1 and not parent_row:
+            parent, node = self._resolve_parent(conn, parts)  # the root's id: no query
+        else:
+            if len(parts) == 1:  # the root's full row: the caller asks for it next
+                parent = ns.root(conn, self.tenant_id)
+                self._root_id = self.core.root_ids[self.tenant_id] = parent.id
+            else:
+                parent = ns.resolve(conn, self.tenant_id, parts[:-1], self._ci,
+                                    self._root(conn), names)
+            if not parent.is_dir:
+                raise NotADirectory(f"{join_path(parts[:-1])} is a file, not a folder")
+            node = ns.child(conn, self.tenant_id, parent.id, parts[-1], self._ci)
+        stored = join_path([*names, parts[-1] if node is None else node.name])
+        return Prepared(tuple(parts), node, stored, parent, join_path(names),
+                        locks=self._locks.read(conn),
+                        usage=quota.read_usage(conn, self.tenant_id, self.principal.user_id)
+                        if usage else None)
 
     def usage(self) -> Usage:
         """Used and allowed bytes/files (the tighter of the tenant's and the user's)."""

@@ -50,7 +50,8 @@ class SessionLocks:
     Reads use one snapshot per session (WebDAV opens a session per request: one query
     per PROPFIND however many resources it reports); any lock change by this session
     drops it. Checks that guard a change never use it: they read inside the change's
-    own write transaction."""
+    own write transaction (the early check of a write uses the locks read with its
+    path, in the same request: gateway/session/lookahead.py)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -177,10 +178,23 @@ class SessionLocks:
         """Inside a change's write transaction: refuse it if a lock forbids it (see
         ``catalog.locks.find_blocking``) unless the session presented that lock's token
         and owns it."""
-        s = self._session
-        self._refuse(store.blocking_lock(conn, s.tenant_id, parts, s.principal.case_insensitive,
+        self.check_in(store.all_locks(conn, self._session.tenant_id), parts, tokens,
+                      membership=membership, subtree=subtree)
+
+    def check_in(self, locks: list[LockInfo], parts: list[str],
+                 tokens: Collection[str] | None, *, membership: bool = False,
+                 subtree: bool = False) -> None:
+        """``check`` against the tenant's locks read earlier in this request (``read``):
+        the early check of a write, before its body arrives."""
+        self._refuse(store.find_blocking(locks, parts, self._session.principal.case_insensitive,
                                          membership=membership, subtree=subtree,
                                          held=self._held(tokens)), parts)
+
+    def read(self, conn: Connection) -> list[LockInfo]:
+        """The tenant's unexpired locks read in ``conn``, kept as the session's snapshot
+        (one read per transaction: the request's later lock reads use it)."""
+        self._snapshot = store.all_locks(conn, self._session.tenant_id)
+        return self._snapshot
 
     def _held(self, tokens: Collection[str] | None) -> Callable[[LockInfo], bool] | None:
         """Whether a lock is held by this session: its token presented, by its owner."""

@@ -63,15 +63,22 @@ class SessionPartRead(SessionBase):
             parts, norm = self._parts(path)
             op.event.path = norm
             self._require("read", norm)
-            with self.core.catalog.read() as conn:
-                node, stored = self._resolve_named(conn, parts)
-                if node.is_dir:
-                    raise IsADirectory(f"{norm} is a folder")
-                reader = self.content.open_node(node, conn) if node.blob_id else None
+            facts = self._ahead.of(parts)  # looked up with prepare="read" in this request
+            if facts is None or (facts.blob_key is None and facts.node is not None
+                                 and facts.node.blob_id):
+                with self.core.catalog.read() as conn:
+                    facts = self._read_facts(conn, parts)
+            entry = facts.entry()
+            if entry.is_dir:
+                raise IsADirectory(f"{norm} is a folder")
+            node = facts.node
+            assert node is not None
+            reader = self.content.open_node(node, key=facts.blob_key) if node.blob_id \
+                else None
         except BaseException as exc:
             op.fail(exc)
             raise
-        return FileReader(op, entry_of(stored, node), reader, offset, length)
+        return FileReader(op, entry, reader, offset, length)
 
     def read_file(self, path: str) -> bytes:
         with self.open_read(path) as reader:

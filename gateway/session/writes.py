@@ -53,22 +53,27 @@ class SessionPartWrite(SessionBase):
             if not parts:
                 raise IsADirectory("the root folder cannot be written as a file")
             self._require("write", norm)
-            with self.core.catalog.read() as conn:
-                _parent, existing = self._resolve_parent(conn, parts)
-                if existing is not None and existing.is_dir:
-                    raise IsADirectory(f"{norm} is a folder")
-                if existing is not None and exclusive:
-                    raise AlreadyExists(f"{norm} already exists")
-                if existing is None and must_exist:
-                    raise NotFound(f"{norm} does not exist")
-                self._check_unlocked(conn, parts, lock_tokens,  # early
-                                     membership=existing is None)
-                usage = None
-                if expected_length is not None:  # refused before the body arrives
-                    check_file_size(max_file_bytes, norm, expected_length)
-                    old = existing.size if existing is not None and truncate else 0
-                    usage = quota.precheck(conn, self.tenant_id, self.principal.user_id,
-                                           expected_length - old, 0 if existing else 1)
+            facts = self._ahead.of(parts)  # looked up with prepare="write" in this request
+            if facts is None or facts.locks is None:
+                with self.core.catalog.read() as conn:
+                    facts = self._write_facts(conn, parts, parent_row=False,
+                                              usage=expected_length is not None)
+            existing = facts.node
+            if existing is not None and existing.is_dir:
+                raise IsADirectory(f"{norm} is a folder")
+            if existing is not None and exclusive:
+                raise AlreadyExists(f"{norm} already exists")
+            if existing is None and must_exist:
+                raise NotFound(f"{norm} does not exist")
+            assert facts.locks is not None
+            self._locks.check_in(facts.locks, parts, lock_tokens,  # early
+                                 membership=existing is None)
+            usage = facts.usage
+            if expected_length is not None:  # refused before the body arrives
+                check_file_size(max_file_bytes, norm, expected_length)
+                old = existing.size if existing is not None and truncate else 0
+                assert usage is not None
+                quota.check_room(usage, expected_length - old, 0 if existing else 1)
         except BaseException as exc:
             self._record_failure(event, started, exc)
             raise
