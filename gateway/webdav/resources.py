@@ -1,9 +1,10 @@
 """The wsgidav provider: resources backed by ``Session`` calls, nothing else.
 
 Each request carries the authenticated ``Session`` in ``environ`` (set by the domain
-controller). Resolving a URL uses ``stat_quiet`` (no audit); the operation the request
-performs (read, write, list, mkdir, delete, move, copy, proppatch, or a stat for PROPFIND
-Depth 0 / HEAD) is the one audited, permission-checked core call. Every change presents
+controller). Resolving a URL uses ``stat_quiet`` (no audit; for the URL a GET reads or a
+PUT writes, prepared for that call: one read transaction per request); the operation the
+request performs (read, write, list, mkdir, delete, move, copy, proppatch, or a stat for
+PROPFIND Depth 0 / HEAD) is the one audited, permission-checked core call. Every change presents
 the lock tokens of the request's ``If`` header; the core decides whether a lock is in the
 way, inside the change's own transaction.
 """
@@ -26,7 +27,7 @@ from gateway.names import normalize_path
 from gateway.session import Entry, FileReader, Session
 from gateway.webdav.context import SESSION_KEY
 from gateway.webdav.errors import mapped, to_dav
-from gateway.webdav.streams import READ_AHEAD_MIN, Prefetch, Upload
+from gateway.webdav.streams import READ_AHEAD_MIN, Prefetch, Upload, expected_length
 
 MS_NS = "{urn:schemas-microsoft-com:}"
 QUOTA_PROPS = ("{DAV:}quota-used-bytes", "{DAV:}quota-available-bytes")
@@ -41,6 +42,8 @@ _NEEDS = {"GET": ("read", "read"), "HEAD": ("stat", "read"), "PROPFIND": ("stat"
           "DELETE": ("delete", "delete"), "PROPPATCH": ("proppatch", "write"),
           "LOCK": ("lock", "write"), "UNLOCK": ("unlock", "write"),
           "COPY": ("copy", "read"), "MOVE": ("move", "rename")}
+#: methods that open the request URL's content next: its look-up prepares for them
+_PREPARE = {"GET": "read", "PUT": "write"}
 #: methods for which a missing request URL is a probe that misses (audited as such)
 _MISS_METHODS = ("GET", "HEAD", "PROPFIND", "DELETE", "PROPPATCH", "COPY", "MOVE", "UNLOCK")
 
@@ -252,7 +255,7 @@ class FileResource(_Mixin, DAVNonCollection):
         return reader
 
     def begin_write(self, *, content_type: str | None = None) -> Upload:
-        expected = _expected_length(self.environ)
+        expected = expected_length(self.environ)
         with mapped():
             writer = self.session.open_write(self.spath, expected_length=expected,
                                              lock_tokens=lock_tokens(self.environ))
@@ -320,22 +323,6 @@ class FolderResource(_Mixin, DAVCollection):
                                 lock_tokens=lock_tokens(self.environ))
 
 
-def _expected_length(environ: dict[str, Any]) -> int | None:
-    """Content-Length, or macOS Finder's X-Expected-Entity-Length on chunked PUTs."""
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    raw = environ.get("HTTP_X_EXPECTED_ENTITY_LENGTH") if chunked \
-        else environ.get("CONTENT_LENGTH")
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise DAVError(400, context_info="invalid length header") from None
-    if value < 0:
-        raise DAVError(400, context_info="invalid length header")
-    return value
-
-
 class LumanoxProvider(DAVProvider):
     """One provider for every tenant: the root URL is the logged-in user's tenant root."""
 
@@ -377,8 +364,10 @@ class LumanoxProvider(DAVProvider):
 
     def _resolve(self, session: Session, spath: str, environ: dict[str, Any]
                  ) -> FileResource | FolderResource | None:
+        prepare = _PREPARE.get(environ.get("REQUEST_METHOD", "")) \
+            if _norm(environ.get("PATH_INFO", "/")) == spath else None  # the URL it opens
         try:
-            entry = session.stat_quiet(spath)
+            entry = session.stat_quiet(spath, prepare=prepare)
             if _is_request_target(environ, spath, entry.is_dir):
                 entry = session.stat(spath)  # the audited, permission-checked operation
         except (NotFound, NotADirectory):

@@ -1,5 +1,6 @@
 """Streaming helpers for large transfers: a PUT body read ahead of encryption, a GET
-decrypted ahead of the socket, and the upload object wsgidav writes into."""
+decrypted ahead of the socket, the upload object wsgidav writes into, and the length a
+PUT announces."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+from wsgidav.dav_error import DAVError
 
 from gateway.filewriter import FileWriter
 from gateway.session import FileReader
@@ -112,4 +115,20 @@ class Upload:
     def close(self) -> None:
         with mapped():
             self.writer.close()  # IncompleteUpload -> 400, previous version kept
-            self.resource.entry = self.resource.session.stat_quiet(self.resource.path)
+        self.resource.entry = self.writer.entry  # the committed version (its ETag)
+
+
+def expected_length(environ: dict[str, Any]) -> int | None:
+    """Content-Length, or macOS Finder's X-Expected-Entity-Length on chunked PUTs."""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    raw = environ.get("HTTP_X_EXPECTED_ENTITY_LENGTH") if chunked \
+        else environ.get("CONTENT_LENGTH")
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DAVError(400, context_info="invalid length header") from None
+    if value < 0:
+        raise DAVError(400, context_info="invalid length header")
+    return value
