@@ -5,9 +5,10 @@
 In-process core (``Core`` on SQLite, audit on): one ``write_file`` and one ``read_file`` of
 4 KiB. Running gateway (``serve`` with one WebDAV and one SFTP worker): one WebDAV PUT and
 one GET of 4 KiB, one SFTP put (open, write, close) of 4 KiB. Each operation is measured
-on a file that exists already (an overwrite) after a warm-up, so that one-off work (root
-id, key unwrap, login) is not counted; batched audit events are waited for and counted
-with the operation that queued them.
+on a file that exists already (an overwrite of the same size), and a WebDAV PUT also on a
+new file, after a warm-up, so that one-off work (root id, key unwrap, login) is not
+counted; batched audit events are waited for and counted with the operation that queued
+them.
 
 The counts come from ``gateway.catalog.db.trace`` ($LUMANOX_CATALOG_TRACE in the served
 processes): one line per transaction (``Catalog.read``/``write``) and per statement
@@ -124,7 +125,13 @@ def served(work: Path, show: bool) -> list[Row]:
             status, body = run.request("GET", "/f.bin")
             assert status == 200 and body == PAYLOAD
 
+        fresh = iter(range(1_000_000))
+
+        def put_new() -> None:
+            assert run.request("PUT", f"/new{next(fresh)}.bin", PAYLOAD)[0] == 201
+
         rows = [measure("WebDAV PUT 4 KiB", trace, put, show),
+                measure("WebDAV PUT 4 KiB, new file", trace, put_new, show),
                 measure("WebDAV GET 4 KiB", trace, get, show)]
         # SFTP: the login and the first put are the warm-up; the second put is counted
         marks: list[list[str]] = []
