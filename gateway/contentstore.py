@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, func, select
+from sqlalchemy import Connection
 
 from gateway.blobio import BlobReader, BlobRecord, BlobWriter
-from gateway.catalog.tables import blobs, nodes
+from gateway.catalog.db import RawSQL, db_time, run_raw
 from gateway.errors import NotFound
 
 if TYPE_CHECKING:
@@ -31,15 +31,17 @@ if TYPE_CHECKING:
     from gateway.keyring import Keyring
     from gateway.membudget import MemoryBudget
 
-# hot statements, built once (their parameters change per call)
-_INSERT_BLOB = blobs.insert()
-_RELEASE_BLOB = delete(blobs).where(
-    blobs.c.id == bindparam("b"), ~exists().where(nodes.c.blob_id == bindparam("b"))
-).returning(func.length(blobs.c.inline_data).label("inline_len"))
+# hot statements (every upload or download runs them): on the driver's cursor
+_INSERT_BLOB = RawSQL(
+    "INSERT INTO blobs (id, tenant_id, size, stored_size, key_version, wrapped_key, "
+    "created_at, inline_data, content_mac) VALUES (:id, :tenant_id, :size, :stored_size, "
+    ":key_version, :wrapped_key, :created_at, :inline_data, :content_mac)")
+_RELEASE_BLOB = RawSQL(
+    "DELETE FROM blobs WHERE id = :b AND NOT EXISTS (SELECT 1 FROM nodes WHERE blob_id = :b) "
+    "RETURNING length(inline_data)")
 # (not "inline_data IS NULL": SQLite 3.40 evaluates that wrongly in a DELETE's RETURNING)
-_BLOB_KEYS = select(blobs.c.key_version, blobs.c.wrapped_key, blobs.c.stored_size,
-                    blobs.c.inline_data).where(
-    blobs.c.id == bindparam("b"), blobs.c.tenant_id == bindparam("t"))
+_BLOB_KEYS = RawSQL("SELECT key_version, wrapped_key, stored_size, inline_data FROM blobs "
+                    "WHERE id = :b AND tenant_id = :t")
 
 
 class ContentStore:
@@ -65,13 +67,15 @@ class ContentStore:
                 with self._catalog.read() as conn:
                     return self.open_node(node, conn)
             key = self.key_row(conn, node.blob_id or "")
+        version, wrapped, stored_size, inline = key
         return BlobReader(self._store, self._keyring, self.tenant_id, node.blob_id or "",
-                          key.key_version, key.wrapped_key, key.stored_size, key.inline_data)
+                          version, bytes(wrapped), stored_size,
+                          None if inline is None else bytes(inline))
 
     def key_row(self, conn: Connection, blob_id: str) -> Any:
         """The catalog row that opens a blob (key version, wrapped key, stored size,
         inline content); NotFound if the catalog has none."""
-        row = conn.execute(_BLOB_KEYS, {"b": blob_id, "t": self.tenant_id}).first()
+        row = run_raw(conn, _BLOB_KEYS, {"b": blob_id, "t": self.tenant_id}).fetchone()
         if row is None:
             raise NotFound("file content is missing from the catalog")
         return row
@@ -95,11 +99,11 @@ class ContentStore:
 
     def insert_row(self, conn: Connection, record: BlobRecord, now: datetime) -> None:
         """Record a finished blob in the catalog (in the transaction that uses it)."""
-        conn.execute(_INSERT_BLOB, {
+        run_raw(conn, _INSERT_BLOB, {
             "id": record.id, "tenant_id": self.tenant_id, "size": record.size,
             "stored_size": record.stored_size, "key_version": record.key_version,
             "wrapped_key": record.wrapped_key, "content_mac": record.content_mac,
-            "created_at": now, "inline_data": record.inline})
+            "created_at": db_time(conn, now), "inline_data": record.inline})
 
     # --- dropping -----------------------------------------------------------------------
     def discard(self, record: BlobRecord) -> None:
@@ -112,8 +116,8 @@ class ContentStore:
         holds content to delete after the commit (an inline blob goes with its row)."""
         if blob_id is None:
             return None
-        row = conn.execute(_RELEASE_BLOB, {"b": blob_id}).first()
-        return blob_id if row is not None and row.inline_len is None else None
+        row = run_raw(conn, _RELEASE_BLOB, {"b": blob_id}).fetchone()
+        return blob_id if row is not None and row[0] is None else None
 
     def delete_stored(self, blob_ids: Iterable[str]) -> None:
         """Delete released blobs from the blob store (after their commit)."""

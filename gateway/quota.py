@@ -13,21 +13,20 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, bindparam, or_, select, update
-from sqlalchemy.sql.dml import Update
+from sqlalchemy import Connection, select
 
-from gateway.catalog.tables import tenants, users
-from gateway.errors import QuotaExceeded
+from gateway.catalog.db import RawSQL, run_raw
+from gateway.catalog.tables import users
+from gateway.errors import NotFound, QuotaExceeded
 
 #: usage deltas per owner (user id, None for an owner that no longer exists): [bytes, files]
 Deltas = dict[str | None, list[int]]
 
-_USAGE = select(
-    tenants.c.used_bytes, tenants.c.quota_bytes, tenants.c.used_files, tenants.c.quota_files,
-    users.c.used_bytes.label("u_used_bytes"), users.c.quota_bytes.label("u_quota_bytes"),
-    users.c.used_files.label("u_used_files"), users.c.quota_files.label("u_quota_files"),
-).select_from(tenants.outerjoin(users, users.c.id == bindparam("u"))).where(
-    tenants.c.id == bindparam("t"))
+# every upload reads and charges usage: on the driver's cursor
+_USAGE = RawSQL(
+    "SELECT t.used_bytes, t.quota_bytes, t.used_files, t.quota_files, u.used_bytes, "
+    "u.quota_bytes, u.used_files, u.quota_files FROM tenants t "
+    "LEFT OUTER JOIN users u ON u.id = :u WHERE t.id = :t")
 
 
 @dataclass(frozen=True)
@@ -46,9 +45,11 @@ class Usage:
 
 def read_usage(conn: Connection, tenant_id: str, user_id: str | None) -> Usage:
     """Used and allowed bytes/files: the tighter of the tenant's and the user's."""
-    row = conn.execute(_USAGE, {"t": tenant_id, "u": user_id}).one()
+    row = run_raw(conn, _USAGE, {"t": tenant_id, "u": user_id}).fetchone()
+    if row is None:
+        raise NotFound("the tenant no longer exists")
     candidates = [tuple(row[:4])]
-    if row.u_used_bytes is not None:  # the user still exists
+    if row[4] is not None:  # the user still exists
         candidates.append(tuple(row[4:]))
 
     def room(c: tuple) -> float:
@@ -81,46 +82,46 @@ def check_room(usage: Usage, add_bytes: int, add_files: int) -> Usage:
     return usage
 
 
+_ADD_USAGE = {
+    "tenants": "UPDATE tenants SET used_bytes = used_bytes + :b, used_files = used_files + :f "
+               "WHERE id = :row",
+    "users": "UPDATE users SET used_bytes = used_bytes + :b, used_files = used_files + :f "
+             "WHERE id = :row AND tenant_id = :tenant"}
+
+
 @functools.cache
-def _usage_update(table_name: str, check_bytes: bool, check_files: bool) -> Update:
+def _usage_update(table: str, check_bytes: bool, check_files: bool) -> RawSQL:
     """``UPDATE <tenants|users> SET used += :b, :f WHERE <row> [AND it still fits]``."""
-    table = tenants if table_name == "tenants" else users
-    c = table.c
-    stmt = update(table).where(c.id == bindparam("row")).values(
-        used_bytes=c.used_bytes + bindparam("b"), used_files=c.used_files + bindparam("f"))
-    if table is users:
-        stmt = stmt.where(c.tenant_id == bindparam("tenant"))
+    sql = _ADD_USAGE[table]
     if check_bytes:
-        stmt = stmt.where(or_(c.quota_bytes.is_(None),
-                              c.used_bytes + bindparam("b") <= c.quota_bytes))
+        sql += " AND (quota_bytes IS NULL OR used_bytes + :b <= quota_bytes)"
     if check_files:
-        stmt = stmt.where(or_(c.quota_files.is_(None),
-                              c.used_files + bindparam("f") <= c.quota_files))
-    return stmt
+        sql += " AND (quota_files IS NULL OR used_files + :f <= quota_files)"
+    return RawSQL(sql)
 
 
-def _add_usage(conn: Connection, table: Table, params: dict[str, str], add_bytes: int,
+def _add_usage(conn: Connection, table: str, params: dict[str, str], add_bytes: int,
                add_files: int) -> bool:
     """Add to a row's usage counters unless a positive addition would pass its quota.
 
     One conditional UPDATE, so the check and the change are atomic across processes.
     Returns False when the row is missing or over quota."""
-    stmt = _usage_update(table.name, add_bytes > 0, add_files > 0)
-    return conn.execute(stmt, {**params, "b": add_bytes, "f": add_files}).rowcount == 1
+    stmt = _usage_update(table, add_bytes > 0, add_files > 0)
+    return run_raw(conn, stmt, {**params, "b": add_bytes, "f": add_files}).rowcount == 1
 
 
 def charge(conn: Connection, tenant_id: str, deltas: Deltas) -> None:
     """Apply usage deltas atomically; QuotaExceeded if a positive delta does not fit."""
     total_b = sum(d[0] for d in deltas.values())
     total_f = sum(d[1] for d in deltas.values())
-    if (total_b or total_f) and not _add_usage(conn, tenants, {"row": tenant_id}, total_b,
+    if (total_b or total_f) and not _add_usage(conn, "tenants", {"row": tenant_id}, total_b,
                                                total_f):  # (a same-size version: no change)
         raise QuotaExceeded("the tenant's storage quota is exhausted")
     for owner, (db, df) in sorted(deltas.items(), key=lambda kv: kv[0] or ""):
         if owner is None or (db == 0 and df == 0):
             continue
         params = {"row": owner, "tenant": tenant_id}
-        if not _add_usage(conn, users, params, db, df) and (db > 0 or df > 0):
+        if not _add_usage(conn, "users", params, db, df) and (db > 0 or df > 0):
             known = conn.execute(select(users.c.id).where(users.c.id == owner)).first()
             if known is not None:  # a deleted owner has no quota to exceed
                 raise QuotaExceeded("your storage quota is exhausted")

@@ -1,7 +1,8 @@
 """One look-up per request: a WebDAV PUT of a small file runs one read and one write
-transaction, a GET one read transaction (plus its batched audit write), counted through
-the catalog's trace hook on the real WSGI app over a real catalog (SQLite and
-PostgreSQL); and the look-up's facts never outlive a change (gateway/session/lookahead.py).
+transaction, a GET one read transaction (plus its batched audit write), every statement
+on the driver's cursor, counted through the catalog's trace hook on the real WSGI app
+over a real catalog (SQLite and PostgreSQL); and the look-up's facts never outlive a
+change (gateway/session/lookahead.py).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def test_put_takes_one_read_and_one_write_transaction_get_one_read(
         assert [tx[0] for tx in txs] == ["tx read", "tx write"], txs
         tenant_row_lock = 0 if core.catalog.is_sqlite else 1  # PostgreSQL: FOR UPDATE
         assert statements <= limit + tenant_row_lock, "\n".join(s[-90:] for s in seen)
+        assert not [s for s in seen if s.startswith("sql ")]  # all on the driver's cursor
         stored = core.session(admin.principal_for(core, "acme", "alice"), "test",
                               "127.0.0.1").stat_quiet(path)
         assert headers["ETag"] == f'"{stored.etag}"'  # the commit's entry, not a new stat
@@ -114,6 +116,7 @@ def test_put_takes_one_read_and_one_write_transaction_get_one_read(
         assert (code, body) == (200, PAYLOAD)
         assert [tx[0] for tx in txs] == ["tx read"], txs
         assert statements <= limit, seen
+        assert not [s for s in seen if s.startswith("sql ")]
         assert _call(app, "GET", path, headers={"HTTP_IF_NONE_MATCH": headers["ETag"]}
                      )[0] == 304
 

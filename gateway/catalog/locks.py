@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, bindparam, delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 
+from gateway.catalog.db import RawSQL, db_time, run_raw
 from gateway.catalog.tables import dav_locks
 from gateway.names import name_key
 
@@ -33,17 +34,27 @@ def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _epoch(value: datetime) -> float:
+def _epoch(value: datetime | str) -> float:
+    """A stored time as seconds since the epoch (SQLite rows read raw hold it as text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
+#: the columns ``_lock`` reads, in its order
+_COLUMNS = ("token", "root", "depth", "scope", "type", "owner", "principal", "timeout_s",
+            "expires_at")
+
+
 def _lock(row: Any) -> Lock:
-    owner = row.owner.encode("utf-8") if row.owner is not None else b""
-    return {"token": row.token, "root": row.root, "depth": row.depth, "scope": row.scope,
-            "type": row.type, "owner": owner, "principal": row.principal or "",
-            "timeout": float(row.timeout_s), "expire": _epoch(row.expires_at)}
+    """A lock from a row of ``_COLUMNS`` (positional: SQLAlchemy or driver rows)."""
+    token, root, depth, scope, type_, owner, principal, timeout_s, expires_at = row
+    return {"token": token, "root": root, "depth": depth, "scope": scope, "type": type_,
+            "owner": owner.encode("utf-8") if owner is not None else b"",
+            "principal": principal or "", "timeout": float(timeout_s),
+            "expire": _epoch(expires_at)}
 
 
 def clamp_timeout(timeout: float | None, max_timeout: int = MAX_TIMEOUT_S) -> int:
@@ -53,18 +64,19 @@ def clamp_timeout(timeout: float | None, max_timeout: int = MAX_TIMEOUT_S) -> in
     return max(1, int(timeout))
 
 
-_ALL_LOCKS = select(dav_locks).where(dav_locks.c.tenant_id == bindparam("t"),
-                                      dav_locks.c.expires_at > bindparam("now"))
+# read twice by every upload (its early check and its commit): on the driver's cursor
+_ALL_LOCKS = RawSQL(f"SELECT {', '.join(_COLUMNS)} FROM dav_locks "  # noqa: S608 - constants
+                    "WHERE tenant_id = :t AND expires_at > :now")
 
 
 def all_locks(conn: Connection, tenant_id: str) -> list[Lock]:
-    """Every unexpired lock of a tenant (checked on every write request: prebuilt)."""
-    rows = conn.execute(_ALL_LOCKS, {"t": tenant_id, "now": _ts(time.time())})
-    return [_lock(r) for r in rows]
+    """Every unexpired lock of a tenant."""
+    now = db_time(conn, _ts(time.time()))
+    return [_lock(r) for r in run_raw(conn, _ALL_LOCKS, {"t": tenant_id, "now": now})]
 
 
 def get(conn: Connection, tenant_id: str, token: str) -> Lock | None:
-    row = conn.execute(select(dav_locks).where(
+    row = conn.execute(select(*(dav_locks.c[c] for c in _COLUMNS)).where(
         dav_locks.c.tenant_id == tenant_id, dav_locks.c.token == token)).first()
     if row is None:
         return None

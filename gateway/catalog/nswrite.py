@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import Connection, delete, update
 
 from gateway.catalog import properties
+from gateway.catalog.db import RawSQL, db_time, run_raw
 from gateway.catalog.namespace import DIR, FILE, Node, new_etag
 from gateway.catalog.tables import nodes
 from gateway.names import name_key
@@ -26,18 +27,20 @@ class StoredContent(Protocol):
     size: int
     content_mac: str | None
 
-# hot statements, built once (their parameters change per call)
-_INSERT_NODE = nodes.insert()
-_CONTENT = ("size", "blob_id", "content_mac", "etag", "owner_id", "mtime")
-_UPDATE_CONTENT = update(nodes).where(nodes.c.id == bindparam("node")).values(
-    {c: bindparam(c) for c in _CONTENT})
-_TOUCH = update(nodes).where(nodes.c.id == bindparam("node")).values(
-    mtime=bindparam("mtime"), etag=bindparam("etag"))
+# hot statements (every upload runs them): on the driver's cursor
+_INSERT_FILE = RawSQL(
+    "INSERT INTO nodes (tenant_id, parent_id, name, name_key, kind, ctime, size, blob_id, "
+    "content_mac, etag, owner_id, mtime) VALUES (:tenant_id, :parent_id, :name, :name_key, "
+    ":kind, :ctime, :size, :blob_id, :content_mac, :etag, :owner_id, :mtime) RETURNING id")
+_UPDATE_CONTENT = RawSQL(
+    "UPDATE nodes SET size = :size, blob_id = :blob_id, content_mac = :content_mac, "
+    "etag = :etag, owner_id = :owner_id, mtime = :mtime WHERE id = :node")
+_TOUCH = RawSQL("UPDATE nodes SET mtime = :mtime, etag = :etag WHERE id = :node")
 
 
 def touch(conn: Connection, node_id: int, now: datetime) -> None:
     """A folder's content changed: new mtime and etag."""
-    conn.execute(_TOUCH, {"node": node_id, "mtime": now, "etag": new_etag()})
+    run_raw(conn, _TOUCH, {"node": node_id, "mtime": db_time(conn, now), "etag": new_etag()})
 
 
 def insert_dir(conn: Connection, tenant_id: str, parent_id: int, name: str,
@@ -59,17 +62,19 @@ def content_values(record: StoredContent, owner_id: str | None, now: datetime) -
 def insert_file(conn: Connection, tenant_id: str, parent_id: int, name: str,
                 case_insensitive: bool, values: dict[str, Any], now: datetime) -> int:
     """A new file node with ``content_values``; touches the parent; returns the node id."""
-    node_id = conn.execute(_INSERT_NODE, {
+    row = run_raw(conn, _INSERT_FILE, {
         "tenant_id": tenant_id, "parent_id": parent_id, "name": name,
-        "name_key": name_key(name, case_insensitive), "kind": FILE, "ctime": now,
-        **values}).inserted_primary_key[0]
+        "name_key": name_key(name, case_insensitive), "kind": FILE,
+        "ctime": db_time(conn, now), **values,
+        "mtime": db_time(conn, values["mtime"])}).fetchone()
     touch(conn, parent_id, now)
-    return node_id
+    return int(row[0])
 
 
 def update_content(conn: Connection, node_id: int, values: dict[str, Any]) -> None:
     """Switch an existing file node to a new version (``content_values``)."""
-    conn.execute(_UPDATE_CONTENT, {"node": node_id, **values})
+    run_raw(conn, _UPDATE_CONTENT, {"node": node_id, **values,
+                                    "mtime": db_time(conn, values["mtime"])})
 
 
 def delete_nodes(conn: Connection, tenant_id: str, tree: list[Node]) -> None:
