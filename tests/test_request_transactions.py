@@ -121,6 +121,16 @@ def test_put_takes_one_read_and_one_write_transaction_get_one_read(
                      )[0] == 304
 
 
+def test_head_takes_one_read_transaction(traced: tuple[Core, list[str]]) -> None:
+    """The audited stat of a HEAD uses the provider's look-up."""
+    core, seen = traced
+    app = build_app(Access(core))
+    assert _call(app, "PUT", "/f.bin", PAYLOAD)[0] == 201
+    (code, headers, _), txs, _ = _counted(core, seen, lambda: _call(app, "HEAD", "/f.bin"))
+    assert (code, headers["Content-Length"]) == (200, str(len(PAYLOAD)))
+    assert [tx[0] for tx in txs] == ["tx read"], txs
+
+
 def test_prepared_lookup_never_outlives_a_change(core: Core, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     """Facts read for the next call are served only briefly and never after a change of

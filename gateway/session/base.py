@@ -148,10 +148,10 @@ class SessionBase:
         """Stat without an audit event: for front-ends describing a result just audited,
         or resolving a request path before its operation (WebDAV).
 
-        ``prepare`` ("read" or "write"): the caller opens this path next (``open_read``,
-        ``open_write``); the same read transaction fetches what that call needs, and the
-        call (and a ``stat_quiet`` of the path's folder) then reads nothing more
-        (gateway/session/lookahead.py)."""
+        ``prepare`` ("stat", "read" or "write"): the caller runs ``stat``/``list``,
+        ``open_read`` or ``open_write`` on this path next; the same read transaction
+        fetches what that call needs, and the call (and a ``stat_quiet`` of the path's
+        folder) then looks up nothing more (gateway/session/lookahead.py)."""
         parts = split_path(path)
         if prepare is None:
             known = self._ahead.entry(parts)
@@ -164,15 +164,26 @@ class SessionBase:
                 node, stored = self._resolve_named(conn, parts)
                 return entry_of(stored, node)
             facts = self._write_facts(conn, parts, parent_row=True, usage=True) \
-                if prepare == "write" else self._read_facts(conn, parts)
+                if prepare == "write" else self._read_facts(conn, parts, prepare == "read")
         self._ahead.keep(facts)
         return facts.entry()
 
-    def _read_facts(self, conn: Connection, parts: list[str]) -> Prepared:
-        """The node at ``parts`` and, for a file with content, its blob's key row."""
+    def _read_facts(self, conn: Connection, parts: list[str], key: bool = True) -> Prepared:
+        """The node at ``parts`` and (``key``), for a file with content, its blob's key row."""
         node, stored = self._resolve_named(conn, parts)
-        key = self.content.key_row(conn, node.blob_id) if node.blob_id else None
-        return Prepared(tuple(parts), node, stored, blob_key=key)
+        row = self.content.key_row(conn, node.blob_id) if key and node.blob_id else None
+        return Prepared(tuple(parts), node, stored, blob_key=row)
+
+    def _node_at(self, parts: list[str]) -> tuple[Node, str]:
+        """The node at ``parts`` and its path as stored: from the request's prepared
+        look-up while it is fresh, else read now."""
+        facts = self._ahead.of(parts)
+        if facts is not None:
+            facts.entry()  # NotFound for a path it found missing
+            assert facts.node is not None
+            return facts.node, facts.stored
+        with self.core.catalog.read() as conn:
+            return self._resolve_named(conn, parts)
 
     def _write_facts(self, conn: Connection, parts: list[str], *, parent_row: bool,
                      usage: bool) -> Prepared:

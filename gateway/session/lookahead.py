@@ -1,12 +1,13 @@
 """What a request's first look-up learnt, kept for the operation that follows it.
 
 WebDAV resolves a request URL before the method runs (wsgidav needs the resource, and for
-a PUT its parent folder) and then opens it: a GET reads the file, a PUT writes it. With
-``Session.stat_quiet(path, prepare="read"|"write")`` that first look-up is ONE read
-transaction that also fetches what the coming call needs: ``open_read`` the blob's key,
-``open_write`` the parent folder, the tenant's WebDAV locks and the quota usage. The
-``stat_quiet`` of the parent, ``open_read`` and ``open_write`` of that path then run no
-read transaction of their own.
+a PUT its parent folder) and then works on it: a GET reads the file, a PUT writes it, a
+HEAD or PROPFIND stats or lists it. With ``Session.stat_quiet(path,
+prepare="stat"|"read"|"write")`` that first look-up is ONE read transaction that also
+fetches what the coming call needs: ``open_read`` the blob's key, ``open_write`` the
+parent folder, the tenant's WebDAV locks and the quota usage. The ``stat_quiet`` of the
+parent, ``stat``, ``list`` (its folder's node), ``open_read`` and ``open_write`` of that
+path then run no look-up of their own.
 
 Never a stale answer that changes behaviour: the facts are served for ``MAX_AGE_S`` after
 they were read and only until the session's next change (any write transaction of the
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 
 #: how long the facts of one look-up are served: one request's resolve-then-open
 MAX_AGE_S = 2.0
-#: the operations a look-up may prepare
-PREPARE = ("read", "write")
+#: the operations a look-up may prepare ("stat": the audited stat or list of the path)
+PREPARE = ("stat", "read", "write")
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Prepared:
     stored: str  # the path as stored (case-insensitive tenants: the stored case)
     parent: Node | None = None  # a full row (``prepare="write"``)
     parent_stored: str = "/"
-    blob_key: Any = None  # the blob's key row (``prepare="read"``, a file with content)
+    blob_key: Any = None  # the blob's key row (``"read"``, a file with content)
     locks: list[LockInfo] | None = None  # the tenant's unexpired locks (``"write"``)
     usage: Usage | None = None  # quota usage (``"write"``)
     read_at: float = field(default_factory=time.monotonic)

@@ -25,8 +25,7 @@ class SessionPartRead(SessionBase):
             parts, norm = self._parts(path)
             op.event.path = norm
             self._require_seen(norm)
-            with self.core.catalog.read() as conn:
-                node, stored = self._resolve_named(conn, parts)
+            node, stored = self._node_at(parts)
             return entry_of(stored, node)
 
     def list(self, path: str, *, page_size: int = 1000) -> Iterator[Entry]:
@@ -37,8 +36,7 @@ class SessionPartRead(SessionBase):
             full = self.principal.allowed("list", norm)
             if not full and not self.principal.may_traverse(norm):
                 self._require("list", norm)
-            with self.core.catalog.read() as conn:
-                node, stored = self._resolve_named(conn, parts)
+            node, stored = self._node_at(parts)
             if not node.is_dir:
                 raise NotADirectory(f"{norm} is a file, not a folder")
         return self._iter_entries(node, stored, full, page_size)

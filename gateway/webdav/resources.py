@@ -1,10 +1,10 @@
 """The wsgidav provider: resources backed by ``Session`` calls, nothing else.
 
 Each request carries the authenticated ``Session`` in ``environ`` (set by the domain
-controller). Resolving a URL uses ``stat_quiet`` (no audit; for the URL a GET reads or a
-PUT writes, prepared for that call: one read transaction per request); the operation the
-request performs (read, write, list, mkdir, delete, move, copy, proppatch, or a stat for
-PROPFIND Depth 0 / HEAD) is the one audited, permission-checked core call. Every change presents
+controller). Resolving a URL uses ``stat_quiet`` (no audit; for the request URL, prepared
+for the call the method makes next: one look-up per request); the operation the request
+performs (read, write, list, mkdir, delete, move, copy, proppatch, or a stat for PROPFIND
+Depth 0 / HEAD) is the one audited, permission-checked core call. Every change presents
 the lock tokens of the request's ``If`` header; the core decides whether a lock is in the
 way, inside the change's own transaction.
 """
@@ -42,8 +42,8 @@ _NEEDS = {"GET": ("read", "read"), "HEAD": ("stat", "read"), "PROPFIND": ("stat"
           "DELETE": ("delete", "delete"), "PROPPATCH": ("proppatch", "write"),
           "LOCK": ("lock", "write"), "UNLOCK": ("unlock", "write"),
           "COPY": ("copy", "read"), "MOVE": ("move", "rename")}
-#: methods that open the request URL's content next: its look-up prepares for them
-_PREPARE = {"GET": "read", "PUT": "write"}
+#: what each method does next with the request URL: its look-up prepares for it
+_PREPARE = {"GET": "read", "PUT": "write", "HEAD": "stat", "PROPFIND": "stat"}
 #: methods for which a missing request URL is a probe that misses (audited as such)
 _MISS_METHODS = ("GET", "HEAD", "PROPFIND", "DELETE", "PROPPATCH", "COPY", "MOVE", "UNLOCK")
 
