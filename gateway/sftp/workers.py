@@ -88,7 +88,7 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
             server_factory=lambda: GuardedSSHServer(access, executor),
             server_host_keys=keys, login_timeout=config.sftp.login_timeout,
             keepalive_interval=60, keepalive_count_max=3, allow_pty=False,
-            agent_forwarding=False, x11_forwarding=False,
+            agent_forwarding=False, x11_forwarding=False, line_editor=False,
             server_version="LumanoxGateway", **policy_from_config(config).options())
         os.write(ready_fd, b"+")
         os.close(ready_fd)

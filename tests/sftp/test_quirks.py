@@ -156,3 +156,41 @@ def test_open_files_are_limited_per_connection(gateway: Gateway, work: Path) -> 
             h.close()
     finally:
         c.close()
+
+
+class _CountsFormatting:
+    """A log argument that counts how often it is turned into text."""
+
+    def __init__(self) -> None:
+        self.formatted = 0
+
+    def __str__(self) -> str:
+        self.formatted += 1
+        return "arg"
+
+
+def test_sftp_debug_messages_are_formatted_only_when_debug_is_on() -> None:
+    """asyncssh formats the arguments of every debug message (one per request, one per
+    listed name) before its level check; the SFTP handler's logger checks first."""
+    import logging
+
+    from asyncssh.logging import SSHLogger
+
+    from gateway.sftp.protocol import LevelFirstLogger
+
+    stock = SSHLogger().get_child("sftp", "conn=1, chan=0")
+    quiet = LevelFirstLogger.like(stock)
+    assert (quiet.logger, quiet._context) == (stock.logger, stock._context)
+    level = quiet.logger.getEffectiveLevel()
+    try:
+        quiet.logger.setLevel(logging.WARNING)
+        arg = _CountsFormatting()
+        quiet.debug1("Sending %s", [arg])
+        assert arg.formatted == 0
+        stock.debug1("Sending %s", [arg])  # what asyncssh's own logger does
+        assert arg.formatted == 1
+        quiet.logger.setLevel(logging.DEBUG)
+        quiet.debug1("Sending %s", [arg])
+        assert arg.formatted == 2
+    finally:
+        quiet.logger.setLevel(level)
