@@ -5,6 +5,7 @@ with an Ed25519 key, once per cipher (aes128-gcm, chacha20-poly1305).
 
     .venv/bin/python bench/bench_sftp.py            # 1 GiB, 8 x 64 MiB, 500 x 4 KiB, 5,000 entries
     .venv/bin/python bench/bench_sftp.py --quick    # 128 MiB, 8 x 8 MiB, 100 x 4 KiB, 1,000
+    .venv/bin/python bench/bench_sftp.py --only small --rounds 5 --small 200   # interleaved
 
 Reports MB/s (files/s, seconds), server CPU-seconds per GB (whole process tree, reaped
 children included), peak server RSS (sampled), the gateway's ratio to each peer, and the
@@ -19,6 +20,7 @@ import contextlib
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -325,12 +327,30 @@ def workloads(c: Client, srv: Server, cipher: str, sizes: dict[str, int],
     tag = f"{srv.name}-{cipher[:6]}"
     if "streams" in only:
         out.update(stream_workloads(c, srv, cipher, sizes, files, tag))
-    if "small" in only:
-        n = sizes["small"]
-        small = "".join(f"put {files['small']} {tag}.s{i}\n" for i in range(n))
-        secs, _cpu, rss = measure(
-            srv, lambda: c.run(srv, cipher, [f"mkdir {tag}s\n" + small]), n * 4096)
-        out[f"{n} x 4 KiB puts"] = Result(n / secs, "files/s", None, rss)
+    return out
+
+
+def small_puts(c: Client, servers: list[Server], cipher: str, n: int, small: Path,
+               rounds: int) -> dict[str, Result]:
+    """``n`` sequential 4 KiB puts per server, in ``rounds`` rounds that visit every server
+    in turn (a shift of the machine's load hits all of them alike); the median files/s,
+    its server CPU per file, and the median of the per-round ratios to each peer."""
+    runs: dict[str, list[tuple[float, float, int]]] = {s.name: [] for s in servers}
+    for r in range(rounds):
+        for srv in servers:
+            tag = f"{srv.name}-{cipher[:6]}-r{r}"
+            cmds = f"mkdir {tag}s\n" + "".join(f"put {small} {tag}s/{i}\n" for i in range(n))
+            secs, cpu, rss = measure(srv, lambda srv=srv, cmds=cmds: c.run(srv, cipher, [cmds]), 0)
+            runs[srv.name].append((n / secs, cpu / n * 1000, rss))
+    out = {}
+    for name, rows in runs.items():
+        extra = {"cpu ms/file": statistics.median(r[1] for r in rows)}
+        for peer, peer_rows in runs.items():
+            if name == "gateway" and peer != name:
+                extra[f"round ratio vs {peer}"] = statistics.median(
+                    a[0] / b[0] for a, b in zip(rows, peer_rows, strict=True))
+        out[name] = Result(statistics.median(r[0] for r in rows), "files/s", None,
+                           max(r[2] for r in rows), extra)
     return out
 
 
@@ -383,6 +403,10 @@ def main() -> int:
     ap.add_argument("--serve-asyncssh", nargs=3, metavar=("PORT", "ROOT", "KEYS"))
     ap.add_argument("--only", default="streams,small,list,idle",
                     help="comma-separated workloads: streams,small,list,idle")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="small puts: rounds visiting every server in turn (medians)")
+    ap.add_argument("--small", type=int, default=0, help="small puts per round (0: 500, "
+                    "100 with --quick)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     if args.serve_asyncssh:
@@ -391,6 +415,7 @@ def main() -> int:
         return 0
     sizes = ({"big": 128 * MiB, "par": 8 * MiB, "small": 100, "list": 1000} if args.quick
              else {"big": 1024 * MiB, "par": 64 * MiB, "small": 500, "list": 5000})
+    sizes["small"] = args.small or sizes["small"]
     base = Path(tempfile.mkdtemp(prefix="bench-sftp-"))
     servers: list[Server] = []
     try:
@@ -422,6 +447,12 @@ def main() -> int:
             for srv in servers:
                 print(f"  {srv.name} {cipher} ...", flush=True)
                 table[(srv.name, cipher)] = workloads(client, srv, cipher, sizes, files, only)
+            if "small" in only:
+                print(f"  small puts {cipher}, {args.rounds} round(s) ...", flush=True)
+                smalls = small_puts(client, servers, cipher, sizes["small"], files["small"],
+                                    args.rounds)
+                for name, result in smalls.items():
+                    table[(name, cipher)][f"{sizes['small']} x 4 KiB puts"] = result
         lists = ({srv.name: listing(client, srv, sizes["list"]) for srv in servers}
                  if "list" in only else {})
         report(table, lists, servers, sizes, idle)
@@ -454,6 +485,12 @@ def report(table: dict[tuple[str, str], dict[str, Result]], lists: dict[str, Res
             for p in peers:
                 row += f"{g / table[(p, cipher)][wl].value:>12.2f}"
             print(row)
+        for wl, result in table[("gateway", cipher)].items():
+            if result.extra:
+                print(f"  {wl}: " + ", ".join(
+                    f"{n} {table[(n, cipher)][wl].extra['cpu ms/file']:.2f}" for n in names)
+                    + " server CPU ms/file; gateway " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in result.extra.items() if k.startswith("round")))
         print(f"{'peak RSS MiB':<18}" + "".join(
             f"{max(r.peak_rss for r in table[(n, cipher)].values()) / MiB:>24.0f}" for n in names))
     if lists:
