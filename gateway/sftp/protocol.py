@@ -10,9 +10,7 @@ Fixes over asyncssh's stock SFTP server (each covered by a real-client test):
 * an exit-status is sent when the SFTP session ends (OpenSSH ``scp`` exits 1 otherwise);
 * hard links and asyncssh's private ``ranges`` extension are not advertised;
 * directory handles count against the connection's open-handle limit (``limits.py``)
-  like file handles (stock asyncssh keeps any number of them);
-* debug messages cost nothing unless debug logging is on: asyncssh formats the
-  arguments of every one (one per request, one per listed name) before the level check.
+  like file handles (stock asyncssh keeps any number of them).
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
-from asyncssh.logging import SSHLogger
 from asyncssh.packet import SSHPacket
 from asyncssh.sftp import (
     FXP_CLOSE,
@@ -42,29 +39,11 @@ if TYPE_CHECKING:
 HIDDEN_EXTENSIONS = (b"hardlink@openssh.com", b"ranges@asyncssh.com", b"vendor-id")
 
 
-class LevelFirstLogger(SSHLogger):
-    """An ``SSHLogger`` that checks the level before formatting anything."""
-
-    @classmethod
-    def like(cls, logger: SSHLogger) -> LevelFirstLogger:
-        """The same logger (name and context), level first."""
-        return cls(logger.logger, "", logger._context)
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(level):
-            super().log(level, msg, *args, **kwargs)
-
-
 class GatewaySFTPHandler(SFTPServerHandler):
     """asyncssh's SFTP v3 server with the fixes listed in the module docstring."""
 
     _extensions = [e for e in SFTPServerHandler._extensions if e[0] not in HIDDEN_EXTENSIONS]
     _server: GatewaySFTPServer
-
-    def __init__(self, server: GatewaySFTPServer, reader: SSHReader[bytes],
-                 writer: SSHWriter[bytes], sftp_version: int) -> None:
-        super().__init__(server, reader, writer, sftp_version)
-        self._logger = LevelFirstLogger.like(self._logger)
 
     async def _cleanup(self, exc: Exception | None) -> None:
         if self._server:

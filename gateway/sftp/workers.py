@@ -71,11 +71,12 @@ def check_port_free(host: str, port: int) -> None:
 
 async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: int) -> None:
     from gateway.access import Access
-    from gateway.sftp import asyncssh_ext
+    from gateway.sftp import asyncssh_ext, quietlog
     from gateway.sftp.algorithms import policy_from_config
     from gateway.sftp.connection import GuardedSSHServer
 
     asyncssh_ext.install()
+    quietlog.install()
     access = Access.open(config, migrate=False)
     executor = ThreadPoolExecutor(config.sftp.io_threads, thread_name_prefix="sftp-core")
     loop = asyncio.get_running_loop()

@@ -168,29 +168,38 @@ class _CountsFormatting:
         self.formatted += 1
         return "arg"
 
+    def __len__(self) -> int:  # a packet's size goes into its log line
+        self.formatted += 1
+        return 3
 
-def test_sftp_debug_messages_are_formatted_only_when_debug_is_on() -> None:
+
+def test_asyncssh_debug_messages_are_formatted_only_when_debug_is_on() -> None:
     """asyncssh formats the arguments of every debug message (one per request, one per
-    listed name) before its level check; the SFTP handler's logger checks first."""
+    listed name, one per SSH packet) before its level check; quietlog checks first."""
     import logging
 
     from asyncssh.logging import SSHLogger
+    from asyncssh.packet import SSHPacketLogger
 
-    from gateway.sftp.protocol import LevelFirstLogger
+    from gateway.sftp import quietlog
 
-    stock = SSHLogger().get_child("sftp", "conn=1, chan=0")
-    quiet = LevelFirstLogger.like(stock)
-    assert (quiet.logger, quiet._context) == (stock.logger, stock._context)
-    level = quiet.logger.getEffectiveLevel()
+    logger = SSHLogger().get_child("sftp", "conn=1, chan=0")
+    quietlog.install()
+
+    class Packets(SSHPacketLogger):
+        @property
+        def logger(self) -> SSHLogger:
+            return logger
+
+    level = logger.logger.getEffectiveLevel()
     try:
-        quiet.logger.setLevel(logging.WARNING)
-        arg = _CountsFormatting()
-        quiet.debug1("Sending %s", [arg])
-        assert arg.formatted == 0
-        stock.debug1("Sending %s", [arg])  # what asyncssh's own logger does
+        logger.logger.setLevel(logging.WARNING)
+        arg, packet = _CountsFormatting(), _CountsFormatting()
+        logger.debug1("Sending %s", [arg])
+        Packets()._log_packet("Sent", 94, None, packet, "")  # type: ignore[arg-type]
+        assert (arg.formatted, packet.formatted) == (0, 0)
+        logger.logger.setLevel(logging.DEBUG)
+        logger.debug1("Sending %s", [arg])
         assert arg.formatted == 1
-        quiet.logger.setLevel(logging.DEBUG)
-        quiet.debug1("Sending %s", [arg])
-        assert arg.formatted == 2
     finally:
-        quiet.logger.setLevel(level)
+        logger.logger.setLevel(level)
