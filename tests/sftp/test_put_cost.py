@@ -13,10 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import paramiko
 import pytest
 
-from .conftest import PW, Gateway, start_gateway, stop
+from .conftest import Gateway, start_gateway, stop
 
 PUTS = 5
 PAYLOAD = bytes(range(256)) * 16  # 4 KiB
@@ -50,10 +49,7 @@ def _transactions(lines: list[str]) -> list[list[str]]:
 def test_small_put_takes_one_read_and_one_write_transaction(
         traced: tuple[Gateway, Path]) -> None:
     gw, trace = traced
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test server
-    client.connect("127.0.0.1", gw.port, username="alice@acme", password=PW,
-                   allow_agent=False, look_for_keys=False, timeout=20)
+    client = gw.paramiko("alice@acme")
     try:
         sftp = client.open_sftp()
         with sftp.open("warm.bin", "wb") as f:  # login, key unwrap, root id: not counted
