@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,16 @@ host_keys = ["{base / 'k' / 'ssh_host_ed25519_key'}"]
     return Server("gateway", port, "bench@bench", proc, base, populate, encrypted=True)
 
 
+def _populate_dir(root: Path) -> Callable[[int], None]:
+    """``populate`` of a peer serving the local directory ``root``."""
+    def populate(n: int) -> None:
+        (root / "list").mkdir(exist_ok=True)
+        for i in range(n):
+            (root / "list" / f"f{i:05d}").write_bytes(b"x")
+
+    return populate
+
+
 def start_openssh(base: Path, key_pub: str) -> Server | None:
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     if not os.path.exists(sshd) or os.geteuid() != 0:
@@ -192,12 +203,8 @@ ForceCommand internal-sftp -d {root}
                             start_new_session=True)
     wait_port(port)
 
-    def populate(n: int) -> None:
-        (root / "list").mkdir(exist_ok=True)
-        for i in range(n):
-            (root / "list" / f"f{i:05d}").write_bytes(b"x")
-
-    return Server("openssh", port, os.environ.get("USER", "root"), proc, root, populate)
+    return Server("openssh", port, os.environ.get("USER", "root"), proc, root,
+                  _populate_dir(root))
 
 
 def start_rclone(base: Path, key_pub: str) -> Server | None:
@@ -216,12 +223,7 @@ def start_rclone(base: Path, key_pub: str) -> Server | None:
                             stderr=subprocess.DEVNULL, start_new_session=True)
     wait_port(port)
 
-    def populate(n: int) -> None:
-        (root / "list").mkdir(exist_ok=True)
-        for i in range(n):
-            (root / "list" / f"f{i:05d}").write_bytes(b"x")
-
-    return Server("rclone", port, "bench", proc, root, populate)
+    return Server("rclone", port, "bench", proc, root, _populate_dir(root))
 
 
 def start_asyncssh(base: Path, key_pub: str) -> Server:
@@ -234,12 +236,7 @@ def start_asyncssh(base: Path, key_pub: str) -> Server:
                             start_new_session=True)
     wait_port(port)
 
-    def populate(n: int) -> None:
-        (root / "list").mkdir(exist_ok=True)
-        for i in range(n):
-            (root / "list" / f"f{i:05d}").write_bytes(b"x")
-
-    return Server("asyncssh", port, "bench", proc, root, populate)
+    return Server("asyncssh", port, "bench", proc, root, _populate_dir(root))
 
 
 def serve_asyncssh(port: int, root: str, authorized: str) -> None:
