@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gateway"
 MAX_LINES = 450
 
-#: modules still over MAX_LINES, path -> why (the lead shrinks them after merging)
-OVERSIZED = {
-}
+#: modules still over MAX_LINES, path -> why (empty now: split a module instead of adding it)
+OVERSIZED: dict[str, str] = {}
 
 
 def _modules() -> dict[str, Path]:
