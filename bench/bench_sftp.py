@@ -5,6 +5,7 @@ with an Ed25519 key, once per cipher (aes128-gcm, chacha20-poly1305).
 
     .venv/bin/python bench/bench_sftp.py            # 1 GiB, 8 x 64 MiB, 500 x 4 KiB, 5,000 entries
     .venv/bin/python bench/bench_sftp.py --quick    # 128 MiB, 8 x 8 MiB, 100 x 4 KiB, 1,000
+    .venv/bin/python bench/bench_sftp.py --only small --rounds 5 --small 200   # interleaved
 
 Reports MB/s (files/s, seconds), server CPU-seconds per GB (whole process tree, reaped
 children included), peak server RSS (sampled), the gateway's ratio to each peer, and the
@@ -15,262 +16,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
-import signal
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # test support: localnet
-from localnet import free_port, wait_port  # noqa: E402 - after the path insert
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sftp_servers import (
+    RssSampler,
+    Server,
+    start_asyncssh,
+    start_gateway,
+    start_openssh,
+    start_rclone,
+    tree_cpu,
+    tree_pss,
+    tree_rss,
+)
 
 CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 MiB = 1024 * 1024
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-# --- process-tree accounting ------------------------------------------------------------
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            with contextlib.suppress(OSError):
-                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
-def tree(pid: int) -> list[int]:
-    kids, out, todo = _children(), [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def tree_cpu(pid: int) -> float:
-    """utime+stime of the tree, plus the reaped children's time of every member."""
-    total = 0
-    for p in tree(pid):
-        with contextlib.suppress(OSError):
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in f[11:15])
-    return total / TICK
-
-
-def tree_pss(pid: int) -> int:
-    """Proportional set size of the tree (shared copy-on-write pages counted once)."""
-    total = 0
-    for p in tree(pid):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-    return total
-
-
-def tree_rss(pid: int) -> int:
-    total = 0
-    for p in tree(pid):
-        with contextlib.suppress(OSError, IndexError):
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
-    return total
-
-
-class RssSampler:
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            time.sleep(0.1)
-
-    def __enter__(self) -> RssSampler:
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-
-
-# --- servers ------------------------------------------------------------------------------
-@dataclass
-class Server:
-    name: str
-    port: int
-    login: str
-    proc: subprocess.Popen[bytes]
-    root: Path  # local directory behind "/" (None-like for the gateway: catalog)
-    populate: object = None  # callable(n) making n entries in /list
-    encrypted: bool = False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-def start_gateway(base: Path, key_pub: str, workers: int) -> Server:
-    from gateway import admin
-    from gateway.cli.setup import ensure_ssh_host_keys
-    from gateway.config import load_config
-    from gateway.core import Core
-    from gateway.keyring import create_master_key_file
-    from gateway.policy import sshkeys
-
-    port = free_port()
-    base.mkdir(parents=True, exist_ok=True)
-    cfg_path = base / "gateway.toml"
-    cfg_path.write_text(f"""
-[gateway]
-data_dir = "{base / 'data'}"
-[audit]
-log = "{base / 'audit.jsonl'}"
-[sftp]
-port = {port}
-workers = {workers}
-host_keys = ["{base / 'k' / 'ssh_host_ed25519_key'}"]
-""")
-    cfg = load_config(cfg_path)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    create_master_key_file(cfg.master_key_file)
-    ensure_ssh_host_keys([cfg.path(p) for p in cfg.sftp.host_keys])
-    with Core.open(cfg) as core:
-        admin.create_tenant(core, "bench")
-        admin.create_user(core, "bench", "bench")
-        sshkeys.add_key(core, "bench", "bench", key_pub)
-    env = dict(os.environ, LUMANOX_CONFIG=str(cfg_path), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.sftp"], env=env,
-                            stdout=subprocess.DEVNULL, start_new_session=True)
-    wait_port(port)
-
-    def populate(n: int) -> None:
-        with Core.open(cfg) as core:
-            s = core.session(admin.principal_for(core, "bench", "bench"), "bench", "127.0.0.1")
-            s.mkdir("/list", exist_ok=True)
-            for i in range(n):
-                s.write_file(f"/list/f{i:05d}", b"x")
-
-    return Server("gateway", port, "bench@bench", proc, base, populate, encrypted=True)
-
-
-def start_openssh(base: Path, key_pub: str) -> Server | None:
-    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not os.path.exists(sshd) or os.geteuid() != 0:
-        print("  (OpenSSH peer skipped: needs sshd and root)")
-        return None
-    Path("/run/sshd").mkdir(exist_ok=True, mode=0o755)
-    root = base / "files"
-    root.mkdir(parents=True)
-    hk = base / "hostkey"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hk)], check=True)
-    ak = base / "authorized_keys"
-    ak.write_text(key_pub)
-    ak.chmod(0o600)
-    port = free_port()
-    conf = base / "sshd_config"
-    conf.write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {hk}
-PidFile {base / 'sshd.pid'}
-AuthorizedKeysFile {ak}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-Subsystem sftp internal-sftp -d {root}
-ForceCommand internal-sftp -d {root}
-""")
-    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(conf)], stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    wait_port(port)
-
-    def populate(n: int) -> None:
-        (root / "list").mkdir(exist_ok=True)
-        for i in range(n):
-            (root / "list" / f"f{i:05d}").write_bytes(b"x")
-
-    return Server("openssh", port, os.environ.get("USER", "root"), proc, root, populate)
-
-
-def start_rclone(base: Path, key_pub: str) -> Server | None:
-    rclone = shutil.which("rclone")
-    if not rclone:
-        print("  (rclone peer skipped: rclone not installed)")
-        return None
-    root = base / "files"
-    root.mkdir(parents=True)
-    ak = base / "authorized_keys"
-    ak.write_text(key_pub)
-    port = free_port()
-    proc = subprocess.Popen([rclone, "serve", "sftp", str(root), "--addr", f"127.0.0.1:{port}",
-                             "--authorized-keys", str(ak), "--config", "/dev/null",
-                             "--dir-cache-time", "1s"],
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_port(port)
-
-    def populate(n: int) -> None:
-        (root / "list").mkdir(exist_ok=True)
-        for i in range(n):
-            (root / "list" / f"f{i:05d}").write_bytes(b"x")
-
-    return Server("rclone", port, "bench", proc, root, populate)
-
-
-def start_asyncssh(base: Path, key_pub: str) -> Server:
-    root = base / "files"
-    root.mkdir(parents=True)
-    ak = base / "authorized_keys"
-    ak.write_text(key_pub)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-asyncssh", str(port), str(root),
-                             str(ak)], start_new_session=True)
-    wait_port(port)
-
-    def populate(n: int) -> None:
-        (root / "list").mkdir(exist_ok=True)
-        for i in range(n):
-            (root / "list" / f"f{i:05d}").write_bytes(b"x")
-
-    return Server("asyncssh", port, "bench", proc, root, populate)
-
-
-def serve_asyncssh(port: int, root: str, authorized: str) -> None:
-    """The minimal asyncssh peer: stock SFTPServer chrooted to ``root``."""
-    import asyncssh
-
-    class Chroot(asyncssh.SFTPServer):
-        def __init__(self, chan: asyncssh.SSHServerChannel) -> None:
-            super().__init__(chan, chroot=root.encode())
-
-    async def main() -> None:
-        key = asyncssh.generate_private_key("ssh-ed25519")
-        await asyncssh.listen("127.0.0.1", port, server_host_keys=[key],
-                              authorized_client_keys=authorized, sftp_factory=Chroot)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
 # --- client workloads --------------------------------------------------------------------
 @dataclass
 class Client:
@@ -325,12 +95,30 @@ def workloads(c: Client, srv: Server, cipher: str, sizes: dict[str, int],
     tag = f"{srv.name}-{cipher[:6]}"
     if "streams" in only:
         out.update(stream_workloads(c, srv, cipher, sizes, files, tag))
-    if "small" in only:
-        n = sizes["small"]
-        small = "".join(f"put {files['small']} {tag}.s{i}\n" for i in range(n))
-        secs, _cpu, rss = measure(
-            srv, lambda: c.run(srv, cipher, [f"mkdir {tag}s\n" + small]), n * 4096)
-        out[f"{n} x 4 KiB puts"] = Result(n / secs, "files/s", None, rss)
+    return out
+
+
+def small_puts(c: Client, servers: list[Server], cipher: str, n: int, small: Path,
+               rounds: int) -> dict[str, Result]:
+    """``n`` sequential 4 KiB puts per server, in ``rounds`` rounds that visit every server
+    in turn (a shift of the machine's load hits all of them alike); the median files/s,
+    its server CPU per file, and the median of the per-round ratios to each peer."""
+    runs: dict[str, list[tuple[float, float, int]]] = {s.name: [] for s in servers}
+    for r in range(rounds):
+        for srv in servers:
+            tag = f"{srv.name}-{cipher[:6]}-r{r}"
+            cmds = f"mkdir {tag}s\n" + "".join(f"put {small} {tag}s/{i}\n" for i in range(n))
+            secs, cpu, rss = measure(srv, lambda srv=srv, cmds=cmds: c.run(srv, cipher, [cmds]), 0)
+            runs[srv.name].append((n / secs, cpu / n * 1000, rss))
+    out = {}
+    for name, rows in runs.items():
+        extra = {"cpu ms/file": statistics.median(r[1] for r in rows)}
+        for peer, peer_rows in runs.items():
+            if name == "gateway" and peer != name:
+                extra[f"round ratio vs {peer}"] = statistics.median(
+                    a[0] / b[0] for a, b in zip(rows, peer_rows, strict=True))
+        out[name] = Result(statistics.median(r[0] for r in rows), "files/s", None,
+                           max(r[2] for r in rows), extra)
     return out
 
 
@@ -380,17 +168,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=0, help="gateway workers (0 = cores)")
-    ap.add_argument("--serve-asyncssh", nargs=3, metavar=("PORT", "ROOT", "KEYS"))
     ap.add_argument("--only", default="streams,small,list,idle",
                     help="comma-separated workloads: streams,small,list,idle")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="small puts: rounds visiting every server in turn (medians)")
+    ap.add_argument("--small", type=int, default=0, help="small puts per round (0: 500, "
+                    "100 with --quick)")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    if args.serve_asyncssh:
-        serve_asyncssh(int(args.serve_asyncssh[0]), args.serve_asyncssh[1],
-                       args.serve_asyncssh[2])
-        return 0
     sizes = ({"big": 128 * MiB, "par": 8 * MiB, "small": 100, "list": 1000} if args.quick
              else {"big": 1024 * MiB, "par": 64 * MiB, "small": 500, "list": 5000})
+    sizes["small"] = args.small or sizes["small"]
     base = Path(tempfile.mkdtemp(prefix="bench-sftp-"))
     servers: list[Server] = []
     try:
@@ -422,6 +210,12 @@ def main() -> int:
             for srv in servers:
                 print(f"  {srv.name} {cipher} ...", flush=True)
                 table[(srv.name, cipher)] = workloads(client, srv, cipher, sizes, files, only)
+            if "small" in only:
+                print(f"  small puts {cipher}, {args.rounds} round(s) ...", flush=True)
+                smalls = small_puts(client, servers, cipher, sizes["small"], files["small"],
+                                    args.rounds)
+                for name, result in smalls.items():
+                    table[(name, cipher)][f"{sizes['small']} x 4 KiB puts"] = result
         lists = ({srv.name: listing(client, srv, sizes["list"]) for srv in servers}
                  if "list" in only else {})
         report(table, lists, servers, sizes, idle)
@@ -441,6 +235,8 @@ def report(table: dict[tuple[str, str], dict[str, Result]], lists: dict[str, Res
     print(f"\nSFTP benchmark (big={sizes['big'] // MiB} MiB, 8 x {sizes['par'] // MiB} MiB, "
           f"{sizes['small']} x 4 KiB, list {sizes['list']}); gateway = encryption at rest")
     for cipher in CIPHERS:
+        if not table[("gateway", cipher)]:  # only the listing and/or idle sessions
+            continue
         print(f"\n[{cipher}]")
         print(f"{'workload':<18}" + "".join(f"{n:>24}" for n in names)
               + "".join(f"{'gw/' + p:>12}" for p in peers))
@@ -454,6 +250,12 @@ def report(table: dict[tuple[str, str], dict[str, Result]], lists: dict[str, Res
             for p in peers:
                 row += f"{g / table[(p, cipher)][wl].value:>12.2f}"
             print(row)
+        for wl, result in table[("gateway", cipher)].items():
+            if result.extra:
+                print(f"  {wl}: " + ", ".join(
+                    f"{n} {table[(n, cipher)][wl].extra['cpu ms/file']:.2f}" for n in names)
+                    + " server CPU ms/file; gateway " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in result.extra.items() if k.startswith("round")))
         print(f"{'peak RSS MiB':<18}" + "".join(
             f"{max(r.peak_rss for r in table[(n, cipher)].values()) / MiB:>24.0f}" for n in names))
     if lists:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from gateway.backends import BlobStore
     from gateway.catalog import Catalog
     from gateway.catalog.namespace import Node
+    from gateway.config import Config
     from gateway.crypto.spool import EncryptedSpool
     from gateway.keyring import Keyring
     from gateway.membudget import MemoryBudget
@@ -47,14 +47,13 @@ _BLOB_KEYS = RawSQL("SELECT key_version, wrapped_key, stored_size, inline_data F
 class ContentStore:
     """Blob lifecycle for one tenant: open, write, insert, discard, release."""
 
-    def __init__(self, catalog: Catalog, store: BlobStore, keyring: Keyring, tenant_id: str,
-                 inline_max: int, tmp_dir: Path) -> None:
+    def __init__(self, catalog: Catalog, store: BlobStore, keyring: Keyring, config: Config,
+                 tenant_id: str) -> None:
         self._catalog = catalog
         self._store = store
         self._keyring = keyring
+        self._config = config  # read when used: its paths are resolved on every access
         self.tenant_id = tenant_id
-        self._inline_max = inline_max
-        self._tmp_dir = tmp_dir
 
     # --- reading ------------------------------------------------------------------------
     def open_node(self, node: Node, conn: Connection | None = None,
@@ -89,13 +88,15 @@ class ContentStore:
     # --- writing ------------------------------------------------------------------------
     def new_writer(self) -> BlobWriter:
         """A new, invisible blob (inline in the catalog if it stays small)."""
-        return BlobWriter(self._store, self._keyring, self.tenant_id, self._inline_max)
+        return BlobWriter(self._store, self._keyring, self.tenant_id,
+                          self._config.storage.inline_max_bytes)
 
     def new_spool(self, memory: MemoryBudget | None) -> EncryptedSpool:
         """Encrypted random-access scratch space for a write that is not sequential."""
         from gateway.crypto.spool import EncryptedSpool
 
-        return EncryptedSpool(self._tmp_dir, memory=memory.metadata if memory else None)
+        return EncryptedSpool(self._config.tmp_dir,
+                              memory=memory.metadata if memory else None)
 
     def insert_row(self, conn: Connection, record: BlobRecord, now: datetime) -> None:
         """Record a finished blob in the catalog (in the transaction that uses it)."""

@@ -177,6 +177,19 @@ class FileWriter:
             self.abort(exc)
             raise
 
+    def fits(self, new_size: int) -> bool:
+        """Whether the file may grow to ``new_size`` by the quota numbers already read (no
+        I/O): a front-end on an event loop asks this first, and calls ``grow`` in a
+        thread only when it says no."""
+        return new_size <= self.size or self._room.fits_known(new_size)
+
+    def grow(self, new_size: int) -> None:
+        """Refuse now (audited, the new version dropped) a growth to ``new_size`` that the
+        quota or ``storage.max_file_bytes`` forbids; may read fresh quota numbers."""
+        self._check_open()
+        if new_size > self.size:
+            self._grow(new_size)
+
     def __enter__(self) -> FileWriter:
         return self
 

@@ -79,3 +79,10 @@ class WriteRoom:
         if self._allowed is not None and new_size > self._allowed:
             raise QuotaExceeded(f"{self._path} would be {new_size} bytes: not enough quota "
                                 "left for it")
+
+    def fits_known(self, new_size: int) -> bool:
+        """Whether the numbers already read allow ``new_size`` (no I/O; False when they
+        do not or none were read: then ``check`` decides)."""
+        if self._max_file_bytes and new_size > self._max_file_bytes:
+            return False
+        return self._known and (self._allowed is None or new_size <= self._allowed)

@@ -51,3 +51,16 @@ def test_every_documented_call_exists() -> None:
     shown = set(CALL.findall(doc))
     stale = sorted(f"{obj}.{name}" for obj, name in shown if not _exists(SURFACE[obj], name))
     assert not stale, f"docs/core-api.md shows calls that do not exist: {stale}"
+
+
+def test_front_ends_never_reach_behind_access() -> None:
+    """import-linter stops imports; this stops attribute walks to the core at run time
+    (``access._core``, ``gate.core``, ``session.core``: the catalog, store and keys)."""
+    reach = re.compile(r"(?<!config)\.(_?core|catalog|store|keyring|audit)\b")  # config: values
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+             for package in ("webdav", "sftp")
+             for path in sorted((ROOT / "gateway" / package).glob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if reach.search(line.split("#", 1)[0]) and not line.lstrip().startswith(
+                 ("from ", "import ", '"', "'"))]
+    assert not found, "\n".join(found)

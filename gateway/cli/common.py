@@ -152,3 +152,8 @@ def expiry(text: str | None) -> datetime | None:
         return parse_when(text)
     except GatewayError:
         raise ConfigError(f"{text!r}: write a date (2027-01-31) or a duration (90d)") from None
+
+
+def shown_time(when: datetime | None, missing: str = "-") -> str:
+    """A timestamp for a table cell (seconds), or ``missing``."""
+    return when.isoformat(timespec="seconds") if when else missing

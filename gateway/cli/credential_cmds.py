@@ -15,6 +15,7 @@ from gateway.cli.common import (
     expiry,
     open_core,
     optional_list,
+    shown_time,
     split_login,
     user_command,
 )
@@ -45,8 +46,7 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
             keys = sshkeys.list_keys(core, tenant, user)
             emit(args, keys, table(
                 [[k.fingerprint, k.key_type, k.comment, ",".join(k.networks) or "-",
-                  k.expires_at.isoformat(timespec="seconds") if k.expires_at else "-",
-                  k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never"]
+                  shown_time(k.expires_at), shown_time(k.last_used_at, "never")]
                  for k in keys], ("fingerprint", "type", "comment", "networks", "expires",
                                   "last used")))
         elif args.action == "remove":
@@ -147,8 +147,7 @@ def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
             emit(args, aps, table(
                 [[a.id[:8], a.label, ("read-only " if a.read_only else "") + a.prefix,
                   ",".join(a.networks) or "-",
-                  a.expires_at.isoformat(timespec="seconds") if a.expires_at else "-",
-                  a.last_used_at.isoformat(timespec="seconds") if a.last_used_at else "never",
+                  shown_time(a.expires_at), shown_time(a.last_used_at, "never"),
                   "active" if a.active(now) else ("revoked" if a.revoked_at else "expired")]
                  for a in aps], ("id", "label", "scope", "networks", "expires", "last used",
                                  "state")))

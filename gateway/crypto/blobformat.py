@@ -1,5 +1,8 @@
 """The chunked AEAD format of every stored blob: header, AES-256-GCM segments, trailer.
 
+The header and the size arithmetic are in ``blobheader`` (re-exported here); this module
+holds the streaming encryptor and the range decryptor.
+
 Pure format code: no I/O of its own and no key management (the data key arrives already
 unwrapped). The byte layout, the AAD and the tamper cases are documented in
 docs/blob-format.md; keep the two in step.
@@ -7,16 +10,36 @@ docs/blob-format.md; keep the two in step.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gateway.crypto.blobheader import (
+    _DIGEST_SIZE,
+    AAD_TAIL,
+    FORMAT_VERSION,
+    HEADER_PREFIX_LEN,
+    ID_SIZE,
+    KEY_SIZE,
+    MAGIC,
+    NONCE_SIZE,
+    SEAL_SIZE,
+    SEGMENT_OVERHEAD,
+    SEGMENT_SIZE,
+    STORED_SEGMENT_SIZE,
+    TAG_SIZE,
+    TRAILER_SIZE,
+    BlobHeader,
+    byte_view,
+    check_key,
+    header_aad,
+    plaintext_size,
+    stored_size,
+)
 from gateway.errors import (
     BlobFormatError,
     BlobHeaderMismatch,
@@ -26,31 +49,20 @@ from gateway.errors import (
     SegmentTampered,
 )
 
-MAGIC = b"LMXB"
-FORMAT_VERSION = 1
-SEGMENT_SIZE = 65536
-NONCE_SIZE = 12
-TAG_SIZE = 16
-KEY_SIZE = 32
-ID_SIZE = 16
-SEGMENT_OVERHEAD = NONCE_SIZE + TAG_SIZE
-STORED_SEGMENT_SIZE = SEGMENT_SIZE + SEGMENT_OVERHEAD
-SEAL_SIZE = NONCE_SIZE + TAG_SIZE
-TRAILER_SIZE = 8
-MAX_WRAPPED_KEY = 0xFFFF
-MAX_KEY_VERSION = 0xFFFFFFFF
-
-# magic, version, flags, segment size, tenant id, blob id, key version, wrapped key length
-_FIXED = struct.Struct(">4sBBI16s16sIH")
-#: bytes a reader must fetch before :meth:`BlobHeader.read_length` can tell the header length
-HEADER_PREFIX_LEN = _FIXED.size
-_DIGEST_SIZE = 32
-_AAD_TAIL = struct.Struct(">QB")  # segment index, final flag
 _TRAILER = struct.Struct(">Q")  # plaintext size
 _DIAGNOSE_ALL_UP_TO = 4096
 _DIAGNOSE_WINDOW = 64
 _NONCE_BATCH = 64  # nonces drawn from the OS per call
 _UNBOUNDED = 1 << 63
+
+
+#: the format's public names (the header and the sizes live in ``blobheader``)
+__all__ = [
+    "FORMAT_VERSION", "HEADER_PREFIX_LEN", "ID_SIZE", "KEY_SIZE", "MAGIC", "NONCE_SIZE",
+    "SEAL_SIZE", "SEGMENT_OVERHEAD", "SEGMENT_SIZE", "STORED_SEGMENT_SIZE", "TAG_SIZE",
+    "TRAILER_SIZE", "BlobDecryptor", "BlobEncryptor", "BlobHeader", "BytesSource",
+    "RangeSource", "Sink", "decrypt_bytes", "encrypt_bytes", "plaintext_size", "stored_size",
+]
 
 Sink = Callable[[memoryview], object]
 
@@ -63,147 +75,6 @@ class RangeSource(Protocol):
         ...
 
 
-def _check_key(data_key: bytes) -> None:
-    if len(data_key) != KEY_SIZE:
-        raise ValueError("data key must be 32 bytes (AES-256)")
-
-
-def _byte_view(data: bytes | bytearray | memoryview) -> memoryview:
-    view = data if isinstance(data, memoryview) else memoryview(data)
-    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
-
-
-# --- header ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BlobHeader:
-    """The clear-text header of a blob; ``seal`` authenticates it under the data key.
-
-    A header built by a writer is unsealed (``seal == b""``); :class:`BlobEncryptor` seals it.
-    A decoded header carries the stored seal, checked by :class:`BlobDecryptor`.
-    """
-
-    tenant_id: bytes
-    blob_id: bytes
-    key_version: int
-    wrapped_key: bytes = field(repr=False)
-    seal: bytes = field(default=b"", repr=False)
-
-    def __post_init__(self) -> None:
-        for name in ("tenant_id", "blob_id", "wrapped_key", "seal"):
-            object.__setattr__(self, name, bytes(getattr(self, name)))
-        if len(self.tenant_id) != ID_SIZE or len(self.blob_id) != ID_SIZE:
-            raise ValueError("tenant_id and blob_id must be 16 bytes (UUID bytes)")
-        if not 0 <= self.key_version <= MAX_KEY_VERSION:
-            raise ValueError("key_version must fit in an unsigned 32-bit integer")
-        if len(self.wrapped_key) > MAX_WRAPPED_KEY:
-            raise ValueError("wrapped_key is longer than 65535 bytes")
-        if self.seal and len(self.seal) != SEAL_SIZE:
-            raise ValueError("seal must be 28 bytes (nonce and tag)")
-
-    @property
-    def encoded_len(self) -> int:
-        """Length of the encoded (sealed) header in bytes."""
-        return HEADER_PREFIX_LEN + len(self.wrapped_key) + SEAL_SIZE
-
-    @property
-    def is_sealed(self) -> bool:
-        """Whether the header carries a seal."""
-        return bool(self.seal)
-
-    def _body(self) -> bytes:
-        fixed = _FIXED.pack(
-            MAGIC,
-            FORMAT_VERSION,
-            0,
-            SEGMENT_SIZE,
-            self.tenant_id,
-            self.blob_id,
-            self.key_version,
-            len(self.wrapped_key),
-        )
-        return fixed + self.wrapped_key
-
-    def sealed(self, data_key: bytes) -> BlobHeader:
-        """Return a copy sealed with ``data_key`` (GCM tag over the header, random nonce)."""
-        _check_key(data_key)
-        nonce = os.urandom(NONCE_SIZE)
-        tag = AESGCM(data_key).encrypt(nonce, b"", self._body())
-        return replace(self, seal=nonce + tag)
-
-    def verify_seal(self, data_key: bytes) -> None:
-        """Raise BlobFormatError unless the seal authenticates this header under ``data_key``."""
-        _check_key(data_key)
-        if not self.seal:
-            raise BlobFormatError("blob header is not sealed")
-        try:
-            AESGCM(data_key).decrypt(self.seal[:NONCE_SIZE], self.seal[NONCE_SIZE:], self._body())
-        except InvalidTag:
-            raise BlobFormatError(
-                "blob header failed authentication: it was modified or belongs to another key"
-            ) from None
-
-    def encode(self) -> bytes:
-        """The header bytes as stored; the header must be sealed."""
-        if not self.seal:
-            raise ValueError("header is not sealed; use sealed() or BlobEncryptor")
-        return self._body() + self.seal
-
-    @staticmethod
-    def read_length(prefix: bytes | bytearray | memoryview) -> int:
-        """Total header length, from the first :data:`HEADER_PREFIX_LEN` bytes of a blob."""
-        head = bytes(prefix[:HEADER_PREFIX_LEN])
-        if not MAGIC.startswith(head[: len(MAGIC)]):
-            raise BlobFormatError("not a Lumanox blob (bad magic)")
-        if len(head) < HEADER_PREFIX_LEN:
-            raise BlobTruncated(f"blob ends inside its header ({len(head)} bytes)")
-        magic, version, flags, seg_size, _t, _b, _v, wk_len = _FIXED.unpack(head)
-        if magic != MAGIC:
-            raise BlobFormatError("not a Lumanox blob (bad magic)")
-        if version != FORMAT_VERSION:
-            raise BlobFormatError(f"unsupported blob format version {version}")
-        if flags != 0:
-            raise BlobFormatError(f"unsupported blob header flags {flags:#04x}")
-        if seg_size != SEGMENT_SIZE:
-            raise BlobFormatError(f"unsupported segment size {seg_size}")
-        return HEADER_PREFIX_LEN + wk_len + SEAL_SIZE
-
-    @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview) -> BlobHeader:
-        """Parse a header from the start of ``data`` (trailing bytes are ignored)."""
-        length = cls.read_length(data)
-        if len(data) < length:
-            raise BlobTruncated(f"blob ends inside its header ({len(data)} of {length} bytes)")
-        raw = bytes(data[:length])
-        _m, _v, _f, _s, tenant_id, blob_id, key_version, wk_len = _FIXED.unpack_from(raw)
-        wk_end = HEADER_PREFIX_LEN + wk_len
-        return cls(tenant_id, blob_id, key_version, raw[HEADER_PREFIX_LEN:wk_end], raw[wk_end:])
-
-
-# --- sizes -------------------------------------------------------------------------------
-def stored_size(plaintext_size: int, header_len: int = 0) -> int:
-    """Stored bytes of a blob of ``plaintext_size`` bytes (header included if given)."""
-    if plaintext_size < 0 or header_len < 0:
-        raise ValueError("sizes must not be negative")
-    full, rest = divmod(plaintext_size, SEGMENT_SIZE)
-    return header_len + full * STORED_SEGMENT_SIZE + rest + SEGMENT_OVERHEAD + TRAILER_SIZE
-
-
-def plaintext_size(stored_size: int, header_len: int) -> int:
-    """Plaintext bytes of a stored blob; BlobTruncated if no blob can have that size."""
-    area = stored_size - header_len - TRAILER_SIZE
-    if area < SEGMENT_OVERHEAD:
-        raise BlobTruncated(f"blob of {stored_size} bytes is too short to hold its last segment")
-    full, rem = divmod(area, STORED_SEGMENT_SIZE)
-    if rem < SEGMENT_OVERHEAD:
-        raise BlobTruncated(f"blob of {stored_size} bytes has no room for its last segment")
-    return full * SEGMENT_SIZE + rem - SEGMENT_OVERHEAD
-
-
-def _header_aad(encoded_header: bytes) -> bytearray:
-    """The per-segment AAD buffer: header digest, then room for index and final flag."""
-    return bytearray(hashlib.sha256(encoded_header).digest() + bytes(_AAD_TAIL.size))
-
-
 # --- encryption --------------------------------------------------------------------------
 class BlobEncryptor:
     """Streams plaintext into the blob format, handing stored bytes to ``sink``.
@@ -213,7 +84,7 @@ class BlobEncryptor:
     """
 
     def __init__(self, header: BlobHeader, data_key: bytes, sink: Sink) -> None:
-        _check_key(data_key)
+        check_key(data_key)
         if header.is_sealed:
             header.verify_seal(data_key)
         else:
@@ -222,7 +93,7 @@ class BlobEncryptor:
         encoded = header.encode()
         self.header_len = len(encoded)
         self._aead = AESGCM(data_key)
-        self._aad = _header_aad(encoded)
+        self._aad = header_aad(encoded)
         self._sink = sink
         self._out = memoryview(bytearray(STORED_SEGMENT_SIZE + TRAILER_SIZE))
         self._full_ct = self._out[NONCE_SIZE:STORED_SEGMENT_SIZE]
@@ -254,7 +125,7 @@ class BlobEncryptor:
 
     def _seal_segment(self, plain: memoryview, ct_out: memoryview, final: bool) -> None:
         """Encrypt one segment into the output buffer under a fresh random nonce."""
-        _AAD_TAIL.pack_into(self._aad, _DIGEST_SIZE, self._index, final)
+        AAD_TAIL.pack_into(self._aad, _DIGEST_SIZE, self._index, final)
         pos = self._nonce_pos
         if pos == len(self._nonces):
             self._nonces = memoryview(os.urandom(NONCE_SIZE * _NONCE_BATCH))
@@ -273,7 +144,7 @@ class BlobEncryptor:
         """Add plaintext; full segments are emitted at once, the rest is buffered."""
         if self._finished:
             raise ValueError("write after finish")
-        view = _byte_view(data)
+        view = byte_view(data)
         total = len(view)
         pos = 0
         if self._fill:
@@ -319,7 +190,7 @@ class BytesSource:
     """A :class:`RangeSource` over bytes held in memory."""
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        self._data = _byte_view(data)
+        self._data = byte_view(data)
 
     def __len__(self) -> int:
         return len(self._data)
@@ -352,7 +223,7 @@ class BlobDecryptor:
         *,
         read_segments: int = 16,
     ) -> None:
-        _check_key(data_key)
+        check_key(data_key)
         if header.tenant_id != bytes(expected_tenant_id):
             raise BlobHeaderMismatch("blob header names another tenant than expected")
         if header.blob_id != bytes(expected_blob_id):
@@ -367,7 +238,7 @@ class BlobDecryptor:
         self._count = self._size // SEGMENT_SIZE + 1
         self._source = source
         self._aead = AESGCM(data_key)
-        self._aad = _header_aad(header.encode())
+        self._aad = header_aad(header.encode())
         self._batch = max(1, min(read_segments, self._count))
         area = stored_size - header_len
         buf_len = min(self._batch * STORED_SEGMENT_SIZE + TRAILER_SIZE, area)
@@ -388,7 +259,7 @@ class BlobDecryptor:
     # -- public reads --
     def readinto(self, offset: int, buf: bytearray | memoryview) -> int:
         """Decrypt from ``offset`` into ``buf``; return bytes filled (0 at or after EOF)."""
-        view = _byte_view(buf)
+        view = byte_view(buf)
         return self._read_range(offset, view, offset + len(view))
 
     def read(self, offset: int, length: int) -> bytes:
@@ -498,7 +369,7 @@ class BlobDecryptor:
 
     # -- authentication and diagnosis --
     def _try_open(self, index: int, final: bool, seg: memoryview, dst: memoryview) -> bool:
-        _AAD_TAIL.pack_into(self._aad, _DIGEST_SIZE, index, final)
+        AAD_TAIL.pack_into(self._aad, _DIGEST_SIZE, index, final)
         try:
             self._aead.decrypt_into(seg[:NONCE_SIZE], seg[NONCE_SIZE:], self._aad, dst)
         except InvalidTag:

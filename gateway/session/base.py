@@ -8,7 +8,6 @@ of ``SessionBase``; ``gateway.session.Session`` combines them.
 from __future__ import annotations
 
 import contextlib
-import functools
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -58,14 +57,10 @@ class SessionBase:
         self._root_id: int | None = None
         self.guard = guard
         self._locks = SessionLocks(self)
+        #: the tenant's blobs (cheap to make: it reads its configuration when used)
+        self.content = ContentStore(core.catalog, core.store, core.keyring, core.config,
+                                    self.tenant_id)
         self._ahead = Lookahead()
-
-    @functools.cached_property
-    def content(self) -> ContentStore:
-        """The tenant's blobs (built on first use: many sessions never touch content)."""
-        core = self.core
-        return ContentStore(core.catalog, core.store, core.keyring, self.tenant_id,
-                            core.config.storage.inline_max_bytes, core.config.tmp_dir)
 
     # --- audit plumbing -------------------------------------------------------------------
     def _event(self, action: str, path: str | None, dest: str | None = None) -> AuditEvent:

@@ -32,7 +32,8 @@ class SessionPartWrite(SessionBase):
 
     def open_write(self, path: str, *, truncate: bool = True, exclusive: bool = False,
                    must_exist: bool = False, expected_length: int | None = None,
-                   lock_tokens: Collection[str] | None = None) -> FileWriter:
+                   lock_tokens: Collection[str] | None = None,
+                   read_usage: bool = False) -> FileWriter:
         """A write handle; the new version is committed by ``close()``.
 
         ``truncate=False`` keeps the previous content (resume, append, random updates);
@@ -41,6 +42,8 @@ class SessionPartWrite(SessionBase):
         ``lock_tokens``: the WebDAV lock tokens the client presented; a lock is checked
         when the write opens and again inside the commit transaction (one taken by
         someone else while the body was arriving refuses the commit).
+        ``read_usage``: read the quota numbers in this transaction, so that the writes
+        that follow check their room against them without another read (SFTP).
         """
         started = time.monotonic()
         event = self._event("write", path)
@@ -57,7 +60,7 @@ class SessionPartWrite(SessionBase):
             if facts is None or facts.locks is None:
                 with self.core.catalog.read() as conn:
                     facts = self._write_facts(conn, parts, parent_row=False,
-                                              usage=expected_length is not None)
+                                              usage=expected_length is not None or read_usage)
             existing = facts.node
             if existing is not None and existing.is_dir:
                 raise IsADirectory(f"{norm} is a folder")

@@ -31,7 +31,7 @@ from gateway.config import Config
 from gateway.principal import Principal
 from gateway.session import Entry, Session
 from gateway.sftp.errors import failure, log, to_sftp, unsupported
-from gateway.sftp.handles import QuotaProbe, ReadHandle, WriteHandle, from_timestamp
+from gateway.sftp.handles import ReadHandle, WriteHandle, from_timestamp
 from gateway.sftp.limits import ConnectionLimits, limits_of
 from gateway.sftp.listing import (
     DIR_MODE,
@@ -96,7 +96,6 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         # files being written in this session: POSIX clients (sshfs) stat a file right
         # after creating it, before the new version is committed on close
         self._writing: dict[str, WriteHandle] = {}
-        self._quota = QuotaProbe(self._run, session)
         self._long_names = LongNames(self.principal.user_name, self.principal.tenant_name)
         # open handles and buffered bytes are limited per SSH connection, not per channel
         conn = chan.get_connection()
@@ -293,7 +292,8 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         base_size = 0
         if truncate:  # the common upload: one core call, which checks and audits refusals
             writer = await self._run(self.session.open_write, norm, truncate=True,
-                                     exclusive=exclusive, must_exist=not create)
+                                     exclusive=exclusive, must_exist=not create,
+                                     read_usage=True)
         else:  # keep the content: open the core writer only when something changes
             if not self.session.may("write", norm):  # refused and audited by the core
                 await self._run(self.session.may, "write", norm, audit_as="write")
@@ -307,7 +307,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
                 if not create:
                     raise errors.NotFound(f"{norm} does not exist")
                 writer = await self._run(self.session.open_write, norm, truncate=True,
-                                         exclusive=exclusive)
+                                         exclusive=exclusive, read_usage=True)
             elif exclusive:
                 raise errors.AlreadyExists(f"{norm} already exists")
             else:
@@ -315,7 +315,7 @@ class GatewaySFTPServer(asyncssh.SFTPServer):
         handle = WriteHandle(self._run, self.session, norm, truncate=truncate,
                              append=bool(pflags & FXF_APPEND), writer=writer,
                              base_size=base_size, readable=bool(pflags & FXF_READ),
-                             quota=self._quota, memory=self.limits.memory)
+                             memory=self.limits.memory)
         self._writing[norm] = handle
         return handle
 

@@ -17,16 +17,14 @@ the number of handles it opens.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.errors import NotFound, QuotaExceeded
+from gateway.errors import QuotaExceeded
 from gateway.filewriter import FileWriter
 from gateway.membudget import MemoryBudget
 from gateway.session import FileReader, Session
-from gateway.writeroom import check_max_file_size
 
 READ_AHEAD = 1024 * 1024
 WRITE_BEHIND_LIMIT = 8 * 1024 * 1024
@@ -94,8 +92,7 @@ class WriteHandle:
 
     def __init__(self, run: Run, session: Session, path: str, *, truncate: bool,
                  append: bool, writer: FileWriter | None, base_size: int,
-                 readable: bool, quota: QuotaProbe,
-                 memory: MemoryBudget | None = None) -> None:
+                 readable: bool, memory: MemoryBudget | None = None) -> None:
         self._run = run
         self._session = session
         self.path = path
@@ -112,7 +109,6 @@ class WriteHandle:
         self._drained.set()
         self.error: BaseException | None = None
         self.reader: ReadHandle | None = None
-        self._quota = quota
         self._memory = memory or MemoryBudget(WRITE_BEHIND_LIMIT)
         if writer is not None:
             writer.memory = self._memory
@@ -124,28 +120,29 @@ class WriteHandle:
     async def _ensure_writer(self) -> FileWriter:
         if self.writer is None:
             self.writer = await self._run(self._session.open_write, self.path,
-                                          truncate=self._truncate)
+                                          truncate=self._truncate, read_usage=True)
             self.writer.memory = self._memory
         return self.writer
 
-    async def _check_room(self, new_size: int) -> None:
-        """Fail a write early when the file would clearly not fit the quota.
+    async def _check_room(self, writer: FileWriter, new_size: int) -> None:
+        """Fail a write early when the file would not fit the quota.
 
         The core enforces quotas when the new version is committed (close); some
         clients (paramiko) ignore errors on close, so an upload that cannot fit is
-        refused at the write that crosses the limit.
+        refused at the write that crosses the limit. The quota numbers read when the
+        writer opened answer without a thread-pool hop; only a no is confirmed in a
+        hop, with fresh numbers (the writer audits the refusal and drops the version).
         """
-        exc: QuotaExceeded | None = None
+        if writer.fits(new_size):
+            return
+        await self._drained.wait()  # the writer takes one thread at a time
+        self._check()
         try:
-            check_max_file_size(self._session, self.path, new_size)
-        except QuotaExceeded as too_large:
-            exc = too_large
-        if exc is None and not await self._quota.fits(self.path, new_size):
-            exc = QuotaExceeded("the upload does not fit the storage quota")
-        if exc is not None:
+            await self._run(writer.grow, new_size)
+        except QuotaExceeded as exc:
             self.error = exc
-            await self.abort(exc)  # audited as the quota refusal it is
-            raise exc
+            await self.abort(exc)
+            raise
 
     def _check(self) -> None:
         if self.error is not None:
@@ -156,11 +153,11 @@ class WriteHandle:
         if self.reader is not None:  # the file changes: stop serving the old version
             await self.reader.close()
             self.reader = None
-        await self._ensure_writer()
+        writer = await self._ensure_writer()
         if self.append:
             offset = self.size
         if offset + len(data) > self.size:
-            await self._check_room(offset + len(data))
+            await self._check_room(writer, offset + len(data))
         self._queue.append((offset, data))
         self._queued += len(data)
         self._memory.take(len(data))
@@ -264,38 +261,6 @@ class WriteHandle:
         if self.reader is not None:
             await self.reader.close()
             self.reader = None
-
-
-class QuotaProbe:
-    """Room left in the quota, per SFTP session: a snapshot at most ``TTL`` old says yes
-    quickly; a no is confirmed with fresh numbers (counting the bytes the new version
-    replaces) before a write is refused."""
-
-    TTL = 1.0
-
-    def __init__(self, run: Run, session: Session) -> None:
-        self._run = run
-        self._session = session
-        self._at = -1e9
-        self._available: int | None = None
-
-    async def fits(self, path: str, new_size: int) -> bool:
-        fresh = time.monotonic() - self._at < self.TTL
-        if fresh and (self._available is None or new_size <= self._available):
-            return True
-        available, replaced = await self._run(self._probe, path)
-        self._available, self._at = available, time.monotonic()
-        return available is None or new_size <= available + replaced
-
-    def _probe(self, path: str) -> tuple[int | None, int]:
-        available = self._session.usage().available_bytes
-        if available is None:
-            return None, 0
-        try:
-            replaced = self._session.stat_quiet(path).size
-        except NotFound:
-            replaced = 0
-        return available, replaced
 
 
 def from_timestamp(seconds: int | float) -> datetime:

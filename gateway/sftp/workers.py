@@ -71,11 +71,12 @@ def check_port_free(host: str, port: int) -> None:
 
 async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: int) -> None:
     from gateway.access import Access
-    from gateway.sftp import asyncssh_ext
+    from gateway.sftp import asyncssh_ext, quietlog
     from gateway.sftp.algorithms import policy_from_config
     from gateway.sftp.connection import GuardedSSHServer
 
     asyncssh_ext.install()
+    quietlog.install()
     access = Access.open(config, migrate=False)
     executor = ThreadPoolExecutor(config.sftp.io_threads, thread_name_prefix="sftp-core")
     loop = asyncio.get_running_loop()
@@ -88,7 +89,7 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
             server_factory=lambda: GuardedSSHServer(access, executor),
             server_host_keys=keys, login_timeout=config.sftp.login_timeout,
             keepalive_interval=60, keepalive_count_max=3, allow_pty=False,
-            agent_forwarding=False, x11_forwarding=False,
+            agent_forwarding=False, x11_forwarding=False, line_editor=False,
             server_version="LumanoxGateway", **policy_from_config(config).options())
         os.write(ready_fd, b"+")
         os.close(ready_fd)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from localnet import free_port
@@ -147,6 +148,16 @@ class Gateway:
 
     def remote(self, login: str, path: str = "") -> str:
         return f"{login}@127.0.0.1:{path}"
+
+    def paramiko(self, login: str, password: str = PW) -> Any:
+        """A connected paramiko ``SSHClient`` (password login)."""
+        import paramiko
+
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test server
+        client.connect("127.0.0.1", self.port, username=login, password=password,
+                       allow_agent=False, look_for_keys=False, timeout=20)
+        return client
 
     def audit_events(self) -> list[dict]:
         import json

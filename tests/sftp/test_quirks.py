@@ -156,3 +156,50 @@ def test_open_files_are_limited_per_connection(gateway: Gateway, work: Path) -> 
             h.close()
     finally:
         c.close()
+
+
+class _CountsFormatting:
+    """A log argument that counts how often it is turned into text."""
+
+    def __init__(self) -> None:
+        self.formatted = 0
+
+    def __str__(self) -> str:
+        self.formatted += 1
+        return "arg"
+
+    def __len__(self) -> int:  # a packet's size goes into its log line
+        self.formatted += 1
+        return 3
+
+
+def test_asyncssh_debug_messages_are_formatted_only_when_debug_is_on() -> None:
+    """asyncssh formats the arguments of every debug message (one per request, one per
+    listed name, one per SSH packet) before its level check; quietlog checks first."""
+    import logging
+
+    from asyncssh.logging import SSHLogger
+    from asyncssh.packet import SSHPacketLogger
+
+    from gateway.sftp import quietlog
+
+    logger = SSHLogger().get_child("sftp", "conn=1, chan=0")
+    quietlog.install()
+
+    class Packets(SSHPacketLogger):
+        @property
+        def logger(self) -> SSHLogger:
+            return logger
+
+    level = logger.logger.getEffectiveLevel()
+    try:
+        logger.logger.setLevel(logging.WARNING)
+        arg, packet = _CountsFormatting(), _CountsFormatting()
+        logger.debug1("Sending %s", [arg])
+        Packets()._log_packet("Sent", 94, None, packet, "")  # type: ignore[arg-type]
+        assert (arg.formatted, packet.formatted) == (0, 0)
+        logger.logger.setLevel(logging.DEBUG)
+        logger.debug1("Sending %s", [arg])
+        assert arg.formatted == 1
+    finally:
+        logger.logger.setLevel(level)
