@@ -19,9 +19,8 @@ from gateway.auditedop import AuditedOp, record_failure
 from gateway.catalog import namespace as ns
 from gateway.contentstore import ContentStore
 from gateway.entry import Entry, entry_of
-from gateway.errors import HiddenPath, NotADirectory
+from gateway.errors import GatewayError, HiddenPath, NotADirectory
 from gateway.names import join_path, split_path
-from gateway.outcomes import failure_result
 from gateway.session.locking import SessionLocks
 from gateway.session.lookahead import PREPARE, Lookahead, Prepared
 
@@ -227,10 +226,7 @@ class SessionBase:
         path the principal may not see (and may not ``perm``) as missing, audited, before
         anything it does next can tell whether the path exists."""
         norm = join_path(split_path(path))
-        err = authz.hidden(self.principal, perm, norm)
-        if err is not None:
-            self._record_failure(self._event(action, norm), time.monotonic(), err)
-            raise err
+        self._refuse(action, norm, authz.hidden(self.principal, perm, norm))
 
     def may(self, perm: str, path: str, *, audit_as: str | None = None) -> bool:
         """Does the principal hold ``perm`` on ``path``? Front-ends ask here instead of
@@ -240,12 +236,15 @@ class SessionBase:
         if audit_as is None:
             return self.principal.allowed(perm, path)
         norm = join_path(split_path(path))
-        err = authz.refusal(self.principal, perm, norm)
-        if err is None:
-            return True
-        self.record(audit_as, path=norm, result=failure_result(audit_as, err),
-                    reason=f"{err.reason}: {err}")
-        raise err
+        self._refuse(audit_as, norm, authz.refusal(self.principal, perm, norm))
+        return True
+
+    def _refuse(self, action: str, norm: str, err: GatewayError | None) -> None:
+        """Raise ``err`` (if any), audited as ``action`` on ``norm`` the way a refused
+        operation is (result and reason from the error, audit-only detail included)."""
+        if err is not None:
+            self._record_failure(self._event(action, norm), time.monotonic(), err)
+            raise err
 
     def _check_unlocked(self, conn: Connection, parts: list[str],
                         tokens: Collection[str] | None = None, *, membership: bool = False,
