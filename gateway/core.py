@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 from gateway.audit import AuditEvent, AuditLog
 from gateway.auditv2.checkpoint import CheckpointWriter
-from gateway.auditv2.export import export_to_target
+from gateway.auditv2.export import audit_cursor_file, audit_target, export_to_target
 from gateway.auditv2.verify import seal_v1_chains
 from gateway.backends import BlobStore, load
 from gateway.catalog import Catalog
@@ -98,16 +97,3 @@ class Core:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def audit_target(config: Config) -> str:
-    """``audit.log`` resolved: ``stdout``, ``off`` or an absolute file path."""
-    target = config.audit.log
-    return target if target in ("stdout", "off") else str(config.path(target))
-
-
-def audit_cursor_file(config: Config, target: str) -> Path:
-    """Where the export position of the audit stream ``target`` is kept."""
-    if target == "stdout":
-        return config.data_dir / "audit-stdout.cursor"
-    return Path(target + ".cursor")

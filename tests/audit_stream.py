@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.auditv2.export import export_to_target
+from gateway.auditv2.export import audit_cursor_file, audit_target, export_to_target
 from gateway.catalog import Catalog
 from gateway.config import load_config
-from gateway.core import audit_cursor_file, audit_target
 
 
 def synced_audit_file(config_path: Path) -> Path:

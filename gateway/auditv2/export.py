@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from gateway.audit import EXPORT_COLUMNS, _with_text_ts
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events, audit_heads
+from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.textout import json_safe
 
@@ -177,3 +178,16 @@ def export_to_target(catalog: Catalog, target: str, cursor_path: Path) -> int:
     if target == "stdout":
         return export_stream(catalog, sys.stdout, cursor_path)
     return export_once(catalog, Path(target), cursor_path)
+
+
+def audit_target(config: Config) -> str:
+    """``audit.log`` resolved: ``stdout``, ``off`` or an absolute file path."""
+    target = config.audit.log
+    return target if target in ("stdout", "off") else str(config.path(target))
+
+
+def audit_cursor_file(config: Config, target: str) -> Path:
+    """Where the export position of the audit stream ``target`` is kept."""
+    if target == "stdout":
+        return config.data_dir / "audit-stdout.cursor"
+    return Path(target + ".cursor")

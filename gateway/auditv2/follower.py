@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from gateway.auditv2.export import export_to_target
+from gateway.auditv2.export import audit_cursor_file, audit_target, export_to_target
 from gateway.catalog import Catalog
 from gateway.config import Config
 from gateway.errors import GatewayError
@@ -20,8 +20,6 @@ class AuditFollower:
     """A daemon thread of the supervisor; ``stop()`` runs a last round and waits for it."""
 
     def __init__(self, config: Config) -> None:
-        from gateway.core import audit_cursor_file, audit_target
-
         self.target = audit_target(config)
         self._cursor = audit_cursor_file(config, self.target)
         self._interval = config.audit.export_interval_ms / 1000
