@@ -221,27 +221,33 @@ def test_use_after_commit_or_abort_is_an_error(store: BlobStore) -> None:
     assert len(ids(store)) == 1
 
 
-def test_concurrent_writers_of_different_blobs(store: BlobStore) -> None:
-    blobs = {new_id(): secrets.token_bytes(50_000 + i) for i in range(16)}
-    start = threading.Barrier(len(blobs))
+def _write_concurrently(store: BlobStore, jobs: list[tuple[str, bytes]], chunk: int) -> None:
+    """Stream each (blob id, data) from its own thread, all started together; every
+    writer must commit without an error."""
+    start = threading.Barrier(len(jobs))
     errors: list[BaseException] = []
 
     def writer(blob_id: str, data: bytes) -> None:
         try:
             sink = store.create(blob_id)
             start.wait(timeout=30)
-            for i in range(0, len(data), 4096):
-                sink.write(data[i:i + 4096])
+            for i in range(0, len(data), chunk):
+                sink.write(data[i:i + chunk])
             sink.commit()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=item) for item in blobs.items()]
+    threads = [threading.Thread(target=writer, args=job) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert errors == []
+
+
+def test_concurrent_writers_of_different_blobs(store: BlobStore) -> None:
+    blobs = {new_id(): secrets.token_bytes(50_000 + i) for i in range(16)}
+    _write_concurrently(store, list(blobs.items()), 4096)
     assert ids(store) == set(blobs)
     for blob_id, data in blobs.items():
         assert read_all(store, blob_id) == data
@@ -252,25 +258,7 @@ def test_concurrent_writers_of_one_key_last_commit_wins_whole(store: BlobStore) 
     content, never a mix, and no temp state is left behind."""
     blob_id = new_id()
     contents = [bytes([i]) * 300_000 for i in range(8)]
-    start = threading.Barrier(len(contents))
-    errors: list[BaseException] = []
-
-    def writer(data: bytes) -> None:
-        try:
-            sink = store.create(blob_id)
-            start.wait(timeout=30)
-            for i in range(0, len(data), 65536):
-                sink.write(data[i:i + 65536])
-            sink.commit()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(c,)) for c in contents]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    _write_concurrently(store, [(blob_id, c) for c in contents], 65536)
     assert read_all(store, blob_id) in contents
     assert ids(store) == {blob_id}
     swept = store.sweep_temp(0, dry_run=True)
