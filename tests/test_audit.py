@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 
 from gateway import admin
 from gateway.audit import AuditEvent, format_events, query_events, verify_chain
 from gateway.catalog.tables import audit_events
 from gateway.config import Config
 from gateway.core import Core
+from tests.audit_stream import chain_rows
 
 
 def _activity(core: Core) -> str:
@@ -25,22 +26,18 @@ def _activity(core: Core) -> str:
     return s.tenant_id
 
 
-def _chain(core: Core, tenant_id: str) -> list[dict]:
-    with core.catalog.read() as conn:
-        return [dict(r) for r in conn.execute(select(audit_events).where(
-            audit_events.c.chain == tenant_id).order_by(audit_events.c.seq)).mappings()]
-
 
 def test_intact_chain_verifies(core: Core) -> None:
     tid = _activity(core)
     with core.catalog.read() as conn:
         assert verify_chain(conn, tid, core.audit.key) is None
-    assert [e["seq"] for e in _chain(core, tid)] == list(range(1, len(_chain(core, tid)) + 1))
+    seqs = [e["seq"] for e in chain_rows(core, tid)]
+    assert seqs == list(range(1, len(seqs) + 1))
 
 
 def test_modified_event_is_found(core: Core) -> None:
     tid = _activity(core)
-    victim = _chain(core, tid)[4]
+    victim = chain_rows(core, tid)[4]
     with core.catalog.write() as conn:
         conn.execute(update(audit_events).where(audit_events.c.id == victim["id"])
                      .values(bytes=999_999))
@@ -51,7 +48,7 @@ def test_modified_event_is_found(core: Core) -> None:
 
 def test_deleted_event_is_found(core: Core) -> None:
     tid = _activity(core)
-    victim = _chain(core, tid)[3]
+    victim = chain_rows(core, tid)[3]
     with core.catalog.write() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == victim["id"]))
     with core.catalog.read() as conn:
@@ -61,7 +58,7 @@ def test_deleted_event_is_found(core: Core) -> None:
 
 def test_deleted_last_event_is_found(core: Core) -> None:
     tid = _activity(core)
-    last = _chain(core, tid)[-1]
+    last = chain_rows(core, tid)[-1]
     with core.catalog.write() as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == last["id"]))
     with core.catalog.read() as conn:
@@ -71,7 +68,7 @@ def test_deleted_last_event_is_found(core: Core) -> None:
 
 def test_inserted_event_is_found(core: Core) -> None:
     tid = _activity(core)
-    rows = _chain(core, tid)
+    rows = chain_rows(core, tid)
     forged = dict(rows[2])
     forged.pop("id")
     forged["action"] = "delete"
@@ -107,7 +104,7 @@ def test_json_stream_has_one_line_per_event(config: Config, core: Core) -> None:
     assert core.export_audit() == 0  # exactly once
     lines = [json.loads(x) for x in
              config.path(config.audit.log).read_text(encoding="utf-8").splitlines()]
-    stored = _chain(core, tid)
+    stored = chain_rows(core, tid)
     mine = [x for x in lines if x.get("chain") == tid]
     assert sorted(x["seq"] for x in mine) == [e["seq"] for e in stored]
     assert {x["hash"] for x in mine} == {e["hash"] for e in stored}

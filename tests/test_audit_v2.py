@@ -21,6 +21,7 @@ from gateway.auditv2.verify import seal_v1_chains
 from gateway.catalog.tables import audit_events, audit_heads, catalog_meta
 from gateway.core import Core
 from gateway.errors import GatewayError, KeyUnavailable, NotFound
+from tests.audit_stream import chain_rows
 
 ADDR = "203.0.113.77"
 SECRET_PATH = "/plans-zq7x"
@@ -39,17 +40,12 @@ def _activity(core: Core, user: str = "zeldaqx", addr: str = ADDR) -> str:
     return s.tenant_id
 
 
-def _rows(core: Core, chain: str) -> list[dict]:
-    with core.catalog.read() as conn:
-        return [dict(r) for r in conn.execute(select(audit_events).where(
-            audit_events.c.chain == chain).order_by(audit_events.c.seq)).mappings()]
-
 
 def _rechain_plain(core: Core, chain: str) -> None:
     """What a database writer without the audit key can do: recompute plain hashes."""
     prev = GENESIS
     with core.catalog.write() as conn:
-        for r in _rows(core, chain):
+        for r in chain_rows(core, chain):
             h = event_hash(prev, r, r["ts"])
             conn.execute(update(audit_events).where(audit_events.c.id == r["id"])
                          .values(prev_hash=prev, hash=h, format=1))
@@ -65,7 +61,7 @@ def _verify(core: Core, chain: str):  # type: ignore[no-untyped-def]
 
 def test_events_carry_commitments_not_plain_hashes(core: Core) -> None:
     tid = _activity(core)
-    ev = next(r for r in _rows(core, tid) if r["remote_addr"] == ADDR)
+    ev = next(r for r in chain_rows(core, tid) if r["remote_addr"] == ADDR)
     commits, salts = json.loads(ev["commitments"]), json.loads(ev["salts"])
     assert commits["remote_addr"] == commitment(salts["remote_addr"], ADDR)
     assert len(set(salts.values())) == len(salts)  # one salt per field
@@ -105,7 +101,7 @@ def test_erase_subject_keeps_the_chain_verifiable(core: Core) -> None:
     assert counts["events"] >= 5 and counts["remote_addr"] >= 5
     assert counts["admin_events_naming_user"] == 1  # user-create names the account
     assert _verify(core, tid) is None
-    rows = _rows(core, tid)
+    rows = chain_rows(core, tid)
     text = json.dumps(rows, default=str)
     for value in ("zeldaqx", ADDR, "198.51.100.9", SECRET_PATH, "/d/g"):
         assert value not in text, value
@@ -119,13 +115,13 @@ def _as_written_by_v1(core: Core, chain: str) -> None:
     with the head marking them as the v1 part still to be sealed (as after migration 0006)."""
     prev = GENESIS
     with core.catalog.write() as conn:
-        for r in _rows(core, chain):
+        for r in chain_rows(core, chain):
             h = event_hash(prev, r, r["ts"])
             conn.execute(update(audit_events).where(audit_events.c.id == r["id"]).values(
                 prev_hash=prev, hash=h, format=1, commitments=None, salts=None))
             prev = h
         conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(
-            hash=prev, v1_seq=len(_rows(core, chain)), v1_seal=None))
+            hash=prev, v1_seq=len(chain_rows(core, chain)), v1_seal=None))
 
 
 def test_events_from_before_v2_are_erasable_once_sealed(core: Core) -> None:
@@ -140,7 +136,7 @@ def test_events_from_before_v2_are_erasable_once_sealed(core: Core) -> None:
     counts = erase_subject(core, "acme", "zeldaqx")
     assert counts["events"] >= 5 and counts["admin_events_naming_user"] == 1
     assert _verify(core, tid) is None
-    rows = _rows(core, tid)
+    rows = chain_rows(core, tid)
     assert {r["format"] for r in rows} == {1, 2}
     text = json.dumps(rows, default=str)
     for value in ("zeldaqx", ADDR, SECRET_PATH, "/d/g", "/d/after"):
@@ -163,7 +159,7 @@ def test_erasing_v1_events_of_a_chain_that_does_not_verify_is_refused(core: Core
                                                 audit_events.c.seq == 2).values(bytes=999))
     with pytest.raises(GatewayError, match="does not verify"):
         erase_subject(core, "acme", "zeldaqx")
-    assert "zeldaqx" in json.dumps(_rows(core, tid), default=str)  # nothing erased
+    assert "zeldaqx" in json.dumps(chain_rows(core, tid), default=str)  # nothing erased
 
 
 def test_erased_values_are_gone_from_the_sqlite_file(config_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -211,13 +207,13 @@ def test_v1_chain_is_sealed_then_continued_as_v2(core: Core) -> None:
     assert seal_v1_chains(core.catalog, core.audit.key) == 1
     core.audit.write_now([AuditEvent(action="read", protocol="sftp", chain=chain, user="new")])
     assert _verify(core, chain) is None
-    assert [r["format"] for r in _rows(core, chain)] == [1, 1, 1, 2]
+    assert [r["format"] for r in chain_rows(core, chain)] == [1, 1, 1, 2]
     with core.catalog.write() as conn:  # rewrite v1 event 2 and recompute the v1 hashes
         conn.execute(update(audit_events).where(audit_events.c.chain == chain,
                                                 audit_events.c.seq == 2).values(path="/x"))
     prev = GENESIS
     with core.catalog.write() as conn:
-        for r in _rows(core, chain)[:3]:
+        for r in chain_rows(core, chain)[:3]:
             h = event_hash(prev, r, r["ts"])
             conn.execute(update(audit_events).where(audit_events.c.id == r["id"])
                          .values(prev_hash=prev, hash=h))
