@@ -35,10 +35,15 @@ class _OnCore(Protocol):
     def core(self) -> _Configured: ...
 
 
+def _too_large(limit: int, size: int) -> bool:
+    """Does ``limit`` (``storage.max_file_bytes``, 0 for none) forbid ``size`` bytes?"""
+    return bool(limit) and size > limit
+
+
 def check_file_size(limit: int, path: str, size: int) -> None:
     """Refuse a file of ``size`` bytes when ``limit`` (``storage.max_file_bytes``, 0 for
     none) forbids it."""
-    if limit and size > limit:
+    if _too_large(limit, size):
         raise FileTooLarge(f"{path} would be {size} bytes; files may not be larger than "
                            f"{limit} bytes on this gateway")
 
@@ -73,7 +78,7 @@ class WriteRoom:
     def check(self, new_size: int) -> None:
         """Raise unless the file may grow to ``new_size`` bytes."""
         check_file_size(self._max_file_bytes, self._path, new_size)
-        if self._known and (self._allowed is None or new_size <= self._allowed):
+        if self._room_known(new_size):
             return
         self._learn(self._read_usage())
         if self._allowed is not None and new_size > self._allowed:
@@ -83,6 +88,8 @@ class WriteRoom:
     def fits_known(self, new_size: int) -> bool:
         """Whether the numbers already read allow ``new_size`` (no I/O; False when they
         do not or none were read: then ``check`` decides)."""
-        if self._max_file_bytes and new_size > self._max_file_bytes:
-            return False
+        return not _too_large(self._max_file_bytes, new_size) and self._room_known(new_size)
+
+    def _room_known(self, new_size: int) -> bool:
+        """Do the quota numbers already read leave room for ``new_size``?"""
         return self._known and (self._allowed is None or new_size <= self._allowed)
