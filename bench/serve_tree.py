@@ -93,48 +93,61 @@ class ServeRun:
                 self.proc.kill()
 
 
-def start_serve(base: Path, *, workers: int | None = None,
-                env: dict[str, str] | None = None) -> ServeRun:
-    """Set up and start ``serve`` in ``base``; ``workers`` None keeps the default (one per
-    core) for both front-ends."""
+def prepare_gateway(base: Path, sections: str, key_pub: str,
+                    password: str | None = None):  # -> gateway.config.Config
+    """A gateway configuration in ``base`` (data, audit stream and SSH host key there, plus
+    ``sections``), its master key and host keys, and the user ``bench@bench`` with the
+    public key ``key_pub`` (and ``password``, if given)."""
     from gateway import admin
-    from gateway.cli.setup import ensure_ssh_host_keys, ensure_tls_certificate
+    from gateway.cli.setup import ensure_ssh_host_keys
     from gateway.config import load_config
     from gateway.core import Core
     from gateway.keyring import create_master_key_file
     from gateway.policy import sshkeys
 
     base.mkdir(parents=True, exist_ok=True)
-    dav_port, sftp_port = free_port(), free_port()
-    cert, key = base / "certs" / "bench.crt", base / "certs" / "bench.key"
-    ensure_tls_certificate(cert, key)
-    worker_line = "" if workers is None else f"workers = {workers}\n"
     cfg_path = base / "gateway.toml"
     cfg_path.write_text(f"""
 [gateway]
 data_dir = "{base / 'data'}"
 [audit]
 log = "{base / 'audit.jsonl'}"
-[tls]
+{sections}host_keys = ["{base / 'k' / 'ssh_host_ed25519_key'}"]
+""")
+    cfg = load_config(cfg_path)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    create_master_key_file(cfg.master_key_file)
+    ensure_ssh_host_keys([cfg.path(p) for p in cfg.sftp.host_keys])
+    with Core.open(cfg) as core:
+        admin.create_tenant(core, "bench")
+        admin.create_user(core, "bench", "bench", password=password)
+        sshkeys.add_key(core, "bench", "bench", key_pub)
+    return cfg
+
+
+def start_serve(base: Path, *, workers: int | None = None,
+                env: dict[str, str] | None = None) -> ServeRun:
+    """Set up and start ``serve`` in ``base``; ``workers`` None keeps the default (one per
+    core) for both front-ends."""
+    from gateway.cli.setup import ensure_tls_certificate
+
+    base.mkdir(parents=True, exist_ok=True)
+    dav_port, sftp_port = free_port(), free_port()
+    cert, key = base / "certs" / "bench.crt", base / "certs" / "bench.key"
+    ensure_tls_certificate(cert, key)
+    worker_line = "" if workers is None else f"workers = {workers}\n"
+    client_key = base / "client_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)],
+                   check=True)
+    prepare_gateway(base, f"""[tls]
 cert_file = "{cert}"
 key_file = "{key}"
 [webdav]
 port = {dav_port}
 {worker_line}[sftp]
 port = {sftp_port}
-{worker_line}host_keys = ["{base / 'k' / 'ssh_host_ed25519_key'}"]
-""")
-    cfg = load_config(cfg_path)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    create_master_key_file(cfg.master_key_file)
-    ensure_ssh_host_keys([cfg.path(p) for p in cfg.sftp.host_keys])
-    client_key = base / "client_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)],
-                   check=True)
-    with Core.open(cfg) as core:
-        admin.create_tenant(core, "bench")
-        admin.create_user(core, "bench", "bench", password=PASSWORD)
-        sshkeys.add_key(core, "bench", "bench", (base / "client_key.pub").read_text())
+{worker_line}""", (base / "client_key.pub").read_text(), password=PASSWORD)
+    cfg_path = base / "gateway.toml"
     exe = str(Path(sys.executable).with_name("lumanox-gateway"))
     proc = subprocess.Popen([exe, "serve"],
                             env=dict(os.environ, LUMANOX_CONFIG=str(cfg_path), **(env or {})),

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # test support: localnet
 from localnet import free_port, wait_port  # noqa: E402 - after the path insert
+from serve_tree import prepare_gateway  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -119,33 +120,11 @@ class Server:
 
 def start_gateway(base: Path, key_pub: str, workers: int) -> Server:
     from gateway import admin
-    from gateway.cli.setup import ensure_ssh_host_keys
-    from gateway.config import load_config
     from gateway.core import Core
-    from gateway.keyring import create_master_key_file
-    from gateway.policy import sshkeys
 
     port = free_port()
-    base.mkdir(parents=True, exist_ok=True)
+    cfg = prepare_gateway(base, f"[sftp]\nport = {port}\nworkers = {workers}\n", key_pub)
     cfg_path = base / "gateway.toml"
-    cfg_path.write_text(f"""
-[gateway]
-data_dir = "{base / 'data'}"
-[audit]
-log = "{base / 'audit.jsonl'}"
-[sftp]
-port = {port}
-workers = {workers}
-host_keys = ["{base / 'k' / 'ssh_host_ed25519_key'}"]
-""")
-    cfg = load_config(cfg_path)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    create_master_key_file(cfg.master_key_file)
-    ensure_ssh_host_keys([cfg.path(p) for p in cfg.sftp.host_keys])
-    with Core.open(cfg) as core:
-        admin.create_tenant(core, "bench")
-        admin.create_user(core, "bench", "bench")
-        sshkeys.add_key(core, "bench", "bench", key_pub)
     env = dict(os.environ, LUMANOX_CONFIG=str(cfg_path), PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "gateway.sftp"], env=env,
                             stdout=subprocess.DEVNULL, start_new_session=True)
