@@ -23,7 +23,8 @@ the running generation: ``status`` reads it, and a second ``serve`` on the same 
 directory refuses. Once ready, files stored before migration 0004 get their content MACs
 in a background thread (``gateway.contentmac``), and the JSON-lines audit stream
 (``audit.log``) is exported from the catalog by a thread of this process
-(``gateway.auditv2.follower``), once more after the front-ends stopped.
+(``gateway.auditv2.follower``, one of the background jobs of ``gateway.supervisor_jobs``),
+once more after the front-ends stopped.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import sys
 import time
 
 from gateway import sdnotify
-from gateway.auditv2.follower import AuditFollower
 from gateway.config import Config
 from gateway.contentmac import backfill_in_background
 from gateway.frontends import (
@@ -45,6 +45,7 @@ from gateway.frontends import (
     wait_ready,
 )
 from gateway.runstate import PidFile, pid_file
+from gateway.supervisor_jobs import Job, start_jobs, stop_jobs
 
 PREFIX = "lumanox-gateway"
 #: how long a front-end may take to listen before ``serve`` gives up on it
@@ -83,7 +84,7 @@ def _supervise(config: Config, front_ends: list[str], pids: PidFile) -> int:
     # both front-ends start at once (the catalog is migrated already): one per core
     current = [fork_front_end(name, source) for name in front_ends]
     _record(pids, current)
-    follower: AuditFollower | None = None
+    jobs: list[Job] = []
     try:
         failed = wait_ready(current, READY_TIMEOUT, lambda: requests["stop"])
         if failed is not None and not requests["stop"]:
@@ -97,7 +98,7 @@ def _supervise(config: Config, front_ends: list[str], pids: PidFile) -> int:
             print(f"{PREFIX}: ready ({', '.join(front_ends)})", flush=True)
             sdnotify.notify("READY=1")
             backfill_in_background(config)  # after the forks: no thread is ever forked
-            follower = AuditFollower(config).start()
+            jobs = start_jobs(config)  # the audit follower and the other background jobs
         while not requests["stop"]:
             if requests["reload"]:
                 requests["reload"] = False
@@ -117,8 +118,7 @@ def _supervise(config: Config, front_ends: list[str], pids: PidFile) -> int:
         return 0 if all(fe.returncode in (0, -signal.SIGTERM) for fe in current) else 1
     finally:
         stop_all([fe for fe in current if fe.poll() is None], grace=0)
-        if follower is not None:
-            follower.stop()  # a last round: the events of the stopped workers
+        stop_jobs(jobs)  # the follower last: a last round for the stopped workers' events
 
 
 def _reload(old: list[FrontEnd], names: list[str], source: str | None,

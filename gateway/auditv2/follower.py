@@ -58,3 +58,8 @@ class AuditFollower:
             self._stopping.set()
             self._thread.join(timeout=30)
         self._catalog.dispose()
+
+
+def start_job(config: Config) -> AuditFollower:
+    """``serve``'s supervisor job (gateway/supervisor_jobs.py)."""
+    return AuditFollower(config).start()

@@ -1,0 +1,46 @@
+"""Background jobs of ``serve``'s supervisor: threads that start once every front-end is
+ready and stop after the front-ends did (in reverse order, so the audit follower, first in
+the list, runs its last round after every other job stopped).
+
+A job is a module in ``SUPERVISOR_JOBS`` with ``start_job(config) -> Job``; the module
+decides from the configuration whether it has anything to do (a disabled job returns an
+object whose ``stop()`` does nothing).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+from gateway.config import Config
+
+#: modules with ``start_job(config)``, started in this order and stopped in reverse
+SUPERVISOR_JOBS: tuple[str, ...] = ("gateway.auditv2.follower",)
+
+
+class Job(Protocol):
+    def stop(self) -> None: ...
+
+
+def start_jobs(config: Config) -> list[Job]:
+    """Start every job; a job that fails to start stops the ones already running."""
+    started: list[Job] = []
+    try:
+        for module in SUPERVISOR_JOBS:
+            started.append(importlib.import_module(module).start_job(config))
+    except BaseException:
+        stop_jobs(started)
+        raise
+    return started
+
+
+def stop_jobs(jobs: list[Job]) -> None:
+    """Stop in reverse order of starting; one failing stop does not keep the others running."""
+    errors: list[BaseException] = []
+    for job in reversed(jobs):
+        try:
+            job.stop()
+        except Exception as exc:  # each job gets its chance to stop
+            errors.append(exc)
+    if errors:
+        raise errors[0]
