@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.config_notify import NotifySection, validate_notify
 from gateway.errors import ConfigError
 
 ENV_CONFIG = "LUMANOX_CONFIG"
@@ -152,6 +153,7 @@ class Config:
     webdav: WebDAVSection = field(default_factory=WebDAVSection)
     sftp: SFTPSection = field(default_factory=SFTPSection)
     policy: PolicySection = field(default_factory=PolicySection)
+    notify: NotifySection = field(default_factory=NotifySection)
     #: [storage.<name>] tables: each blob store's own options, checked by that store
     storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -247,10 +249,26 @@ def config_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str) -> Con
                 raise ConfigError(
                     f"{source}: {section_name}.{key}: unknown key; known keys: {', '.join(known)}"
                 )
+            if dataclasses.is_dataclass(getattr(section, key)):  # a [section.sub] table
+                _set_subsection(source, f"{section_name}.{key}", getattr(section, key), value)
+                continue
             setattr(section, key, _check_type(source, f"{section_name}.{key}",
                                               getattr(section, key), value))
     _validate(cfg)
     return cfg
+
+
+def _set_subsection(source: str, name: str, section: Any, values: Any) -> None:
+    """Fill a nested section (e.g. ``[notify.smtp]``) from its table."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: {name} must be a table ([{name}])")
+    known = {f.name for f in dataclasses.fields(section)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{source}: {name}.{key}: unknown key; known keys: "
+                              f"{', '.join(sorted(known))}")
+        setattr(section, key, _check_type(source, f"{name}.{key}", getattr(section, key),
+                                          value))
 
 
 def _backend_section(source: str, name: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -335,6 +353,7 @@ def _validate(cfg: Config) -> None:
     if cfg.storage.gc_grace_seconds < 0:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
     _validate_sftp(cfg)
+    validate_notify(src, cfg.notify)
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:
         raise ConfigError(f"{src}: webdav.block_size: expected 4096 to 16777216 bytes")
     _validate_webdav_limits(cfg)

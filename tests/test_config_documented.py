@@ -30,7 +30,12 @@ def accepted_keys() -> dict[str, object]:
     keys = {}
     for section in SECTIONS:
         for f in dataclasses.fields(getattr(cfg, section)):
-            keys[f"{section}.{f.name}"] = getattr(getattr(cfg, section), f.name)
+            value = getattr(getattr(cfg, section), f.name)
+            if dataclasses.is_dataclass(value):  # a nested [section.sub] table
+                keys.update({f"{section}.{f.name}.{g.name}": getattr(value, g.name)
+                             for g in dataclasses.fields(value)})
+            else:
+                keys[f"{section}.{f.name}"] = value
     for name in registry.known():  # each blob store's own [storage.<name>] section
         for key, default in registry.store_class(name).options.items():
             keys[f"storage.{name}.{key}"] = default
@@ -42,7 +47,7 @@ def shipped_keys() -> dict[str, object]:
     keys = {}
     for section, values in raw.items():
         for key, value in values.items():
-            if isinstance(value, dict):  # [section.sub] tables: the blob stores' sections
+            if isinstance(value, dict):  # [section.sub] tables: blob stores, notify.smtp
                 keys.update({f"{section}.{key}.{k}": v for k, v in value.items()})
             else:
                 keys[f"{section}.{key}"] = value

@@ -302,3 +302,83 @@ auth_sessions = Table(
     Column("started_at", UTC_TIME, nullable=False),
     Index(None, "tenant_id", "user_id"),
 )
+
+# --- webhook / e-mail notifications (gateway/notify, migration 0010) ----------------------
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False, default="[]"),  # JSON kinds accepted; [] = all
+    Column("secret_sealed", Text, nullable=False),  # "version:base64" (gateway/notify/secrets)
+    Column("created_at", UTC_TIME, nullable=False),
+    Index(None, "tenant_id"),
+)
+
+event_rules = Table(
+    "event_rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),  # folder, normalised; "/" = the whole tenant
+    Column("events", Text, nullable=False),  # JSON: upload | download | delete
+    Column("webhook_id", String(32), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("created_at", UTC_TIME, nullable=False),
+    Index(None, "tenant_id"),
+)
+
+notify_outbox = Table(
+    "notify_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("tenant_id", String(32), nullable=True),  # kept after a purge: no foreign key
+    Column("kind", String(64), nullable=False),  # e.g. file.uploaded, alert
+    Column("target", String(400), nullable=False),  # webhook:<endpoint id> | mail:<address>
+    Column("payload", Text, nullable=False),  # JSON
+    Column("dedupe_key", String(200), nullable=True, unique=True),
+    Column("state", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UTC_TIME, nullable=False),
+    Column("lease_holder", String(128), nullable=True),
+    Column("lease_until", UTC_TIME, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("done_at", UTC_TIME, nullable=True),
+    Index(None, "state", "next_at"),
+    Index(None, "tenant_id", "state"),
+)
+
+notify_attempts = Table(
+    "notify_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("outbox_id", BigInteger().with_variant(Integer, "sqlite"),
+           ForeignKey("notify_outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTC_TIME, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer, nullable=True),  # HTTP status or SMTP reply code
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("holder", String(128), nullable=False),
+    Index(None, "outbox_id"),
+)
+
+notify_cursors = Table(
+    "notify_cursors",  # the event watcher's place in each audit chain
+    metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+notify_leases = Table(
+    "notify_leases",  # one holder at a time for jobs that must run on one node only
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTC_TIME, nullable=False),
+)
