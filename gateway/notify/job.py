@@ -1,0 +1,73 @@
+"""``serve``'s notification job (gateway/supervisor_jobs.py): the event watcher (on one
+node at a time, under a lease) and the delivery dispatcher (on every node), two threads
+over one core of the supervisor process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from gateway.config import Config
+from gateway.core import Core
+from gateway.notify.dispatcher import Dispatcher, holder_name
+from gateway.notify.watcher import LEASE, release_lease, take_lease, watch_once
+
+log = logging.getLogger(__name__)
+
+
+class EventWatcher:
+    """Follows the audit chains of ruled tenants while it holds the watcher lease."""
+
+    def __init__(self, config: Config, core: Core) -> None:
+        self.core = core
+        self.interval = config.notify.poll_interval_ms / 1000
+        self.lease_s = max(30.0, 10 * self.interval)
+        self.holder = holder_name(config)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notify-watch", daemon=True)
+
+    def run_once(self) -> int:
+        if not take_lease(self.core.catalog, LEASE, self.holder, self.lease_s):
+            return 0
+        return watch_once(self.core.catalog)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:  # the cursor did not move: the next round retries
+                log.exception("notify: event watcher round failed")
+
+    def start(self) -> EventWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._stopping.set()
+            self._thread.join(timeout=60)
+            try:
+                release_lease(self.core.catalog, LEASE, self.holder)
+            except Exception:  # it expires by itself
+                log.exception("notify: could not release the watcher lease")
+
+
+class NotifyJob:
+    def __init__(self, config: Config) -> None:
+        self.core: Core | None = None
+        self.parts: list[EventWatcher | Dispatcher] = []
+        if config.notify.enabled:
+            self.core = Core.open(config)
+            self.parts = [EventWatcher(config, self.core).start(),
+                          Dispatcher(config, self.core).start()]
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            part.stop()
+        if self.core is not None:
+            self.core.close()
+
+
+def start_job(config: Config) -> NotifyJob:
+    """``serve``'s supervisor job."""
+    return NotifyJob(config)

@@ -1,0 +1,111 @@
+"""The event watcher: follows the audit events of every tenant that has event rules and
+queues one outbox entry per matching event and webhook (``notify.events``).
+
+Nothing runs on the upload path: the audit event the upload already writes, in the same
+transaction as the file, is the trigger. Each chain (tenant) is followed by sequence
+number, with its cursor in ``notify_cursors``: per chain, the events a reader sees are
+always a prefix (appends hold the chain head until they commit), so "seq above the cursor"
+skips nothing, while a global id order could (ids are taken before commit). The entries
+and the cursor move in one transaction, and every entry has the dedupe key
+``ev:<audit id>:<webhook id>``: each event is queued once (at-least-once delivery then).
+One node at a time follows (the ``event-watcher`` lease in ``notify_leases``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.catalog import Catalog
+from gateway.catalog.tables import (
+    audit_events,
+    event_rules,
+    notify_cursors,
+    notify_leases,
+    tenants,
+)
+from gateway.notify.events import ACTIONS, Rule, payload, start_cursor
+from gateway.notify.outbox import enqueue_in
+
+LEASE = "event-watcher"
+BATCH = 500
+
+
+def take_lease(catalog: Catalog, name: str, holder: str, ttl_s: float) -> bool:
+    """Hold (or renew) the named lease until now + ttl; False while another holds it."""
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=ttl_s)
+    try:
+        with catalog.write() as conn:
+            won = conn.execute(update(notify_leases).where(
+                notify_leases.c.name == name,
+                or_(notify_leases.c.holder == holder, notify_leases.c.expires_at < now))
+                .values(holder=holder, expires_at=until)).rowcount
+            if won:
+                return True
+            if conn.execute(select(notify_leases.c.name).where(
+                    notify_leases.c.name == name)).first() is not None:
+                return False
+            conn.execute(insert(notify_leases).values(name=name, holder=holder,
+                                                      expires_at=until))
+            return True
+    except IntegrityError:  # another node inserted it first
+        return False
+
+
+def release_lease(catalog: Catalog, name: str, holder: str) -> None:
+    with catalog.write() as conn:
+        conn.execute(update(notify_leases).where(
+            notify_leases.c.name == name, notify_leases.c.holder == holder)
+            .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC)))
+
+
+def _rules(conn: Connection) -> dict[str, list[Rule]]:
+    by_tenant: dict[str, list[Rule]] = defaultdict(list)
+    for r in conn.execute(select(event_rules)):
+        by_tenant[r.tenant_id].append(Rule(r.id, "", r.path, json.loads(r.events),
+                                           r.webhook_id, r.created_at))
+    return by_tenant
+
+
+def _follow(conn: Connection, tenant_id: str, rules: list[Rule], case_insensitive: bool
+            ) -> int:
+    """Queue the matches among the chain's next events; how many events were read."""
+    start_cursor(conn, tenant_id)
+    cursor = conn.execute(select(notify_cursors.c.seq).where(
+        notify_cursors.c.chain == tenant_id)).scalar()
+    events = conn.execute(select(audit_events).where(and_(
+        audit_events.c.chain == tenant_id, audit_events.c.seq > cursor))
+        .order_by(audit_events.c.seq).limit(BATCH)).all()
+    for ev in events:
+        if ev.result != "ok" or ev.action not in ACTIONS:
+            continue
+        name, kind = ACTIONS[ev.action]
+        hooks = {r.webhook_id for r in rules if r.matches(name, ev.path, case_insensitive)}
+        for hook in sorted(hooks):
+            enqueue_in(conn, tenant_id=tenant_id, kind=kind, target=f"webhook:{hook}",
+                       payload=payload(ev, name), dedupe_key=f"ev:{ev.id}:{hook}")
+    if events:
+        conn.execute(update(notify_cursors).where(notify_cursors.c.chain == tenant_id)
+                     .values(seq=events[-1].seq))
+    return len(events)
+
+
+def watch_once(catalog: Catalog) -> int:
+    """One round over every ruled tenant; how many audit events were examined."""
+    with catalog.read() as conn:
+        by_tenant = _rules(conn)
+        folding = dict(conn.execute(select(tenants.c.id, tenants.c.case_insensitive)).tuples())
+    seen = 0
+    for tenant_id, rules in by_tenant.items():
+        while True:
+            with catalog.write() as conn:
+                read = _follow(conn, tenant_id, rules, bool(folding.get(tenant_id, True)))
+            seen += read
+            if read < BATCH:
+                break
+    return seen
