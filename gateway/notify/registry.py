@@ -29,7 +29,7 @@ def tenant_id(conn: Connection, name: str) -> tuple[str, str]:
 
 
 def tenant_names(conn: Connection) -> dict[str, str]:
-    return dict(conn.execute(select(tenants.c.id, tenants.c.name)).tuples().all())
+    return {r.id: r.name for r in conn.execute(select(tenants.c.id, tenants.c.name))}
 
 
 def audit_change(core: Core, conn: Connection, action: str, tenant: tuple[str, str] | None,

@@ -99,7 +99,8 @@ def watch_once(catalog: Catalog) -> int:
     """One round over every ruled tenant; how many audit events were examined."""
     with catalog.read() as conn:
         by_tenant = _rules(conn)
-        folding = dict(conn.execute(select(tenants.c.id, tenants.c.case_insensitive)).tuples())
+        folding = {r.id: r.case_insensitive for r in conn.execute(
+            select(tenants.c.id, tenants.c.case_insensitive))}
     seen = 0
     for tenant_id, rules in by_tenant.items():
         while True:
