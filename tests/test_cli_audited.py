@@ -43,6 +43,8 @@ READ_ONLY = {
     "key list": "read",
     "app-password list": "read",
     "locks list": "read",
+    "webhook list": "read (never the secrets)", "event list": "read (the outbox)",
+    "event rule list": "read",
 }
 
 
@@ -120,6 +122,8 @@ STATE_CHANGING = {
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
     "locks break": "lock-break",
     "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
+    "webhook add": "webhook-add", "webhook remove": "webhook-remove",
+    "event rule add": "event-rule-add", "event rule remove": "event-rule-remove",
 }
 
 
@@ -179,6 +183,12 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("totp confirm", "alice@acme", pyotp.TOTP(secret).now(), expect=ex["totp confirm"])
     a("totp recovery-codes", "alice@acme", expect=ex["totp recovery-codes"])
     a("totp disable", "alice@acme", expect=ex["totp disable"])
+    hook = json.loads(a("webhook add", "--tenant", "acme", "--url", "https://hooks.example/in",
+                        "--json", expect=ex["webhook add"]))
+    rule = json.loads(a("event rule add", "--tenant", "acme", "--path", "/d", "--webhook",
+                        hook["id"], "--json", expect=ex["event rule add"]))
+    a("event rule remove", rule["id"], expect=ex["event rule remove"])
+    a("webhook remove", hook["id"], expect=ex["webhook remove"])
     a("gc", expect=ex["gc"])
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
@@ -196,5 +206,7 @@ def test_admin_events_name_no_secret(audited: Audited) -> None:
     created = a("app-password create", "alice@acme", "--label", "nas", "--json",
                 expect="app-password-create")
     token = json.loads(created)["secret"]
+    hook = json.loads(a("webhook add", "--tenant", "acme", "--url", "https://hooks.example/in",
+                        "--json", expect="webhook-add"))["secret"].removeprefix("whsec_")
     events = json.dumps(a.events_after(0), default=str)
-    assert password not in events and token not in events
+    assert password not in events and token not in events and hook not in events
