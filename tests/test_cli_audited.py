@@ -44,6 +44,7 @@ READ_ONLY = {
     "app-password list": "read",
     "locks list": "read",
     "webhook list": "read (never the secrets)", "event list": "read (the outbox)",
+    "event show": "read (one delivery and its attempts)",
     "event rule list": "read",
 }
 

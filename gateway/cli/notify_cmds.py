@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--tenant", help="only this tenant's")
     a.add_argument("--state", choices=("pending", "delivered", "dead"))
     a.add_argument("--limit", type=int, default=100, help="newest N (default 100)")
+    a = esub.add_parser("show", parents=[common], help="one delivery and all its attempts")
+    a.add_argument("id", type=int, help="the outbox id (from `event list`)")
     r = esub.add_parser("rule", parents=[common], help="add, list or remove event rules")
     rsub = r.add_subparsers(dest="rule_action", required=True)
     a = rsub.add_parser("add", parents=[common], help="notify a webhook of events in a folder")
@@ -90,6 +92,15 @@ def cmd_event(args: argparse.Namespace, cfg: Config) -> int:
                 [[str(e.id), e.kind, e.target, e.state, str(e.attempts),
                   shown_time(e.created_at), e.last_error or ""] for e in items],
                 ("id", "kind", "target", "state", "attempts", "queued", "last error")))
+        elif args.action == "show":
+            item = outbox.get_entry(core.catalog, args.id)
+            tries = outbox.attempts_of(core.catalog, args.id)
+            emit(args, {**vars(item), "attempts_log": tries},
+                 f"#{item.id} {item.kind} -> {item.target}: {item.state} after "
+                 f"{item.attempts} attempt(s)\n" + table(
+                     [[shown_time(t["at"]), "ok" if t["ok"] else "failed",
+                       str(t["status"] or ""), str(t["duration_ms"]), t["error"] or ""]
+                      for t in tries], ("at", "result", "status", "ms", "error")))
         elif args.rule_action == "add":
             rule = events.add_rule(core, args.tenant, args.path, csv_list(args.on),
                                    args.webhook)

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gateway.catalog import Catalog
 from gateway.catalog.tables import notify_attempts, notify_outbox
 from gateway.config_notify import NotifySection
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, NotFound
 
 STATES = ("pending", "delivered", "dead")
 TARGET_KINDS = ("webhook", "mail")
@@ -153,6 +153,14 @@ def list_entries(catalog: Catalog, *, tenant_id: str | None = None, state: str |
         q = q.where(notify_outbox.c.kind.startswith(kind_prefix, autoescape=True))
     with catalog.read() as conn:
         return [entry(r) for r in conn.execute(q)]
+
+
+def get_entry(catalog: Catalog, outbox_id: int) -> Entry:
+    with catalog.read() as conn:
+        row = conn.execute(select(notify_outbox).where(notify_outbox.c.id == outbox_id)).first()
+    if row is None:
+        raise NotFound(f"no delivery #{outbox_id}: see `lumanox-gateway event list`")
+    return entry(row)
 
 
 def attempts_of(catalog: Catalog, outbox_id: int) -> list[dict[str, Any]]:

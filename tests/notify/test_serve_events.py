@@ -137,6 +137,9 @@ def test_a_receiver_that_is_down_gets_retries_then_a_dead_letter(served: Served)
     [dead] = served.outbox("--state", "dead", "--tenant", "acme")
     assert dead["attempts"] == 3 and dead["target"] == f"webhook:{added['id']}"
     assert "ConnectionRefusedError" in dead["last_error"]
+    tries = gw.json("event", "show", str(dead["id"]))["attempts_log"]
+    assert [t["ok"] for t in tries] == [False, False, False]
+    assert gw.run("event", "show", str(dead["id"])).stdout.count("failed") == 3
     audited = gw.json("audit", "query", "--tenant", "acme", "--action", "notify-dead",
                       "--format", "json")
     assert any(str(dead["id"]) in (e["reason"] or "") for e in audited)
