@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.config import Config
@@ -47,6 +48,8 @@ class Dispatcher:
         self.holder = holder_name(config)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="notify-dispatch", daemon=True)
+        self._pool = ThreadPoolExecutor(self.settings.delivery_threads,
+                                        thread_name_prefix="notify-deliver")
 
     def deliver(self, item: outbox.Entry) -> delivery.Outcome:
         kind, _, dest = item.target.partition(":")
@@ -67,19 +70,27 @@ class Dispatcher:
                                      webhook_body(item), self.settings.webhook_timeout_s)
 
     def run_once(self) -> int:
-        """Claim and deliver what is due now; how many entries were attempted."""
-        items = outbox.claim(self.core.catalog, self.holder, self.settings.claim_lease_s)
-        for item in items:
-            try:
-                result = self.deliver(item)
-            except GatewayError as exc:  # e.g. a sealed secret whose tenant key is gone
-                result = delivery.Outcome(False, error=str(exc), permanent=True)
-            state = outbox.finish(self.core.catalog, self.settings, item, self.holder,
-                                  ok=result.ok, status=result.status, error=result.error,
-                                  duration_ms=result.duration_ms, permanent=result.permanent)
-            if state == "dead":
-                self._audit_dead(item, result)
+        """Claim and deliver what is due now, ``delivery_threads`` at a time; how many
+        entries were attempted."""
+        items = outbox.claim(self.core.catalog, self.holder, self.settings.claim_lease_s,
+                             limit=4 * self.settings.delivery_threads)
+        if len(items) <= 1:
+            for item in items:
+                self._attempt(item)
+        else:
+            list(self._pool.map(self._attempt, items))
         return len(items)
+
+    def _attempt(self, item: outbox.Entry) -> None:
+        try:
+            result = self.deliver(item)
+        except GatewayError as exc:  # e.g. a sealed secret whose tenant key is gone
+            result = delivery.Outcome(False, error=str(exc), permanent=True)
+        state = outbox.finish(self.core.catalog, self.settings, item, self.holder,
+                              ok=result.ok, status=result.status, error=result.error,
+                              duration_ms=result.duration_ms, permanent=result.permanent)
+        if state == "dead":
+            self._audit_dead(item, result)
 
     def _audit_dead(self, item: outbox.Entry, result: delivery.Outcome) -> None:
         with self.core.catalog.read() as conn:
@@ -110,5 +121,6 @@ class Dispatcher:
         if self._thread.is_alive():
             self._stopping.set()
             self._thread.join(timeout=60)
+        self._pool.shutdown(wait=True)
         if self._own_core:
             self.core.close()

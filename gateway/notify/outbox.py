@@ -88,24 +88,25 @@ def enqueue(catalog: Catalog, *, tenant_id: str | None, kind: str, target: str,
 
 
 def claim(catalog: Catalog, holder: str, lease_s: int, limit: int = 20) -> list[Entry]:
-    """Due entries this holder now has a claim on (no other dispatcher gets them)."""
+    """Due entries this holder now has a claim on (no other dispatcher gets them): one
+    conditional UPDATE over the candidates, then the rows that carry this claim."""
     now = datetime.now(UTC)
+    until = now + timedelta(seconds=lease_s)
     free = or_(notify_outbox.c.lease_until.is_(None), notify_outbox.c.lease_until < now)
     with catalog.read() as conn:
         ids = conn.execute(select(notify_outbox.c.id).where(
             notify_outbox.c.state == "pending", notify_outbox.c.next_at <= now, free)
             .order_by(notify_outbox.c.next_at, notify_outbox.c.id).limit(limit)).scalars().all()
-    claimed = []
-    for oid in ids:
-        with catalog.write() as conn:
-            won = conn.execute(update(notify_outbox).where(
-                notify_outbox.c.id == oid, notify_outbox.c.state == "pending", free)
-                .values(lease_holder=holder, lease_until=now + timedelta(seconds=lease_s))
-            ).rowcount
-            if won:
-                claimed.append(entry(conn.execute(
-                    select(notify_outbox).where(notify_outbox.c.id == oid)).one()))
-    return claimed
+    if not ids:
+        return []
+    with catalog.write() as conn:
+        conn.execute(update(notify_outbox).where(
+            notify_outbox.c.id.in_(ids), notify_outbox.c.state == "pending", free)
+            .values(lease_holder=holder, lease_until=until))
+        rows = conn.execute(select(notify_outbox).where(
+            notify_outbox.c.id.in_(ids), notify_outbox.c.lease_holder == holder,
+            notify_outbox.c.lease_until == until).order_by(notify_outbox.c.id)).all()
+    return [entry(r) for r in rows]
 
 
 def backoff(settings: NotifySection, attempts: int) -> timedelta:
