@@ -33,6 +33,10 @@ class NotifySection:
     retry_max_ms: int = 3600000  # longest wait between two attempts
     claim_lease_s: int = 120  # a claimed delivery is retried elsewhere after this
     delivery_threads: int = 4  # deliveries in flight at once per dispatcher (per node)
+    # names clients upload under before renaming to the final name (WinSCP: .filepart):
+    # a write to such a name is no upload event; the rename to the final name is
+    temporary_suffixes: list[str] = field(
+        default_factory=lambda: [".filepart", ".part", ".partial", ".tmp"])
     smtp: SMTPSection = field(default_factory=SMTPSection)
 
 

@@ -111,10 +111,13 @@ def remove_rule(core: Core, rule_id: str) -> Rule:
     return rule
 
 
-def payload(event: Any, name: str) -> dict[str, Any]:
-    """What a receiver gets (the ``data`` of the webhook body) for one audit event."""
+def payload(event: Any, name: str, arrived: tuple[str, int | None, str | None] | None = None
+            ) -> dict[str, Any]:
+    """What a receiver gets (the ``data`` of the webhook body) for one audit event;
+    ``arrived`` = (path, size, content MAC) of a file renamed into place."""
     ts = event.ts if event.ts.tzinfo else event.ts.replace(tzinfo=UTC)
-    return {"event_id": event.id, "event": name, "tenant": event.tenant, "path": event.path,
-            "size": event.bytes, "content_hmac": event.sha256, "protocol": event.protocol,
+    path, size, mac = arrived or (event.path, event.bytes, event.sha256)
+    return {"event_id": event.id, "event": name, "tenant": event.tenant, "path": path,
+            "size": size, "content_hmac": mac, "protocol": event.protocol,
             "account": f"{event.user}@{event.tenant}" if event.user else None,
             "time": ts.astimezone(UTC).isoformat(timespec="milliseconds")}

@@ -20,6 +20,7 @@ class EventWatcher:
 
     def __init__(self, config: Config, core: Core) -> None:
         self.core = core
+        self.suffixes = config.notify.temporary_suffixes
         self.interval = config.notify.poll_interval_ms / 1000
         self.lease_s = max(30.0, 10 * self.interval)
         self.holder = holder_name(config)
@@ -29,7 +30,7 @@ class EventWatcher:
     def run_once(self) -> int:
         if not take_lease(self.core.catalog, LEASE, self.holder, self.lease_s):
             return 0
-        return watch_once(self.core.catalog)
+        return watch_once(self.core.catalog, self.suffixes)
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.catalog import Catalog
+from gateway.catalog import namespace as ns
 from gateway.catalog.tables import (
     audit_events,
     event_rules,
@@ -28,7 +30,9 @@ from gateway.catalog.tables import (
     notify_leases,
     tenants,
 )
-from gateway.notify.events import ACTIONS, Rule, payload, start_cursor
+from gateway.errors import GatewayError
+from gateway.names import split_path
+from gateway.notify.events import ACTIONS, EVENTS, Rule, payload, start_cursor
 from gateway.notify.outbox import enqueue_in
 
 LEASE = "event-watcher"
@@ -72,8 +76,47 @@ def _rules(conn: Connection) -> dict[str, list[Rule]]:
     return by_tenant
 
 
-def _follow(conn: Connection, tenant_id: str, rules: list[Rule], case_insensitive: bool
-            ) -> int:
+def _temporary(path: str | None, suffixes: tuple[str, ...]) -> bool:
+    return bool(path) and path.casefold().endswith(suffixes)  # type: ignore[union-attr]
+
+
+def _arrival(conn: Connection, tenant_id: str, ev: Any, rules: list[Rule], ci: bool,
+             suffixes: tuple[str, ...]) -> tuple[str, int | None, str | None] | None:
+    """A rename that completes an upload: a file moved from a temporary name, or from
+    outside a ruled folder into it; (final path, size, content MAC) as the catalog has it
+    now, or None."""
+    dest = ev.dest_path
+    if not dest or _temporary(dest, suffixes):
+        return None
+    from_temp = _temporary(ev.path, suffixes)
+    if not any(r.matches("upload", dest, ci) and (from_temp or not r.matches(
+            "upload", ev.path, ci)) for r in rules):
+        return None
+    try:
+        node = ns.resolve(conn, tenant_id, split_path(dest), ci)
+    except GatewayError:  # moved on or deleted since: the rename still happened
+        return dest, None, None
+    return (dest, node.size, node.content_mac) if not node.is_dir else None
+
+
+def _matches(conn: Connection, tenant_id: str, ev: Any, rules: list[Rule], ci: bool,
+             suffixes: tuple[str, ...]) -> tuple[str, set[str], tuple | None]:
+    """(event name, webhooks to notify, arrival) for one audit event."""
+    if ev.result != "ok":
+        return "", set(), None
+    if ev.action == "move":
+        arrived = _arrival(conn, tenant_id, ev, rules, ci, suffixes)
+        hooks = {r.webhook_id for r in rules
+                 if arrived and r.matches("upload", arrived[0], ci)}
+        return "upload", hooks, arrived
+    if ev.action not in ACTIONS or (ev.action == "write" and _temporary(ev.path, suffixes)):
+        return "", set(), None
+    name = ACTIONS[ev.action][0]
+    return name, {r.webhook_id for r in rules if r.matches(name, ev.path, ci)}, None
+
+
+def _follow(conn: Connection, tenant_id: str, rules: list[Rule], case_insensitive: bool,
+            suffixes: tuple[str, ...] = ()) -> int:
     """Queue the matches among the chain's next events; how many events were read."""
     start_cursor(conn, tenant_id)
     cursor = conn.execute(select(notify_cursors.c.seq).where(
@@ -82,21 +125,21 @@ def _follow(conn: Connection, tenant_id: str, rules: list[Rule], case_insensitiv
         audit_events.c.chain == tenant_id, audit_events.c.seq > cursor))
         .order_by(audit_events.c.seq).limit(BATCH)).all()
     for ev in events:
-        if ev.result != "ok" or ev.action not in ACTIONS:
-            continue
-        name, kind = ACTIONS[ev.action]
-        hooks = {r.webhook_id for r in rules if r.matches(name, ev.path, case_insensitive)}
+        name, hooks, arrived = _matches(conn, tenant_id, ev, rules, case_insensitive,
+                                        suffixes)
         for hook in sorted(hooks):
-            enqueue_in(conn, tenant_id=tenant_id, kind=kind, target=f"webhook:{hook}",
-                       payload=payload(ev, name), dedupe_key=f"ev:{ev.id}:{hook}")
+            enqueue_in(conn, tenant_id=tenant_id, kind=EVENTS[name][1],
+                       target=f"webhook:{hook}", payload=payload(ev, name, arrived),
+                       dedupe_key=f"ev:{ev.id}:{hook}")
     if events:
         conn.execute(update(notify_cursors).where(notify_cursors.c.chain == tenant_id)
                      .values(seq=events[-1].seq))
     return len(events)
 
 
-def watch_once(catalog: Catalog) -> int:
+def watch_once(catalog: Catalog, temporary_suffixes: list[str] | None = None) -> int:
     """One round over every ruled tenant; how many audit events were examined."""
+    suffixes = tuple(s.casefold() for s in temporary_suffixes or ())
     with catalog.read() as conn:
         by_tenant = _rules(conn)
         folding = {r.id: r.case_insensitive for r in conn.execute(
@@ -105,7 +148,8 @@ def watch_once(catalog: Catalog) -> int:
     for tenant_id, rules in by_tenant.items():
         while True:
             with catalog.write() as conn:
-                read = _follow(conn, tenant_id, rules, bool(folding.get(tenant_id, True)))
+                read = _follow(conn, tenant_id, rules, bool(folding.get(tenant_id, True)),
+                               suffixes)
             seen += read
             if read < BATCH:
                 break

@@ -162,3 +162,22 @@ def test_the_watcher_queues_matching_events_from_the_rule_on(
     data = items[0].payload
     assert data["size"] == 4 and data["protocol"] == "test" and data["account"] == "alice@acme"
     assert data["content_hmac"] == session.stat("/Drop/new.csv").content_mac
+
+
+def test_a_rename_into_place_is_the_upload_event(
+        core: Core, session, listener: HookListener) -> None:  # type: ignore[no-untyped-def]
+    hook = webhooks.add_endpoint(core, "acme", listener.url).endpoint
+    session.mkdir("/drop")
+    session.mkdir("/other")
+    events.add_rule(core, "acme", "/drop", ["upload"], hook.id)
+    session.write_file("/drop/big.csv.filepart", b"1,2,3\n")  # WinSCP's temporary name
+    session.move("/drop/big.csv.filepart", "/drop/big.csv")
+    session.write_file("/other/y.csv", b"yy")
+    session.move("/other/y.csv", "/drop/y.csv")  # moved in from outside
+    session.move("/drop/y.csv", "/drop/z.csv")  # renamed within: not a new upload
+    core.audit.flush()
+    watch_once(core.catalog, core.config.notify.temporary_suffixes)
+    items = sorted(outbox.list_entries(core.catalog), key=lambda e: e.id)
+    assert [(e.kind, e.payload["path"], e.payload["size"]) for e in items] == [
+        ("file.uploaded", "/drop/big.csv", 6), ("file.uploaded", "/drop/y.csv", None)]
+    assert items[0].payload["content_hmac"] == session.stat("/drop/big.csv").content_mac
