@@ -32,6 +32,7 @@ class NotifySection:
     retry_base_ms: int = 30000  # first retry after this; doubles after each failure
     retry_max_ms: int = 3600000  # longest wait between two attempts
     claim_lease_s: int = 120  # a claimed delivery is retried elsewhere after this
+    keep_days: int = 30  # delivered and dead entries (and attempts) are removed after this
     delivery_threads: int = 4  # deliveries in flight at once per dispatcher (per node)
     # names clients upload under before renaming to the final name (WinSCP: .filepart):
     # a write to such a name is no upload event; the rename to the final name is
@@ -44,7 +45,7 @@ def validate_notify(source: str, n: NotifySection) -> None:
     for key, low, high in (("poll_interval_ms", 10, 600000), ("webhook_timeout_s", 1, 300),
                            ("max_attempts", 1, 100), ("retry_base_ms", 10, 86400000),
                            ("retry_max_ms", 10, 7 * 86400000), ("claim_lease_s", 5, 86400),
-                           ("delivery_threads", 1, 64)):
+                           ("delivery_threads", 1, 64), ("keep_days", 0, 36500)):
         value = getattr(n, key)
         if not low <= value <= high:
             raise ConfigError(f"{source}: notify.{key}: expected {low} to {high}, got {value}")

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 
+from gateway.audit import AuditEvent
 from gateway.config import Config
 from gateway.core import Core
+from gateway.notify import outbox
 from gateway.notify.dispatcher import Dispatcher, holder_name
 from gateway.notify.watcher import LEASE, release_lease, take_lease, watch_once
 
 log = logging.getLogger(__name__)
+#: how often the lease holder forgets finished deliveries older than ``notify.keep_days``
+PRUNE_EVERY_S = 3600.0
 
 
 class EventWatcher:
@@ -21,6 +27,8 @@ class EventWatcher:
     def __init__(self, config: Config, core: Core) -> None:
         self.core = core
         self.suffixes = config.notify.temporary_suffixes
+        self.keep_days = config.notify.keep_days
+        self._next_prune = 0.0
         self.interval = config.notify.poll_interval_ms / 1000
         self.lease_s = max(30.0, 10 * self.interval)
         self.holder = holder_name(config)
@@ -30,7 +38,21 @@ class EventWatcher:
     def run_once(self) -> int:
         if not take_lease(self.core.catalog, LEASE, self.holder, self.lease_s):
             return 0
-        return watch_once(self.core.catalog, self.suffixes)
+        seen = watch_once(self.core.catalog, self.suffixes)
+        if self.keep_days and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            self.prune()
+        return seen
+
+    def prune(self) -> int:
+        """Forget finished deliveries older than ``notify.keep_days`` (audited)."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.keep_days)
+        count = outbox.prune(self.core.catalog, cutoff)
+        if count:
+            self.core.record(AuditEvent(action="notify-prune", protocol="notify",
+                                        user="gateway", reason=f"{count} finished deliveries "
+                                        f"older than {self.keep_days} days removed"))
+        return count
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):

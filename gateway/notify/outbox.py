@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.catalog import Catalog
@@ -154,6 +154,15 @@ def list_entries(catalog: Catalog, *, tenant_id: str | None = None, state: str |
         q = q.where(notify_outbox.c.kind.startswith(kind_prefix, autoescape=True))
     with catalog.read() as conn:
         return [entry(r) for r in conn.execute(q)]
+
+
+def prune(catalog: Catalog, older_than: datetime) -> int:
+    """Forget delivered and dead entries finished before ``older_than`` (their attempts
+    go with them); how many."""
+    with catalog.write() as conn:
+        return conn.execute(delete(notify_outbox).where(
+            notify_outbox.c.state.in_(("delivered", "dead")),
+            notify_outbox.c.done_at < older_than)).rowcount
 
 
 def get_entry(catalog: Catalog, outbox_id: int) -> Entry:

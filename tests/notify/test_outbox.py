@@ -181,3 +181,26 @@ def test_a_rename_into_place_is_the_upload_event(
     assert [(e.kind, e.payload["path"], e.payload["size"]) for e in items] == [
         ("file.uploaded", "/drop/big.csv", 6), ("file.uploaded", "/drop/y.csv", None)]
     assert items[0].payload["content_hmac"] == session.stat("/drop/big.csv").content_mac
+
+
+def test_finished_deliveries_are_forgotten_after_keep_days(core: Core) -> None:
+    from gateway.notify.job import EventWatcher
+
+    ids = [outbox.enqueue(core.catalog, tenant_id=None, kind="alert",
+                          target="mail:ops@example.com", payload={}) for _ in range(3)]
+    old = datetime.now(UTC) - timedelta(days=31)
+    with core.catalog.write() as conn:
+        conn.execute(update(notify_outbox).where(notify_outbox.c.id.in_(ids[:2])).values(
+            state="delivered", done_at=old))
+        conn.execute(update(notify_outbox).where(notify_outbox.c.id == ids[2]).values(
+            state="dead", done_at=datetime.now(UTC)))
+    outbox.enqueue(core.catalog, tenant_id=None, kind="alert", target="mail:ops@example.com",
+                   payload={})  # pending: kept whatever its age
+    assert EventWatcher(core.config, core).run_once() == 0
+    left = outbox.list_entries(core.catalog)
+    assert len(left) == 2 and ids[2] in [e.id for e in left]
+    core.audit.flush()
+    with core.catalog.read() as conn:
+        reasons = conn.execute(select(audit_events.c.reason).where(
+            audit_events.c.action == "notify-prune")).scalars().all()
+    assert reasons and reasons[0].startswith("2 finished")
