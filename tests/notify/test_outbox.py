@@ -204,3 +204,26 @@ def test_finished_deliveries_are_forgotten_after_keep_days(core: Core) -> None:
         reasons = conn.execute(select(audit_events.c.reason).where(
             audit_events.c.action == "notify-prune")).scalars().all()
     assert reasons and reasons[0].startswith("2 finished")
+
+
+def test_secrets_survive_a_tenant_key_rotation_and_operator_endpoints_sign_too(
+        core: Core, tenant: admin.Tenant, listener: HookListener) -> None:
+    mine = webhooks.add_endpoint(core, "acme", listener.url)
+    ops = webhooks.add_endpoint(core, None, listener.url, ["alert"])
+    core.keyring.rotate_tenant(tenant.id)
+    first = outbox.enqueue(core.catalog, tenant_id=tenant.id, kind="file.uploaded",
+                           target=f"webhook:{mine.endpoint.id}", payload={"n": 1})
+    second = outbox.enqueue(core.catalog, tenant_id=None, kind="alert",
+                            target=f"webhook:{ops.endpoint.id}", payload={"n": 2})
+    refused = outbox.enqueue(core.catalog, tenant_id=None, kind="file.deleted",
+                             target=f"webhook:{ops.endpoint.id}", payload={"n": 3})
+    dispatcher = Dispatcher(core.config, core)
+    assert [drain(dispatcher, i).state for i in (first, second, refused)] == [
+        "delivered", "delivered", "dead"]  # the operator endpoint takes alerts only
+    by_n = {Webhook(s).verify(r.body, r.headers)["data"]["n"]
+            for r, s in zip(sorted(listener.requests, key=lambda r: r.headers["webhook-id"]),
+                            (mine.secret, ops.secret), strict=True)}
+    assert by_n == {1, 2}
+    with core.catalog.read() as conn:
+        stored = conn.execute(select(webhooks.webhook_endpoints.c.secret_sealed)).scalars().all()
+    assert not [s for s in stored if mine.secret[6:] in s or ops.secret[6:] in s]
