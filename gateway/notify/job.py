@@ -14,7 +14,7 @@ from gateway.config import Config
 from gateway.core import Core
 from gateway.notify import outbox
 from gateway.notify.dispatcher import Dispatcher, holder_name
-from gateway.notify.watcher import LEASE, release_lease, take_lease, watch_once
+from gateway.notify.watcher import LEASE, has_rules, release_lease, take_lease, watch_once
 
 log = logging.getLogger(__name__)
 #: how often the lease holder forgets finished deliveries older than ``notify.keep_days``
@@ -36,10 +36,15 @@ class EventWatcher:
         self._thread = threading.Thread(target=self._run, name="notify-watch", daemon=True)
 
     def run_once(self) -> int:
+        """One round; no write at all (not even the lease) while no tenant has rules and
+        no pruning is due."""
+        prune_due = bool(self.keep_days) and time.monotonic() >= self._next_prune
+        if not (prune_due or has_rules(self.core.catalog)):
+            return 0
         if not take_lease(self.core.catalog, LEASE, self.holder, self.lease_s):
             return 0
         seen = watch_once(self.core.catalog, self.suffixes)
-        if self.keep_days and time.monotonic() >= self._next_prune:
+        if prune_due:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
             self.prune()
         return seen

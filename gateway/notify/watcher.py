@@ -68,6 +68,11 @@ def release_lease(catalog: Catalog, name: str, holder: str) -> None:
             .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC)))
 
 
+def has_rules(catalog: Catalog) -> bool:
+    with catalog.read() as conn:
+        return conn.execute(select(event_rules.c.id).limit(1)).first() is not None
+
+
 def _rules(conn: Connection) -> dict[str, list[Rule]]:
     by_tenant: dict[str, list[Rule]] = defaultdict(list)
     for r in conn.execute(select(event_rules)):
