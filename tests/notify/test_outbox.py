@@ -227,3 +227,30 @@ def test_secrets_survive_a_tenant_key_rotation_and_operator_endpoints_sign_too(
     with core.catalog.read() as conn:
         stored = conn.execute(select(webhooks.webhook_endpoints.c.secret_sealed)).scalars().all()
     assert not [s for s in stored if mine.secret[6:] in s or ops.secret[6:] in s]
+
+
+def test_watchers_on_several_nodes_queue_each_event_once(
+        core: Core, session, listener: HookListener) -> None:  # type: ignore[no-untyped-def]
+    """Without the lease (say it expired mid-round): cursor and dedupe keys still hold."""
+    hook = webhooks.add_endpoint(core, "acme", listener.url).endpoint
+    session.mkdir("/drop")
+    events.add_rule(core, "acme", "/drop", ["upload"], hook.id)
+    for i in range(20):
+        session.write_file(f"/drop/f{i}.csv", b"x")
+    core.audit.flush()
+    errors: list[BaseException] = []
+
+    def node() -> None:
+        try:
+            watch_once(core.catalog)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=node) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    paths = sorted(e.payload["path"] for e in outbox.list_entries(core.catalog))
+    assert paths == sorted(f"/drop/f{i}.csv" for i in range(20))
