@@ -25,6 +25,7 @@ from gateway.catalog import Catalog
 from gateway.catalog import namespace as ns
 from gateway.catalog.tables import (
     audit_events,
+    audit_heads,
     event_rules,
     notify_cursors,
     notify_leases,
@@ -149,8 +150,14 @@ def watch_once(catalog: Catalog, temporary_suffixes: list[str] | None = None) ->
         by_tenant = _rules(conn)
         folding = {r.id: r.case_insensitive for r in conn.execute(
             select(tenants.c.id, tenants.c.case_insensitive))}
+        heads = {r.chain: r.seq for r in conn.execute(
+            select(audit_heads.c.chain, audit_heads.c.seq).where(
+                audit_heads.c.chain.in_(list(by_tenant))))}
+        cursors = {r.chain: r.seq for r in conn.execute(select(notify_cursors))}
     seen = 0
     for tenant_id, rules in by_tenant.items():
+        if tenant_id in cursors and heads.get(tenant_id, 0) <= cursors[tenant_id]:
+            continue  # nothing new in this chain: no write transaction
         while True:
             with catalog.write() as conn:
                 read = _follow(conn, tenant_id, rules, bool(folding.get(tenant_id, True)),
