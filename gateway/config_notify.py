@@ -27,6 +27,7 @@ class NotifySection:
     enabled: bool = True  # serve runs the event watcher and the delivery dispatcher
     poll_interval_ms: int = 1000  # how often both look for new events / due deliveries
     webhook_timeout_s: int = 10  # connect + response time allowed per webhook POST
+    webhook_ca_file: str = ""  # CA bundle for https receivers ("" = system CAs)
     allow_plain_http: bool = False  # http:// to hosts other than loopback (else https only)
     max_attempts: int = 8  # attempts per delivery before it is dead-lettered
     retry_base_ms: int = 30000  # first retry after this; doubles after each failure

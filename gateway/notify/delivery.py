@@ -40,10 +40,11 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def post_webhook(url: str, secret: str, msg_id: str, body: bytes,
-                 timeout_s: float) -> Outcome:
+def post_webhook(url: str, secret: str, msg_id: str, body: bytes, timeout_s: float,
+                 ca_file: str | None = None) -> Outcome:
     """POST ``body`` (JSON) with the Standard Webhooks headers; 2xx is success. Redirects
-    are not followed (a 3xx is a failure), the certificate is verified."""
+    are not followed (a 3xx is a failure), the certificate is verified (against
+    ``ca_file`` if given, else the system CAs)."""
     started = time.monotonic()
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -52,7 +53,7 @@ def post_webhook(url: str, secret: str, msg_id: str, body: bytes,
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
         conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout_s,
-                                           context=ssl.create_default_context())
+                                           context=ssl.create_default_context(cafile=ca_file))
     else:
         conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout_s)
     try:

@@ -66,8 +66,10 @@ class Dispatcher:
             registry.check_url(endpoint.url, allow_plain_http=self.settings.allow_plain_http)
         except GatewayError as exc:
             return delivery.Outcome(False, error=str(exc), permanent=True)
+        ca = self.settings.webhook_ca_file
         return delivery.post_webhook(endpoint.url, secret, f"msg_{item.id}",
-                                     webhook_body(item), self.settings.webhook_timeout_s)
+                                     webhook_body(item), self.settings.webhook_timeout_s,
+                                     str(self.config.path(ca)) if ca else None)
 
     def run_once(self) -> int:
         """Claim and deliver what is due now, ``delivery_threads`` at a time; how many

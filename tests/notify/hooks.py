@@ -3,6 +3,7 @@ keeps every request (headers and body) and answers a settable status."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,13 +22,14 @@ class HookListener:
     status: int = 204
     requests: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
 
-    def start(self) -> HookListener:
+    def start(self, tls: ssl.SSLContext | None = None) -> HookListener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +45,9 @@ class HookListener:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

@@ -254,3 +254,31 @@ def test_watchers_on_several_nodes_queue_each_event_once(
     assert not errors
     paths = sorted(e.payload["path"] for e in outbox.list_entries(core.catalog))
     assert paths == sorted(f"/drop/f{i}.csv" for i in range(20))
+
+
+def test_https_receivers_are_verified_against_the_configured_ca(
+        core: Core, tenant: admin.Tenant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    from tests.notify.smtpd import make_ca_and_server_cert
+
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    hook = HookListener().start(tls)
+    try:
+        new = webhooks.add_endpoint(core, "acme", hook.url)
+        dispatcher = Dispatcher(core.config, core)
+        untrusted = outbox.enqueue(core.catalog, tenant_id=tenant.id, kind="file.uploaded",
+                                   target=f"webhook:{new.endpoint.id}", payload={})
+        dispatcher.run_once()  # system CAs: the test CA is not trusted
+        item = outbox.get_entry(core.catalog, untrusted)
+        assert item.state == "pending" and "CERTIFICATE_VERIFY_FAILED" in item.last_error
+        core.config.notify.webhook_ca_file = str(ca)
+        trusted = outbox.enqueue(core.catalog, tenant_id=tenant.id, kind="file.uploaded",
+                                 target=f"webhook:{new.endpoint.id}", payload={"ok": 1})
+        assert drain(dispatcher, trusted).state == "delivered"
+        [got] = hook.requests
+        assert Webhook(new.secret).verify(got.body, got.headers)["data"] == {"ok": 1}
+    finally:
+        hook.stop()
