@@ -37,7 +37,8 @@ class Served:
     port: int
     proc: subprocess.Popen[str]
 
-    def upload(self, path: str, data: bytes) -> None:
+    def sftp(self, work) -> None:  # type: ignore[no-untyped-def]
+        """Run ``work(sftp_client)`` in one real SFTP session (paramiko)."""
         import paramiko
 
         client = paramiko.SSHClient()
@@ -46,10 +47,13 @@ class Served:
                        allow_agent=False, look_for_keys=False, timeout=20)
         try:
             sftp = client.open_sftp()
-            sftp.putfo(io.BytesIO(data), path)
+            work(sftp)
             sftp.close()
         finally:
             client.close()
+
+    def upload(self, path: str, data: bytes) -> None:
+        self.sftp(lambda sftp: sftp.putfo(io.BytesIO(data), path))
 
     def outbox(self, *args: str) -> list[dict]:
         return self.gw.json("event", "list", *args)
@@ -76,7 +80,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with Core.open(load_config(gw.config)) as core:
         admin.create_user(core, "acme", "partner", password=PW)
         session = core.session(admin.principal_for(core, "acme", "partner"), "test", "-")
-        for folder in ("/drop", "/dead"):
+        for folder in ("/drop", "/dead", "/out"):
             session.mkdir(folder)
     env = dict(os.environ, LUMANOX_CONFIG=str(gw.config))
     with (base / "serve.out").open("w") as out, (base / "serve.err").open("w") as err:
@@ -145,6 +149,28 @@ def test_a_receiver_that_is_down_gets_retries_then_a_dead_letter(served: Served)
     assert any(str(dead["id"]) in (e["reason"] or "") for e in audited)
     gw.run("event", "rule", "remove", rule["id"])
     assert gw.json("event", "rule", "list", "--tenant", "acme")[0]["id"] != rule["id"]
+
+
+def test_downloads_and_deletes_notify_when_the_rule_asks(served: Served) -> None:
+    hook = HookListener().start()
+    try:
+        gw = served.gw
+        added = gw.json("webhook", "add", "--tenant", "acme", "--url", hook.url)
+        served.upload("/out/report.pdf", b"%PDF-1.7 quarterly")  # before the rule
+        gw.run("event", "rule", "add", "--tenant", "acme", "--path", "/out", "--on",
+               "download,delete", "--webhook", added["id"])
+
+        def fetch_then_remove(sftp) -> None:  # type: ignore[no-untyped-def]
+            sftp.getfo("/out/report.pdf", io.BytesIO())
+            sftp.remove("/out/report.pdf")
+
+        served.sftp(fetch_then_remove)
+        got = hook.wait_for(2)
+        kinds = [Webhook(added["secret"]).verify(r.body, r.headers)["type"] for r in got]
+        assert sorted(kinds) == ["file.deleted", "file.downloaded"]
+        assert {json.loads(r.body)["data"]["path"] for r in got} == {"/out/report.pdf"}
+    finally:
+        hook.stop()
 
 
 def test_no_webhook_secret_reaches_the_logs_or_the_audit_stream(served: Served) -> None:
