@@ -69,11 +69,17 @@ def add_rule(core: Core, tenant: str, path: str, on: list[str], webhook_id: str)
     events, folder = check_events(on), normalize_path(path)
     with core.catalog.write() as conn:
         tid, name = registry.tenant_id(conn, tenant)
-        owner = conn.execute(select(webhook_endpoints.c.tenant_id)
+        owner = conn.execute(select(webhook_endpoints.c.tenant_id, webhook_endpoints.c.events)
                              .where(webhook_endpoints.c.id == webhook_id)).first()
         if owner is None or owner.tenant_id != tid:
             raise NotFound(f"no webhook {webhook_id!r} of tenant {name}: see "
                            f"`lumanox-gateway webhook list --tenant {name}`")
+        takes = json.loads(owner.events)
+        refused = [EVENTS[e][1] for e in events if takes and EVENTS[e][1] not in takes]
+        if refused:
+            raise ConfigError(f"webhook {webhook_id} does not take {', '.join(refused)} "
+                              f"(it takes {', '.join(takes)}): add a webhook without "
+                              "--events, or one that lists them")
         rid = uuid.uuid4().hex
         conn.execute(event_rules.insert().values(
             id=rid, tenant_id=tid, path=folder, events=json.dumps(events),

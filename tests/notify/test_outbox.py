@@ -282,3 +282,14 @@ def test_https_receivers_are_verified_against_the_configured_ca(
         assert Webhook(new.secret).verify(got.body, got.headers)["data"] == {"ok": 1}
     finally:
         hook.stop()
+
+
+def test_a_rule_for_kinds_its_webhook_does_not_take_is_refused(
+        core: Core, tenant: admin.Tenant) -> None:
+    from gateway.errors import ConfigError
+
+    hook = webhooks.add_endpoint(core, "acme", "https://hooks.example/in",
+                                 ["file.deleted"]).endpoint
+    with pytest.raises(ConfigError, match=r"does not take file\.uploaded"):
+        events.add_rule(core, "acme", "/", ["upload", "delete"], hook.id)
+    assert events.add_rule(core, "acme", "/", ["delete"], hook.id).events == ["delete"]
