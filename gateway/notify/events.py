@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from gateway.catalog.tables import audit_heads, event_rules, notify_cursors, webhook_endpoints
 from gateway.core import Core
-from gateway.errors import ConfigError, NotFound
+from gateway.errors import ConfigError, GatewayError, NotFound
 from gateway.names import normalize_path
 from gateway.notify import registry
 from gateway.notify.outbox import utc
@@ -65,21 +65,40 @@ def start_cursor(conn: Connection, chain: str) -> None:
         conn.execute(insert(notify_cursors).values(chain=chain, seq=head))
 
 
+def _check_webhook(conn: Connection, tid: str, name: str, webhook_id: str,
+                   events: list[str]) -> None:
+    owner = conn.execute(select(webhook_endpoints.c.tenant_id, webhook_endpoints.c.events)
+                         .where(webhook_endpoints.c.id == webhook_id)).first()
+    if owner is None or owner.tenant_id != tid:
+        raise NotFound(f"no webhook {webhook_id!r} of tenant {name}: see "
+                       f"`lumanox-gateway webhook list --tenant {name}`")
+    takes = json.loads(owner.events)
+    refused = [EVENTS[e][1] for e in events if takes and EVENTS[e][1] not in takes]
+    if refused:
+        raise ConfigError(f"webhook {webhook_id} does not take {', '.join(refused)} "
+                          f"(it takes {', '.join(takes)}): add a webhook without "
+                          "--events, or one that lists them")
+
+
 def add_rule(core: Core, tenant: str, path: str, on: list[str], webhook_id: str) -> Rule:
+    """A new rule; a refused one (unknown webhook, kinds it does not take) is audited as
+    ``denied``."""
     events, folder = check_events(on), normalize_path(path)
-    with core.catalog.write() as conn:
+    with core.catalog.read() as conn:
         tid, name = registry.tenant_id(conn, tenant)
-        owner = conn.execute(select(webhook_endpoints.c.tenant_id, webhook_endpoints.c.events)
-                             .where(webhook_endpoints.c.id == webhook_id)).first()
-        if owner is None or owner.tenant_id != tid:
-            raise NotFound(f"no webhook {webhook_id!r} of tenant {name}: see "
-                           f"`lumanox-gateway webhook list --tenant {name}`")
-        takes = json.loads(owner.events)
-        refused = [EVENTS[e][1] for e in events if takes and EVENTS[e][1] not in takes]
-        if refused:
-            raise ConfigError(f"webhook {webhook_id} does not take {', '.join(refused)} "
-                              f"(it takes {', '.join(takes)}): add a webhook without "
-                              "--events, or one that lists them")
+        try:
+            _check_webhook(conn, tid, name, webhook_id, events)
+        except GatewayError as exc:
+            problem: GatewayError | None = exc
+        else:
+            problem = None
+    if problem is not None:
+        with core.catalog.write() as conn:
+            registry.audit_change(core, conn, "event-rule-add", (tid, name), path=folder,
+                                  reason=str(problem), result="denied")
+        raise problem
+    with core.catalog.write() as conn:
+        _check_webhook(conn, tid, name, webhook_id, events)  # still there
         rid = uuid.uuid4().hex
         conn.execute(event_rules.insert().values(
             id=rid, tenant_id=tid, path=folder, events=json.dumps(events),

@@ -293,3 +293,7 @@ def test_a_rule_for_kinds_its_webhook_does_not_take_is_refused(
     with pytest.raises(ConfigError, match=r"does not take file\.uploaded"):
         events.add_rule(core, "acme", "/", ["upload", "delete"], hook.id)
     assert events.add_rule(core, "acme", "/", ["delete"], hook.id).events == ["delete"]
+    with core.catalog.read() as conn:
+        results = conn.execute(select(audit_events.c.result).where(
+            audit_events.c.action == "event-rule-add").order_by(audit_events.c.id)).all()
+    assert [r.result for r in results] == ["denied", "ok"]
