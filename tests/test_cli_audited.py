@@ -43,6 +43,7 @@ READ_ONLY = {
     "key list": "read",
     "app-password list": "read",
     "locks list": "read",
+    "admin-token list": "read (never the secrets)",
 }
 
 
@@ -120,6 +121,7 @@ STATE_CHANGING = {
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
     "locks break": "lock-break",
     "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
+    "admin-token create": "admin-token-create", "admin-token revoke": "admin-token-revoke",
 }
 
 
@@ -180,6 +182,9 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("totp recovery-codes", "alice@acme", expect=ex["totp recovery-codes"])
     a("totp disable", "alice@acme", expect=ex["totp disable"])
     a("gc", expect=ex["gc"])
+    a("admin-token create", "--name", "ops", "--scope", "read", "--expires", "30d",
+      expect=ex["admin-token create"])
+    a("admin-token revoke", "ops", expect=ex["admin-token revoke"])
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
@@ -196,5 +201,8 @@ def test_admin_events_name_no_secret(audited: Audited) -> None:
     created = a("app-password create", "alice@acme", "--label", "nas", "--json",
                 expect="app-password-create")
     token = json.loads(created)["secret"]
+    api = json.loads(a("admin-token create", "--name", "ops", "--scope", "all", "--json",
+                       expect="admin-token-create"))["secret"]
     events = json.dumps(a.events_after(0), default=str)
     assert password not in events and token not in events
+    assert api.startswith("lmx_") and api[21:] not in events  # lmx_ + 16 hex id + _
