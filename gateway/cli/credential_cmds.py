@@ -20,7 +20,6 @@ from gateway.cli.common import (
     user_command,
 )
 from gateway.config import Config
-from gateway.errors import GatewayError
 from gateway.textout import table
 
 
@@ -91,37 +90,18 @@ def cmd_totp(args: argparse.Namespace, cfg: Config) -> int:
 
 # --- app passwords ------------------------------------------------------------------------------
 def _require_second_factor(core, tenant: str, user: str, code: str | None) -> None:  # type: ignore[no-untyped-def]
-    """App passwords are created after a TOTP-verified step when the user has TOTP."""
-    from gateway.policy import totp
-    from gateway.policy.decision import needs_totp
-    from gateway.policy.gate import Gate
+    """App passwords are created after a TOTP-verified step when the user has TOTP (asks
+    for the code on a terminal)."""
+    from gateway.credentials_admin import SecondFactorNeeded, require_second_factor
 
-    facts = Gate(core).load("webdav", tenant, user, "127.0.0.1").facts
-    if facts.user is None:
-        raise GatewayError(f"no user {user}@{tenant}")
-    if facts.user.totp_enrolled:
-        if code is None:
-            if not sys.stdin.isatty():
-                raise GatewayError("this user has TOTP: pass --code CODE (a current code)")
-            import getpass
+    try:
+        require_second_factor(core, tenant, user, code)
+    except SecondFactorNeeded:
+        if code is not None or not sys.stdin.isatty():
+            raise
+        import getpass
 
-            code = getpass.getpass("current TOTP code: ")
-        assert facts.tenant is not None
-        if not totp.verify(core, facts.tenant.id, facts.user.id, code):
-            raise GatewayError("the TOTP code is wrong, expired or already used; nothing created")
-    elif facts.user.kind == "human" and needs_totp(replace_grace(facts))[0]:
-        raise GatewayError(f"{user}@{tenant} must enrol TOTP first (`totp enroll`): app "
-                           "passwords are created after a TOTP-verified step")
-
-
-def replace_grace(facts):  # type: ignore[no-untyped-def]
-    """Facts as if the enrolment grace were over (a grace period does not waive TOTP for
-    creating a long-lived credential)."""
-    from dataclasses import replace
-
-    assert facts.tenant is not None
-    return replace(facts, tenant=replace(facts.tenant, policy=replace(
-        facts.tenant.policy, grace_until=None)))
+        require_second_factor(core, tenant, user, getpass.getpass("current TOTP code: "))
 
 
 def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
