@@ -46,6 +46,7 @@ def make_server(cfg: Config, core):  # type: ignore[no-untyped-def]
     server.max_request_header_size = 16384  # larger heads: 413 from cheroot
     server.max_request_body_size = a.max_body_bytes  # checked again by the app (413)
     server.version = server.software = "lumanox"  # no software versions anywhere
+    server.error_log = _error_log  # type: ignore[method-assign]
     if a.tls:
         cert, key = cfg.path(cfg.tls.cert_file), cfg.path(cfg.tls.key_file)
         adapter = BuiltinSSLAdapter(str(cert), str(key))
@@ -53,6 +54,12 @@ def make_server(cfg: Config, core):  # type: ignore[no-untyped-def]
         server.ssl_adapter = adapter
     server.prepare()
     return server
+
+
+def _error_log(msg: str = "", level: int = 20, traceback: bool = False) -> None:
+    """cheroot's connection chatter (readiness probes, dropped handshakes) is not an error."""
+    if level >= logging.ERROR:
+        logging.getLogger("gateway.admin_api").error("cheroot: %s", msg, exc_info=traceback)
 
 
 def main() -> int:
