@@ -44,7 +44,6 @@ def make_server(cfg: Config, core):  # type: ignore[no-untyped-def]
                          numthreads=a.threads, server_name="lumanox", reuse_port=True,
                          timeout=a.request_timeout_s, request_queue_size=64)
     server.max_request_header_size = 16384  # larger heads: 413 from cheroot
-    server.max_request_body_size = a.max_body_bytes  # checked again by the app (413)
     server.version = server.software = "lumanox"  # no software versions anywhere
     server.error_log = _error_log  # type: ignore[method-assign]
     if a.tls:
