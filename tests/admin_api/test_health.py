@@ -74,3 +74,13 @@ def test_readyz_names_a_listener_that_does_not_accept(api: Api, tmp_path: Path) 
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_status_shows_the_admin_api_running(api: Api) -> None:
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "gateway", "status", "--json"],
+                         env=env_for(api.config), capture_output=True, text=True, timeout=120)
+    fe = json.loads(out.stdout)["front_ends"]["admin_api"]
+    assert fe["configured"] is True and fe["running"] is True
+    assert fe["address"] == f"127.0.0.1:{api.port}"
