@@ -1,5 +1,7 @@
 """Serve the admin API with cheroot, over TLS with the gateway's certificate (as WebDAV),
-in one process with ``admin_api.threads`` request threads. Refuses to start with one line
+in one process with ``admin_api.threads`` request threads, behind WebDAV's listener
+(``gateway.webdav.listener``: deadlines for handshakes, request heads and idle
+connections; a cap on connections per address). Refuses to start with one line
 (plain HTTP off loopback, unusable certificate, port taken)."""
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import threading
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.frontends import notify_ready, takeover
+from gateway.webdav import listener
 from gateway.webdav.server import StartupError, _is_loopback, probe_port, tls_context
 
 PROG = "lumanox-gateway admin_api"
+MAX_HEADER_BYTES = 16384  # request line + headers; larger: 431
 
 
 def check_config(cfg: Config) -> None:
@@ -43,7 +47,6 @@ def make_server(cfg: Config, core):  # type: ignore[no-untyped-def]
     server = wsgi.Server((a.host, a.port), build_app(core, a.max_body_bytes),
                          numthreads=a.threads, server_name="lumanox", reuse_port=True,
                          timeout=a.request_timeout_s, request_queue_size=64)
-    server.max_request_header_size = 16384  # larger heads: 413 from cheroot
     server.version = server.software = "lumanox"  # no software versions anywhere
     server.error_log = _error_log  # type: ignore[method-assign]
     if a.tls:
@@ -52,6 +55,12 @@ def make_server(cfg: Config, core):  # type: ignore[no-untyped-def]
         adapter.context = tls_context(cert, key)
         server.ssl_adapter = adapter
     server.prepare()
+    # WebDAV's front door: handshakes and request heads under deadlines in the selector
+    # thread, so slow or silent clients never hold a request thread
+    listener.install(server, listener.Limits(
+        handshake_timeout_s=min(10, a.request_timeout_s),
+        request_head_timeout_s=a.request_timeout_s, keepalive_timeout_s=30,
+        max_header_bytes=MAX_HEADER_BYTES, max_connections_per_address=64))
     return server
 
 

@@ -53,6 +53,7 @@ host_keys = ["certs/ssh_host_ed25519_key", "certs/ssh_host_ecdsa_key"]
 [admin_api]
 enabled = true
 port = {ports["admin_api"]}
+request_timeout_s = 2
 {extra}""", encoding="utf-8")
     return path
 

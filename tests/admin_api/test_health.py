@@ -33,8 +33,8 @@ def test_tls_is_on_by_default(api: Api) -> None:
     assert AdminAPISection().tls is True
     # the gateway's certificate verifies for 127.0.0.1 (Api.call passes it as the CA)
     assert api.call("GET", "/healthz", None).status_code == 200
-    with pytest.raises(requests.exceptions.ConnectionError):  # no plain HTTP answer
-        requests.get(f"http://127.0.0.1:{api.port}/healthz", timeout=10)
+    plain = requests.get(f"http://127.0.0.1:{api.port}/healthz", timeout=10)
+    assert plain.status_code == 400 and "HTTPS only" in plain.text
 
 
 def test_plain_http_is_refused_off_loopback(tmp_path: Path) -> None:
@@ -84,3 +84,33 @@ def test_status_shows_the_admin_api_running(api: Api) -> None:
     fe = json.loads(out.stdout)["front_ends"]["admin_api"]
     assert fe["configured"] is True and fe["running"] is True
     assert fe["address"] == f"127.0.0.1:{api.port}"
+
+
+def test_a_slow_client_is_disconnected(api: Api) -> None:
+    """A request head trickling in a byte at a time is cut off once the head deadline
+    (admin_api.request_timeout_s, 2 s here) passes, instead of holding a request thread;
+    the client keeps sending for up to 30 s (each byte well inside the socket timeout)."""
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(api.ca))
+    answer, cut_off = b"", False
+    with socket.create_connection(("127.0.0.1", api.port), timeout=60) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        tls.settimeout(0.5)
+        for _ in range(60):
+            try:
+                tls.sendall(b"a")
+                chunk = tls.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:  # reset after the answer
+                cut_off = True
+                break
+            answer += chunk
+            if not chunk or answer:
+                cut_off = True
+                break
+    assert cut_off, "the server kept waiting for a trickling request head"
+    assert not answer or answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert api.call("GET", "/healthz", None).status_code == 200  # others still served
