@@ -14,12 +14,14 @@ import logging
 from typing import Any
 
 import falcon
+from sqlalchemy import select
 
 from gateway import actor
 from gateway.admin_api import tokens
 from gateway.admin_api.calls import ApiError, Call, from_gateway_error
 from gateway.admin_api.routes import Registry, Reply, Route, build_registry
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
+from gateway.catalog.tables import tenants
 from gateway.core import Core
 from gateway.outcomes import DENIED, ERROR, MISS
 from gateway.textout import to_jsonable
@@ -39,7 +41,6 @@ class Dispatcher:
     def __init__(self, core: Core, registry: Registry, max_body_bytes: int) -> None:
         self.core, self.registry, self.max_body = core, registry, max_body_bytes
         self.key = tokens.derive_key(core)
-        self.tenant_ids: dict[str, str] = {}
 
     def responder(self, route: Route):  # type: ignore[no-untyped-def]
         def on_request(_resource: object, req: falcon.Request, resp: falcon.Response,
@@ -158,16 +159,13 @@ class Dispatcher:
             log.exception("admin API: could not audit %s %s", route.method, route.path)
 
     def _chain(self, tenant: str | None) -> str:
+        """The tenant's audit chain (looked up on every call: a purged tenant's name may
+        be given to a new tenant with another chain)."""
         if tenant is None:
             return NO_TENANT_CHAIN
-        if tenant not in self.tenant_ids:
-            from gateway.admin import get_tenant
-
-            try:
-                self.tenant_ids[tenant] = get_tenant(self.core, tenant).id
-            except Exception:
-                return NO_TENANT_CHAIN
-        return self.tenant_ids[tenant]
+        with self.core.catalog.read() as conn:
+            found = conn.execute(select(tenants.c.id).where(tenants.c.name == tenant)).scalar()
+        return found or NO_TENANT_CHAIN
 
 
 def _error_serializer(_req: falcon.Request, resp: falcon.Response,

@@ -70,6 +70,7 @@ class Api:
     port: int
     proc: subprocess.Popen[str]
     tokens: dict[str, str] = field(default_factory=dict)
+    log: Path | None = None
 
     @property
     def url(self) -> str:
@@ -144,17 +145,20 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     base = tmp_path_factory.mktemp("adminapi")
     config, made = _setup(base)
     port = load_config(config).admin_api.port
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env_for(config),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = base / "serve.log"  # a file, not a pipe nobody reads (that could block serve)
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"],
+                                env=env_for(config), stdout=out, stderr=subprocess.STDOUT,
+                                text=True)
 
     def alive() -> None:
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"serve exited: {log.read_text()}")
 
     try:
         for p in (port, load_config(config).sftp.port, load_config(config).webdav.port):
             wait_port(p, 60, alive)
-        yield Api(config, port, proc, made)
+        yield Api(config, port, proc, made, log)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

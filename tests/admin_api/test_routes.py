@@ -121,6 +121,15 @@ def test_every_route_does_what_the_cli_does(api: Api) -> None:
     w("DELETE", T, 422, path=d)  # no confirmation
     assert w("DELETE", T, 200, path=d, params={"confirm": "purge"}).json()["tenant"] == "delta"
     w("GET", T, 404, path=d)
+    # a new tenant of the same name gets its own audit chain, the API's events too
+    assert api.call("POST", "/v1/tenants", json={"name": "delta"}).status_code == 201
+    assert api.call("GET", "/v1/tenants/delta/users").json()["items"] == []
+    with api.core() as core:
+        new_id = admin.get_tenant(core, "delta").id
+    calls = api.events_until(lambda es: any("users 200" in (e["reason"] or "") for e in es),
+                             action="api-call", tenant="delta")
+    listed = [e for e in calls if e["reason"] == "GET /v1/tenants/{tenant}/users 200"]
+    assert listed and listed[-1]["chain"] == new_id
     every = {(r.method, r.path) for r in build_registry().routes}
     assert w.seen == every, f"not exercised: {every - w.seen}"
 
