@@ -104,3 +104,31 @@ def test_changes_are_audited_as_the_token(api: Api) -> None:
     assert disabled and disabled[-1]["user"] == "token:acme-ops"
     assert calls and calls[0]["protocol"] == "api" and calls[0]["tenant"] == "acme"
     assert not [e for e in api.events(path="carl") if e["user"] == "admin"]
+
+
+def test_a_cli_token_works_until_the_cli_revokes_it(api: Api) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.admin_api.conftest import env_for
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "gateway", "admin-token", *args],
+                             env=env_for(api.config), capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    made = json.loads(cli("create", "--name", "ci-bot", "--scope", "users", "--tenant",
+                          "acme", "--expires", "30d", "--json"))
+    secret, ident = made["secret"], made["token"]["id"]
+    assert api.call("GET", "/v1/tenants/acme/users", secret).status_code == 200
+    listed = cli("list")
+    assert "ci-bot" in listed and "acme" in listed and secret[21:] not in listed
+    assert secret[21:] not in cli("list", "--json")
+    cli("revoke", ident)
+    r = api.call("GET", "/v1/tenants/acme/users", secret)
+    assert r.status_code == 401
+    assert r.content == api.call("GET", "/v1/tenants/acme/users", "unknown-token").content
+    assert "revoked" in cli("list")
