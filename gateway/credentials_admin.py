@@ -1,12 +1,18 @@
-"""Rules for creating users' credentials that every admin interface applies alike (the CLI
-and the admin API): an app password is created only after a TOTP-verified step."""
+"""Users' credentials as every admin interface changes them (the CLI and the admin API):
+SSH keys and app passwords added and removed with their audit events, and the rule that an
+app password is created only after a TOTP-verified step."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
+from gateway.admin import record_admin_action
 from gateway.core import Core
 from gateway.errors import GatewayError, NotFound
+from gateway.policy import apppasswords, sshkeys
+from gateway.policy.apppasswords import AppPassword
+from gateway.policy.sshkeys import SshKey
 
 
 class SecondFactorNeeded(GatewayError):
@@ -40,3 +46,40 @@ def require_second_factor(core: Core, tenant: str, user: str, code: str | None) 
     elif facts.user.kind == "human" and needs_totp(replace_grace(facts))[0]:
         raise GatewayError(f"{user}@{tenant} must enrol TOTP first (`totp enroll`): app "
                            "passwords are created after a TOTP-verified step")
+
+
+# --- audited credential changes (the CLI's ``key`` / ``app-password`` and the admin API) ---
+def add_ssh_key(core: Core, tenant: str, user: str, line: str, *,
+                networks: list[str] | None = None, expires_at: datetime | None = None,
+                comment: str | None = None) -> SshKey:
+    """Add a public key to a user; audited as ``ssh-key-add`` (type and fingerprint)."""
+    k = sshkeys.add_key(core, tenant, user, line, networks=networks, expires_at=expires_at,
+                        comment=comment)
+    record_admin_action(core, "ssh-key-add", tenant=tenant, path=user,
+                        reason=f"{k.key_type} {k.fingerprint}")
+    return k
+
+
+def remove_ssh_key(core: Core, tenant: str, user: str, fingerprint: str) -> None:
+    sshkeys.remove_key(core, tenant, user, fingerprint)
+    record_admin_action(core, "ssh-key-remove", tenant=tenant, path=user, reason=fingerprint)
+
+
+def create_app_password(core: Core, tenant: str, user: str, label: str, *,
+                        code: str | None = None, read_only: bool = False, prefix: str = "/",
+                        networks: list[str] | None = None,
+                        expires_at: datetime | None = None) -> tuple[AppPassword, str]:
+    """A new app password and its secret (shown once), after the second-factor rule;
+    audited as ``app-password-create`` (id, label, scope; never the secret)."""
+    require_second_factor(core, tenant, user, code)
+    ap, secret = apppasswords.create(core, tenant, user, label, read_only=read_only,
+                                     prefix=prefix, networks=networks, expires_at=expires_at)
+    scope = " read-only" if ap.read_only else ""
+    record_admin_action(core, "app-password-create", tenant=tenant, path=user,
+                        reason=f"{ap.id[:8]} {ap.label!r}{scope}")
+    return ap, secret
+
+
+def revoke_app_password(core: Core, tenant: str, user: str, ident: str) -> None:
+    apppasswords.revoke(core, tenant, user, ident)
+    record_admin_action(core, "app-password-revoke", tenant=tenant, path=user, reason=ident)

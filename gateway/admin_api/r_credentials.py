@@ -1,12 +1,12 @@
-"""Users' SSH public keys and app passwords (audited like the CLI's ``key`` and
-``app-password`` commands: the same actions, the token as the actor)."""
+"""Users' SSH public keys and app passwords, through ``gateway.credentials_admin`` like the
+CLI's ``key`` and ``app-password`` commands (the same audit events, the token as actor)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from gateway import admin
+from gateway import admin, credentials_admin
 from gateway.admin_api.calls import ApiError, Call, not_found, when
 from gateway.admin_api.routes import BOOL, STR, STRS, Registry, Reply, obj
 
@@ -24,10 +24,6 @@ def _expires(call: Call) -> datetime | None:
     return when("expires", call.field("expires", str))
 
 
-def _audit(call: Call, action: str, tenant: str, user: str, reason: str) -> None:
-    admin.record_admin_action(call.core, action, tenant=tenant, path=user, reason=reason)
-
-
 def register(api: Registry) -> None:
     @api.route("GET", f"{USER}/ssh-keys", scope="read", summary="A user's SSH public keys")
     def list_keys(call: Call) -> dict[str, Any]:
@@ -39,14 +35,11 @@ def register(api: Registry) -> None:
                body=obj(("key",), key=STR, networks=STRS, expires=EXPIRES, comment=STR),
                summary="Add an SSH public key (an OpenSSH key line) to a user")
     def add_key(call: Call) -> Any:
-        from gateway.policy import sshkeys
-
         tenant, user = _login(call)
-        k = sshkeys.add_key(call.core, tenant, user, call.field("key", str, required=True),
-                            networks=call.field("networks", list),
-                            expires_at=_expires(call), comment=call.field("comment", str))
-        _audit(call, "ssh-key-add", tenant, user, f"{k.key_type} {k.fingerprint}")
-        return k
+        return credentials_admin.add_ssh_key(
+            call.core, tenant, user, call.field("key", str, required=True),
+            networks=call.field("networks", list), expires_at=_expires(call),
+            comment=call.field("comment", str))
 
     @api.route("DELETE", f"{USER}/ssh-keys/{{key_id}}", scope="users",
                summary="Remove one of a user's SSH keys (by its id from the listing)")
@@ -58,8 +51,7 @@ def register(api: Registry) -> None:
                  if k.id == call.params["key_id"]]
         if not found:
             raise not_found(f"SSH key {call.params['key_id']!r} of {user}@{tenant}")
-        sshkeys.remove_key(call.core, tenant, user, found[0].fingerprint)
-        _audit(call, "ssh-key-remove", tenant, user, found[0].fingerprint)
+        credentials_admin.remove_ssh_key(call.core, tenant, user, found[0].fingerprint)
         return {"removed": found[0].id, "fingerprint": found[0].fingerprint}
 
     @api.route("GET", f"{USER}/app-passwords", scope="read",
@@ -75,29 +67,21 @@ def register(api: Registry) -> None:
                summary="Create an app password (secret shown once); a user with TOTP needs "
                "a current `code`")
     def create_app_password(call: Call) -> Reply:
-        from gateway.credentials_admin import SecondFactorNeeded, require_second_factor
-        from gateway.policy import apppasswords
-
         tenant, user = _login(call)
         try:
-            require_second_factor(call.core, tenant, user, call.field("code", str))
-        except SecondFactorNeeded:
+            ap, secret = credentials_admin.create_app_password(
+                call.core, tenant, user, call.field("label", str, required=True),
+                code=call.field("code", str), read_only=call.field("read_only", bool, False),
+                prefix=call.field("prefix", str, "/"), networks=call.field("networks", list),
+                expires_at=_expires(call))
+        except credentials_admin.SecondFactorNeeded:
             raise ApiError(422, "totp_code_required", "this user has TOTP: send a current "
                            "code as 'code'") from None
-        ap, secret = apppasswords.create(
-            call.core, tenant, user, call.field("label", str, required=True),
-            read_only=call.field("read_only", bool, False), prefix=call.field("prefix", str, "/"),
-            networks=call.field("networks", list), expires_at=_expires(call))
-        scope = " read-only" if ap.read_only else ""
-        _audit(call, "app-password-create", tenant, user, f"{ap.id[:8]} {ap.label!r}{scope}")
         return Reply({"app_password": ap, "secret": secret}, 201)
 
     @api.route("DELETE", f"{USER}/app-passwords/{{ident}}", scope="users",
                summary="Revoke an app password (by id, id prefix or label)")
     def revoke_app_password(call: Call) -> dict[str, Any]:
-        from gateway.policy import apppasswords
-
         tenant, user = _login(call)
-        apppasswords.revoke(call.core, tenant, user, call.params["ident"])
-        _audit(call, "app-password-revoke", tenant, user, call.params["ident"])
+        credentials_admin.revoke_app_password(call.core, tenant, user, call.params["ident"])
         return {"revoked": call.params["ident"]}

@@ -25,6 +25,7 @@ from gateway.textout import table
 
 # --- SSH keys -------------------------------------------------------------------------------
 def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
+    from gateway import credentials_admin
     from gateway.policy import sshkeys
 
     with open_core(cfg) as core:
@@ -37,9 +38,9 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
             else:
                 with open(args.key, encoding="utf-8") as f:
                     line = f.readline()
-            k = sshkeys.add_key(core, tenant, user, line, networks=optional_list(args.networks),
-                                expires_at=expiry(args.expires), comment=args.comment)
-            audit_change(core, "ssh-key-add", args.login, reason=f"{k.key_type} {k.fingerprint}")
+            k = credentials_admin.add_ssh_key(
+                core, tenant, user, line, networks=optional_list(args.networks),
+                expires_at=expiry(args.expires), comment=args.comment)
             emit(args, k, f"added {k.key_type} key {k.fingerprint} to {args.login}")
         elif args.action == "list":
             keys = sshkeys.list_keys(core, tenant, user)
@@ -49,8 +50,7 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
                  for k in keys], ("fingerprint", "type", "comment", "networks", "expires",
                                   "last used")))
         elif args.action == "remove":
-            sshkeys.remove_key(core, tenant, user, args.fingerprint)
-            audit_change(core, "ssh-key-remove", args.login, reason=args.fingerprint)
+            credentials_admin.remove_ssh_key(core, tenant, user, args.fingerprint)
             emit(args, {"removed": args.fingerprint}, f"removed {args.fingerprint}")
     return 0
 
@@ -89,35 +89,34 @@ def cmd_totp(args: argparse.Namespace, cfg: Config) -> int:
 
 
 # --- app passwords ------------------------------------------------------------------------------
-def _require_second_factor(core, tenant: str, user: str, code: str | None) -> None:  # type: ignore[no-untyped-def]
-    """App passwords are created after a TOTP-verified step when the user has TOTP (asks
-    for the code on a terminal)."""
-    from gateway.credentials_admin import SecondFactorNeeded, require_second_factor
+def _create_app_password(core, tenant: str, user: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """App passwords are created after a TOTP-verified step when the user has TOTP (the
+    code is asked for on a terminal when ``--code`` is missing)."""
+    from gateway import credentials_admin
 
+    options = dict(read_only=args.read_only, prefix=args.prefix,
+                   networks=optional_list(args.networks), expires_at=expiry(args.expires))
     try:
-        require_second_factor(core, tenant, user, code)
-    except SecondFactorNeeded:
-        if code is not None or not sys.stdin.isatty():
+        return credentials_admin.create_app_password(core, tenant, user, args.label,
+                                                     code=args.code, **options)
+    except credentials_admin.SecondFactorNeeded:
+        if args.code is not None or not sys.stdin.isatty():
             raise
         import getpass
 
-        require_second_factor(core, tenant, user, getpass.getpass("current TOTP code: "))
+        return credentials_admin.create_app_password(
+            core, tenant, user, args.label, code=getpass.getpass("current TOTP code: "),
+            **options)
 
 
 def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
+    from gateway import credentials_admin
     from gateway.policy import apppasswords
 
     with open_core(cfg) as core:
         user, tenant = split_login(args.login)
         if args.action == "create":
-            _require_second_factor(core, tenant, user, args.code)
-            ap, secret = apppasswords.create(
-                core, tenant, user, args.label, read_only=args.read_only,
-                prefix=args.prefix, networks=optional_list(args.networks),
-                expires_at=expiry(args.expires))
-            scope = " read-only" if ap.read_only else ""
-            audit_change(core, "app-password-create", args.login,
-                         reason=f"{ap.id[:8]} {ap.label!r}{scope}")
+            ap, secret = _create_app_password(core, tenant, user, args)
             emit(args, {"app_password": ap, "secret": secret},
                   f"app password {ap.label!r} ({ap.id[:8]}) for {args.login}:\n  {secret}\n"
                   "shown once: use it as the WebDAV password of this device")
@@ -132,8 +131,7 @@ def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
                  for a in aps], ("id", "label", "scope", "networks", "expires", "last used",
                                  "state")))
         elif args.action == "revoke":
-            apppasswords.revoke(core, tenant, user, args.ident)
-            audit_change(core, "app-password-revoke", args.login, reason=args.ident)
+            credentials_admin.revoke_app_password(core, tenant, user, args.ident)
             emit(args, {"revoked": args.ident}, f"revoked {args.ident}")
     return 0
 
