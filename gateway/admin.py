@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from gateway import actor
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.catalog import namespace as ns
 from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
@@ -111,8 +112,9 @@ def create_tenant(core: Core, name: str, *, display_name: str = "",
 
 def _admin_event(core: Core, conn, tenant_id: str, tenant_name: str, action: str,  # type: ignore[no-untyped-def]
                  path: str | None = None, reason: str | None = None) -> None:
-    ev = AuditEvent(action=action, protocol="admin", chain=tenant_id, tenant=tenant_name,
-                    user="admin", path=path, reason=reason)
+    who = actor.current()
+    ev = AuditEvent(action=action, protocol=who.protocol, chain=tenant_id, tenant=tenant_name,
+                    user=who.user, remote_addr=who.remote_addr, path=path, reason=reason)
     core.audit.append(conn, [ev])
 
 
@@ -127,8 +129,10 @@ def record_admin_action(core: Core, action: str, *, tenant: str | None = None,
             chain = conn.execute(select(tenants.c.id).where(tenants.c.name == tenant)
                                  ).scalar() or NO_TENANT_CHAIN
         name = tenant
-    core.audit.write_now([AuditEvent(action=action, protocol="admin", chain=chain,
-                                     tenant=name, user="admin", path=path, reason=reason)])
+    who = actor.current()
+    core.audit.write_now([AuditEvent(action=action, protocol=who.protocol, chain=chain,
+                                     tenant=name, user=who.user, remote_addr=who.remote_addr,
+                                     path=path, reason=reason)])
 
 
 def get_tenant(core: Core, name: str) -> Tenant:

@@ -121,6 +121,19 @@ class SFTPSection:
 
 
 @dataclass
+class AdminAPISection:
+    """The admin HTTP API (gateway/admin_api, docs/admin-api.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8444
+    tls: bool = True  # false only on a loopback address
+    threads: int = 8
+    max_body_bytes: int = 65536  # larger request bodies: 413
+    request_timeout_s: int = 15  # a slow client's socket is closed after this
+
+
+@dataclass
 class PolicySection:
     """Identity and policy knobs (see docs/policy.md)."""
 
@@ -154,6 +167,7 @@ class Config:
     sftp: SFTPSection = field(default_factory=SFTPSection)
     policy: PolicySection = field(default_factory=PolicySection)
     notify: NotifySection = field(default_factory=NotifySection)
+    admin_api: AdminAPISection = field(default_factory=AdminAPISection)
     #: [storage.<name>] tables: each blob store's own options, checked by that store
     storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -337,11 +351,11 @@ def _validate_webdav_limits(cfg: Config) -> None:
 
 def _validate(cfg: Config) -> None:
     src = cfg.source
-    for name in ("webdav", "sftp"):
+    for name in ("webdav", "sftp", "admin_api"):
         port = getattr(cfg, name).port
         if not 1 <= port <= 65535:
             raise ConfigError(f"{src}: {name}.port: expected 1 to 65535, got {port}")
-        if getattr(cfg, name).workers < 0:
+        if getattr(getattr(cfg, name), "workers", 0) < 0:
             raise ConfigError(f"{src}: {name}.workers: must be 0 (one per core) or more")
     _validate_storage(cfg)
     if not 0 <= cfg.storage.inline_max_bytes <= MAX_INLINE_BYTES:

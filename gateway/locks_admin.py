@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from sqlalchemy import Connection, delete, select
 
+from gateway import actor
 from gateway.audit import AuditEvent
 from gateway.catalog import locks as store
 from gateway.catalog.tables import dav_locks, tenants
@@ -66,8 +67,10 @@ def list_locks(core: Core, tenant: str | None = None) -> list[LockInfo]:
 
 
 def _audit_break(core: Core, conn: Connection, row, reason: str) -> None:  # type: ignore[no-untyped-def]
-    ev = AuditEvent(action="lock-break", protocol="admin", chain=row.tenant_id,
-                    tenant=row.tenant_name, user="admin", path=unquote(row.root) or "/",
+    who = actor.current()
+    ev = AuditEvent(action="lock-break", protocol=who.protocol, chain=row.tenant_id,
+                    tenant=row.tenant_name, user=who.user, remote_addr=who.remote_addr,
+                    path=unquote(row.root) or "/",
                     reason=f"{reason}; held by {row.principal or 'unknown'}, "
                            f"{row.scope} depth={row.depth}")
     core.audit.append(conn, [ev])

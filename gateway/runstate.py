@@ -110,7 +110,9 @@ def front_end_status(config: Config) -> dict[str, Any]:
     state = read_state(pid_file(config))
     running = (state or {}).get("front_ends", {})
     out: dict[str, Any] = {}
-    for name, available in (("webdav", webdav.AVAILABLE), ("sftp", sftp.AVAILABLE)):
+    # the admin API needs nothing optional (gateway.admin_api.AVAILABLE is always true)
+    for name, available in (("webdav", webdav.AVAILABLE), ("sftp", sftp.AVAILABLE),
+                            ("admin_api", True)):
         section = getattr(config, name)
         pid = (running.get(name) or {}).get("pid")
         out[name] = {"configured": bool(available and section.enabled),

@@ -46,6 +46,7 @@ READ_ONLY = {
     "webhook list": "read (never the secrets)", "event list": "read (the outbox)",
     "event show": "read (one delivery and its attempts)",
     "event rule list": "read",
+    "admin-token list": "read (never the secrets)",
 }
 
 
@@ -125,6 +126,7 @@ STATE_CHANGING = {
     "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
     "webhook add": "webhook-add", "webhook remove": "webhook-remove",
     "event rule add": "event-rule-add", "event rule remove": "event-rule-remove",
+    "admin-token create": "admin-token-create", "admin-token revoke": "admin-token-revoke",
 }
 
 
@@ -191,6 +193,9 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("event rule remove", rule["id"], expect=ex["event rule remove"])
     a("webhook remove", hook["id"], expect=ex["webhook remove"])
     a("gc", expect=ex["gc"])
+    a("admin-token create", "--name", "ops", "--scope", "read", "--expires", "30d",
+      expect=ex["admin-token create"])
+    a("admin-token revoke", "ops", expect=ex["admin-token revoke"])
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
@@ -211,3 +216,8 @@ def test_admin_events_name_no_secret(audited: Audited) -> None:
                         "--json", expect="webhook-add"))["secret"].removeprefix("whsec_")
     events = json.dumps(a.events_after(0), default=str)
     assert password not in events and token not in events and hook not in events
+    api = json.loads(a("admin-token create", "--name", "ops", "--scope", "all", "--json",
+                       expect="admin-token-create"))["secret"]
+    events = json.dumps(a.events_after(0), default=str)
+    assert password not in events and token not in events
+    assert api.startswith("lmx_") and api[21:] not in events  # lmx_ + 16 hex id + _

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
+from gateway.actor import ADMIN_PROTOCOLS
 from gateway.audit import AuditEvent
 from gateway.auditv2.chain import (
     FORMAT_V1,
@@ -46,7 +47,7 @@ def erase_subject(core: Core, tenant: str, user: str) -> dict[str, int]:
             raise GatewayError(f"no tenant {tenant!r}: see `lumanox-gateway tenant list`")
         mine = (audit_events.c.chain == tid) & (audit_events.c.user == name)
         # administrators' events about the account (user-create, user-delete ...) name it
-        named = (audit_events.c.chain == tid) & (audit_events.c.protocol == "admin") & \
+        named = (audit_events.c.chain == tid) & audit_events.c.protocol.in_(ADMIN_PROTOCOLS) & \
             (audit_events.c.path == name)
         v1 = audit_events.c.format == FORMAT_V1
         if conn.execute(select(func.count()).where(mine | named, v1)).scalar():

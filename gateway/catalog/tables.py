@@ -381,4 +381,17 @@ notify_leases = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(128), nullable=False),
     Column("expires_at", UTC_TIME, nullable=False),
+admin_tokens = Table(
+    "admin_tokens",  # bearer tokens of the admin HTTP API (gateway/admin_api/tokens.py)
+    metadata,
+    Column("id", String(32), primary_key=True),  # public part of the token
+    Column("name", String(100), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),  # read | tenants | users | reports | all
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"),
+           nullable=True),  # NULL: every tenant
+    Column("digest", String(64), nullable=False),  # HMAC-SHA256 hex of the secret part
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("expires_at", UTC_TIME, nullable=True),
+    Column("revoked_at", UTC_TIME, nullable=True),
+    Column("last_used_at", UTC_TIME, nullable=True),
 )

@@ -65,47 +65,18 @@ def cmd_audit(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _verify(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
-    from gateway.audit import ChainProblem, chains, verify_chain
-    from gateway.auditv2 import checkpoint
+    from gateway.auditv2.verify_all import verify_all
 
-    key = core.audit.key
-    cp_path = core.config.audit_checkpoint_file
-    problems: list[ChainProblem] = []
-    try:
-        heads = checkpoint.load(cp_path, key)
-    except checkpoint.CheckpointInvalid as e:
-        heads = None
-        problems.append(ChainProblem("-", 0, "checkpoint", str(e)))
-    with core.catalog.read() as conn:
-        names = chains(conn)
-        tenant_ids = {t.name: t.id for t in admin.list_tenants(core)}
-        if args.tenant:
-            if args.tenant not in tenant_ids:
-                raise GatewayError(f"no tenant {args.tenant!r}: see `lumanox-gateway tenant list`")
-            names = [tenant_ids[args.tenant]]
-        elif heads:  # a chain the checkpoint knows but the catalog lost entirely
-            names = sorted(set(names) | set(heads))
-        if heads is None and names and not problems:
-            problems.append(ChainProblem("-", 0, "checkpoint", (
-                f"the audit checkpoint {cp_path} is missing, so a truncated chain would go "
-                "unnoticed: restore it from a backup; if it is lost for good, `audit "
-                "checkpoint --yes` writes a new one from the current heads")))
-        by_id = {v: k for k, v in tenant_ids.items()}
-        problems += [p for p in (verify_chain(conn, c, key, (heads or {}).get(c))
-                                 for c in names) if p]
-    found = [{"tenant": by_id.get(p.chain, p.chain), "seq": p.seq, "kind": p.kind,
-              "detail": p.detail} for p in problems]
+    report = verify_all(core, args.tenant)
     if args.json:
-        print(dump_json({"intact": not problems, "chains_checked": len(names),
-                         "checkpoint": None if heads is None else str(cp_path),
-                         "problems": found}))
+        print(dump_json(report))
     else:
-        for f in found:
+        for f in report["problems"]:
             print(f"audit chain of {f['tenant']}: event {f['seq']} {f['kind']}: "
                   f"{f['detail']}", file=sys.stderr)
-        if not problems:
-            print(f"audit chains intact: {len(names)} checked")
-    return EXIT_ERROR if problems else 0
+        if report["intact"]:
+            print(f"audit chains intact: {report['chains_checked']} checked")
+    return 0 if report["intact"] else EXIT_ERROR
 
 
 def _erase(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]

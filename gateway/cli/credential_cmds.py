@@ -20,12 +20,12 @@ from gateway.cli.common import (
     user_command,
 )
 from gateway.config import Config
-from gateway.errors import GatewayError
 from gateway.textout import table
 
 
 # --- SSH keys -------------------------------------------------------------------------------
 def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
+    from gateway import credentials_admin
     from gateway.policy import sshkeys
 
     with open_core(cfg) as core:
@@ -38,9 +38,9 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
             else:
                 with open(args.key, encoding="utf-8") as f:
                     line = f.readline()
-            k = sshkeys.add_key(core, tenant, user, line, networks=optional_list(args.networks),
-                                expires_at=expiry(args.expires), comment=args.comment)
-            audit_change(core, "ssh-key-add", args.login, reason=f"{k.key_type} {k.fingerprint}")
+            k = credentials_admin.add_ssh_key(
+                core, tenant, user, line, networks=optional_list(args.networks),
+                expires_at=expiry(args.expires), comment=args.comment)
             emit(args, k, f"added {k.key_type} key {k.fingerprint} to {args.login}")
         elif args.action == "list":
             keys = sshkeys.list_keys(core, tenant, user)
@@ -50,8 +50,7 @@ def cmd_key(args: argparse.Namespace, cfg: Config) -> int:
                  for k in keys], ("fingerprint", "type", "comment", "networks", "expires",
                                   "last used")))
         elif args.action == "remove":
-            sshkeys.remove_key(core, tenant, user, args.fingerprint)
-            audit_change(core, "ssh-key-remove", args.login, reason=args.fingerprint)
+            credentials_admin.remove_ssh_key(core, tenant, user, args.fingerprint)
             emit(args, {"removed": args.fingerprint}, f"removed {args.fingerprint}")
     return 0
 
@@ -90,54 +89,34 @@ def cmd_totp(args: argparse.Namespace, cfg: Config) -> int:
 
 
 # --- app passwords ------------------------------------------------------------------------------
-def _require_second_factor(core, tenant: str, user: str, code: str | None) -> None:  # type: ignore[no-untyped-def]
-    """App passwords are created after a TOTP-verified step when the user has TOTP."""
-    from gateway.policy import totp
-    from gateway.policy.decision import needs_totp
-    from gateway.policy.gate import Gate
+def _create_app_password(core, tenant: str, user: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """App passwords are created after a TOTP-verified step when the user has TOTP (the
+    code is asked for on a terminal when ``--code`` is missing)."""
+    from gateway import credentials_admin
 
-    facts = Gate(core).load("webdav", tenant, user, "127.0.0.1").facts
-    if facts.user is None:
-        raise GatewayError(f"no user {user}@{tenant}")
-    if facts.user.totp_enrolled:
-        if code is None:
-            if not sys.stdin.isatty():
-                raise GatewayError("this user has TOTP: pass --code CODE (a current code)")
-            import getpass
+    options = dict(read_only=args.read_only, prefix=args.prefix,
+                   networks=optional_list(args.networks), expires_at=expiry(args.expires))
+    try:
+        return credentials_admin.create_app_password(core, tenant, user, args.label,
+                                                     code=args.code, **options)
+    except credentials_admin.SecondFactorNeeded:
+        if args.code is not None or not sys.stdin.isatty():
+            raise
+        import getpass
 
-            code = getpass.getpass("current TOTP code: ")
-        assert facts.tenant is not None
-        if not totp.verify(core, facts.tenant.id, facts.user.id, code):
-            raise GatewayError("the TOTP code is wrong, expired or already used; nothing created")
-    elif facts.user.kind == "human" and needs_totp(replace_grace(facts))[0]:
-        raise GatewayError(f"{user}@{tenant} must enrol TOTP first (`totp enroll`): app "
-                           "passwords are created after a TOTP-verified step")
-
-
-def replace_grace(facts):  # type: ignore[no-untyped-def]
-    """Facts as if the enrolment grace were over (a grace period does not waive TOTP for
-    creating a long-lived credential)."""
-    from dataclasses import replace
-
-    assert facts.tenant is not None
-    return replace(facts, tenant=replace(facts.tenant, policy=replace(
-        facts.tenant.policy, grace_until=None)))
+        return credentials_admin.create_app_password(
+            core, tenant, user, args.label, code=getpass.getpass("current TOTP code: "),
+            **options)
 
 
 def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
+    from gateway import credentials_admin
     from gateway.policy import apppasswords
 
     with open_core(cfg) as core:
         user, tenant = split_login(args.login)
         if args.action == "create":
-            _require_second_factor(core, tenant, user, args.code)
-            ap, secret = apppasswords.create(
-                core, tenant, user, args.label, read_only=args.read_only,
-                prefix=args.prefix, networks=optional_list(args.networks),
-                expires_at=expiry(args.expires))
-            scope = " read-only" if ap.read_only else ""
-            audit_change(core, "app-password-create", args.login,
-                         reason=f"{ap.id[:8]} {ap.label!r}{scope}")
+            ap, secret = _create_app_password(core, tenant, user, args)
             emit(args, {"app_password": ap, "secret": secret},
                   f"app password {ap.label!r} ({ap.id[:8]}) for {args.login}:\n  {secret}\n"
                   "shown once: use it as the WebDAV password of this device")
@@ -152,8 +131,7 @@ def cmd_app_password(args: argparse.Namespace, cfg: Config) -> int:
                  for a in aps], ("id", "label", "scope", "networks", "expires", "last used",
                                  "state")))
         elif args.action == "revoke":
-            apppasswords.revoke(core, tenant, user, args.ident)
-            audit_change(core, "app-password-revoke", args.login, reason=args.ident)
+            credentials_admin.revoke_app_password(core, tenant, user, args.ident)
             emit(args, {"revoked": args.ident}, f"revoked {args.ident}")
     return 0
 

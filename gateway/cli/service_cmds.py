@@ -105,9 +105,10 @@ def cmd_gc(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
-    from gateway import sftp, webdav
+    from gateway import admin_api, sftp, webdav
 
-    available = {"webdav": webdav.AVAILABLE, "sftp": sftp.AVAILABLE}
+    available = {"webdav": webdav.AVAILABLE, "sftp": sftp.AVAILABLE,
+                 "admin_api": admin_api.AVAILABLE}
     # checks and migrations once; closed (no threads, no connections) before the
     # front-ends are forked from this process
     with open_core(cfg):

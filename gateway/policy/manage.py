@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gateway import actor
 from gateway.audit import AuditEvent
 from gateway.catalog.tables import users
 from gateway.core import Core
@@ -53,8 +54,10 @@ USER_KEYS = ("protocols", "methods", "networks", "max_sessions", "second_factor"
 
 def _event(core: Core, conn, tenant_id: str, tenant: str, reason: str, path: str | None = None,  # type: ignore[no-untyped-def]
            ) -> None:
-    core.audit.append(conn, [AuditEvent(action="policy-set", protocol="admin", chain=tenant_id,
-                                        tenant=tenant, user="admin", path=path, reason=reason)])
+    who = actor.current()
+    core.audit.append(conn, [AuditEvent(action="policy-set", protocol=who.protocol,
+                                        chain=tenant_id, tenant=tenant, user=who.user,
+                                        remote_addr=who.remote_addr, path=path, reason=reason)])
 
 
 def get_tenant_policy(core: Core, tenant: str) -> TenantPolicy:
