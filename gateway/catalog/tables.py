@@ -381,6 +381,8 @@ notify_leases = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(128), nullable=False),
     Column("expires_at", UTC_TIME, nullable=False),
+)
+
 admin_tokens = Table(
     "admin_tokens",  # bearer tokens of the admin HTTP API (gateway/admin_api/tokens.py)
     metadata,
