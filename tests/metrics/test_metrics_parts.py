@@ -1,0 +1,79 @@
+"""The parts without a running gateway: reading a login event, the switch, the folder
+``serve`` prepares, the refusals of ``metrics``, the timed store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.audit import AuditEvent
+from gateway.backends import LocalBlobStore
+from gateway.config import Config
+from gateway.metrics import ENV_DIR, active, metrics_dir
+from gateway.metrics.exposition import MetricsUnavailable, counting_dir
+from gateway.metrics.observer import login_method, login_result
+from gateway.metrics.process import prepare
+from tests.metrics.conftest import Served
+from tests.metrics.conftest import prepare as prepare_gateway
+
+
+def test_login_method_and_result_from_the_audit_event() -> None:
+    assert login_method("method=password; wrong password") == "password"
+    assert login_method("method=publickey") == "publickey"
+    assert login_method("login is not a canonical USER@TENANT") == "-"
+    assert login_method(None) == "-"
+    ok = AuditEvent(action="login", protocol="ssh", reason="method=password; partial success")
+    assert login_result(ok) == "partial"
+    assert login_result(AuditEvent(action="login", protocol="ssh", result="denied",
+                                   reason="method=password; partial success")) == "denied"
+
+
+def test_prepare_empties_the_folder_and_names_it(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_DIR, raising=False)
+    cfg = Config(base_dir=tmp_path)
+    stale = metrics_dir(cfg) / "counter_99999.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    assert not active(cfg)  # a CLI or test process never counts
+    prepare(cfg)
+    assert os.environ[ENV_DIR] == str(metrics_dir(cfg))
+    assert list(metrics_dir(cfg).iterdir()) == []
+    assert active(cfg)
+    cfg.metrics.enabled = False
+    prepare(cfg)
+    assert ENV_DIR not in os.environ and not active(cfg)
+
+
+def test_metrics_refuses_in_one_line_without_serve(tmp_path: Path) -> None:
+    served = Served(tmp_path, prepare_gateway(tmp_path), proc=None)  # type: ignore[arg-type]
+    p = served.cli("metrics", ok=False)
+    assert p.returncode != 0
+    assert p.stderr.count("\n") == 1 and "lumanox-gateway serve" in p.stderr, p.stderr
+    cfg = served.cfg
+    cfg.metrics.enabled = False
+    with pytest.raises(MetricsUnavailable, match=r"metrics\.enabled = false"):
+        counting_dir(cfg)
+
+
+def test_timed_store_passes_everything_through(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_DIR, str(tmp_path / "m"))
+    (tmp_path / "m").mkdir()
+    from gateway.metrics import families
+    from gateway.metrics.timedstore import TimedStore
+
+    store = TimedStore(LocalBlobStore(tmp_path / "blobs"))
+    before = families.STORE.labels(op="put")._sum.get()
+    sink = store.create("a" * 32)
+    sink.write(b"hello")
+    assert sink.commit() == 5
+    with store.open("a" * 32) as src:
+        buf = bytearray(5)
+        assert src.readinto(0, memoryview(buf)) == 5 and bytes(buf) == b"hello"
+    assert [b.blob_id for b in store.enumerate()] == ["a" * 32]
+    store.delete("a" * 32)
+    assert list(store.enumerate()) == []
+    assert families.STORE.labels(op="put")._sum.get() > before
