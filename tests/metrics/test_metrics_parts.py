@@ -77,3 +77,12 @@ def test_timed_store_passes_everything_through(tmp_path: Path,
     store.delete("a" * 32)
     assert list(store.enumerate()) == []
     assert families.STORE.labels(op="put")._sum.get() > before
+
+
+def test_record_alert_counts_by_rule() -> None:
+    from gateway.metrics import families, record_alert
+
+    before = families.ALERTS.labels(rule="disk-full")._value.get()
+    record_alert("disk-full")
+    record_alert("disk-full")
+    assert families.ALERTS.labels(rule="disk-full")._value.get() == before + 2

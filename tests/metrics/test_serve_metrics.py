@@ -4,6 +4,9 @@ the sessions gauge follows connections, and ``status`` shows the live picture.""
 
 from __future__ import annotations
 
+import base64
+import socket
+import ssl
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -114,6 +117,23 @@ def test_sessions_gauge_follows_connections(served: Served) -> None:
     # every WebDAV request has ended: none is counted as open
     assert wait_for(lambda: served.value("lumanox_sessions_open", protocol="webdav") == 0)
     assert served.status()["live"]["sessions"] == {"sftp": 0, "webdav": 0}
+
+
+def test_webdav_request_is_an_open_session_until_answered(served: Served) -> None:
+    """A PUT whose body is still arriving: authenticated, so its session is open."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    auth = base64.b64encode(f"alice@acme:{PW}".encode()).decode()
+    with socket.create_connection(("127.0.0.1", served.cfg.webdav.port), timeout=20) as raw, \
+            ctx.wrap_socket(raw) as tls:
+        tls.sendall(f"PUT /slow.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+                    "Content-Length: 10\r\nConnection: close\r\n\r\nhello".encode())
+        assert wait_for(lambda: served.value("lumanox_sessions_open", protocol="webdav",
+                                             tenant="acme") == 1)
+        assert served.status()["live"]["sessions"]["webdav"] == 1
+        tls.sendall(b"world")
+        assert tls.recv(64).startswith(b"HTTP/1.1 201")
+    assert wait_for(lambda: served.value("lumanox_sessions_open", protocol="webdav") == 0)
 
 
 def test_status_shows_listeners_sessions_and_recent_problems(served: Served) -> None:
