@@ -86,3 +86,30 @@ def test_record_alert_counts_by_rule() -> None:
     record_alert("disk-full")
     record_alert("disk-full")
     assert families.ALERTS.labels(rule="disk-full")._value.get() == before + 2
+
+
+def test_recent_problems_newest_first_on_both_catalogs(core) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.metrics.live import live_status, recent_problems
+
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    core.audit.write_now([
+        AuditEvent(action="read", protocol="sftp", result="error", path="/a", ts=t0),
+        AuditEvent(action="write", protocol="webdav", result="ok", path="/b",
+                   ts=t0 + timedelta(seconds=1)),
+        AuditEvent(action="login", protocol="ssh", result="denied", reason="wrong password",
+                   ts=t0 + timedelta(seconds=2)),
+        AuditEvent(action="stat", protocol="sftp", result="miss", path="/c",
+                   ts=t0 + timedelta(seconds=3)),
+    ])
+    got = recent_problems(core, 5)
+    assert [(e["action"], e["result"]) for e in got] == [("login", "denied"), ("read", "error")]
+    assert got[0]["ts"].startswith(str(t0.year)) and got[0]["reason"] == "wrong password"
+    assert recent_problems(core, 1)[0]["action"] == "login"
+    from localnet import free_port
+
+    core.config.webdav.port, core.config.sftp.port = free_port(), free_port()
+    live = live_status(core)  # nothing serves this data directory
+    assert live["serving"] is False and live["sessions"] is None and live["uptime_s"] is None
+    assert all(not p["up"] for p in live["listeners"].values())
