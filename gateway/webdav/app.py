@@ -116,12 +116,17 @@ class GatewayApp:
             return [body]
         if self.access is None:
             return self.dav(environ, start_response)
-        return SessionEnd(self.dav(environ, start_response), environ, self.access)
+        try:
+            return SessionEnd(self.dav(environ, start_response), environ, self.access)
+        except BaseException:
+            SessionEnd.end(environ, self.access)
+            raise
 
 
 class SessionEnd:
-    """The response; when the server closes it, the request's session (if one was
-    counted as open) ends (``Access.session_ended``). No cost per chunk."""
+    """The response; when the server closes it (or drops it unclosed: a client gone
+    while cheroot sent the headers), the request's session, if one was counted as open,
+    ends (``Access.session_ended``). No cost per chunk."""
 
     __slots__ = ("access", "environ", "result")
 
@@ -138,9 +143,17 @@ class SessionEnd:
             if close is not None:
                 close()
         finally:
-            principal = self.environ.pop(context.COUNTED_KEY, None)
-            if principal is not None:
-                self.access.session_ended(principal, "webdav")
+            self.end(self.environ, self.access)
+
+    def __del__(self) -> None:
+        self.end(self.environ, self.access)
+
+    @staticmethod
+    def end(environ: dict[str, Any], access: Access) -> None:
+        """End the request's counted session, once."""
+        principal = environ.pop(context.COUNTED_KEY, None)
+        if principal is not None:
+            access.session_ended(principal, "webdav")
 
 
 def _basic_header_ok(header: str | None) -> bool:

@@ -58,10 +58,7 @@ def test_metrics_refuses_in_one_line_without_serve(tmp_path: Path) -> None:
         counting_dir(cfg)
 
 
-def test_timed_store_passes_everything_through(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_DIR, str(tmp_path / "m"))
-    (tmp_path / "m").mkdir()
+def test_timed_store_passes_everything_through(tmp_path: Path) -> None:
     from gateway.metrics import families
     from gateway.metrics.timedstore import TimedStore
 
@@ -113,3 +110,34 @@ def test_recent_problems_newest_first_on_both_catalogs(core) -> None:  # type: i
     live = live_status(core)  # nothing serves this data directory
     assert live["serving"] is False and live["sessions"] is None and live["uptime_s"] is None
     assert all(not p["up"] for p in live["listeners"].values())
+
+
+def test_observer_turns_events_into_series() -> None:
+    from gateway.metrics import families as f
+    from gateway.metrics.observer import MetricsObserver
+
+    def value(family, *labels: str) -> float:  # type: ignore[no-untyped-def]
+        return family.labels(*labels)._value.get()
+
+    obs = MetricsObserver()
+    before = {"ops": value(f.OPERATIONS, "unit", "write", "ok"),
+              "err": value(f.ERRORS, "unit", "read"),
+              "in": value(f.BYTES, "unit", "in"), "out": value(f.BYTES, "unit", "out"),
+              "login": value(f.LOGINS, "unit", "publickey", "partial"),
+              "ban": value(f.BANS, "unit"),
+              "lat": f.LATENCY.labels("unit", "write")._sum.get()}
+    obs.event(AuditEvent(action="write", protocol="unit", bytes=100, duration_ms=250))
+    obs.event(AuditEvent(action="read", protocol="unit", result="error", bytes=7))
+    obs.event(AuditEvent(action="read", protocol="unit", bytes=30))
+    obs.event(AuditEvent(action="login", protocol="unit",
+                         reason="method=publickey; partial success; password next"))
+    obs.event(AuditEvent(action="ban", protocol="unit", result="denied"))
+    assert value(f.OPERATIONS, "unit", "write", "ok") == before["ops"] + 1
+    assert value(f.ERRORS, "unit", "read") == before["err"] + 1
+    assert value(f.BYTES, "unit", "in") == before["in"] + 100
+    assert value(f.BYTES, "unit", "out") == before["out"] + 30  # the failed read: none
+    assert value(f.LOGINS, "unit", "publickey", "partial") == before["login"] + 1
+    assert value(f.BANS, "unit") == before["ban"] + 1
+    assert f.LATENCY.labels("unit", "write")._sum.get() == before["lat"] + 0.25
+    # logins and bans are not operations
+    assert value(f.OPERATIONS, "unit", "login", "ok") == 0

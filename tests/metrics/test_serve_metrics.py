@@ -5,6 +5,7 @@ the sessions gauge follows connections, and ``status`` shows the live picture.""
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import ssl
 from pathlib import Path
@@ -150,5 +151,10 @@ def test_status_shows_listeners_sessions_and_recent_problems(served: Served) -> 
     assert "sessions now:" in text
 
 
-def test_build_info_only_in_metrics(served: Served) -> None:
+def test_build_info_and_json_output(served: Served) -> None:
     assert served.value("lumanox_build_info") >= 1
+    families = {f["name"]: f for f in json.loads(served.cli("metrics", "--json").stdout)}
+    assert families["lumanox_operations"]["type"] == "counter"
+    assert any(s["labels"].get("action") == "write"
+               for s in families["lumanox_operations"]["samples"])
+    assert "lumanox_build_info" not in served.cli("status").stdout
