@@ -151,7 +151,11 @@ def test_status_shows_listeners_sessions_and_recent_problems(served: Served) -> 
     assert "sessions now:" in text
 
 
-def test_build_info_and_json_output(served: Served) -> None:
+def test_build_info_and_json_output(served: Served, tmp_path: Path) -> None:
+    f = tmp_path / "j.txt"
+    f.write_bytes(b"json")
+    assert served.curl("-u", f"alice@acme:{PW}", "-T", str(f), "URL/j.txt").stdout in \
+        ("201", "204")
     assert served.value("lumanox_build_info") >= 1
     families = {f["name"]: f for f in json.loads(served.cli("metrics", "--json").stdout)}
     assert families["lumanox_operations"]["type"] == "counter"
