@@ -48,8 +48,8 @@ def drop_dead(path: Path) -> list[int]:
     return sorted(dead)
 
 
-def collect(config: Config) -> list:
-    """The metric families of every process of the running gateway."""
+def _registry(config: Config):  # -> prometheus_client.CollectorRegistry
+    """A registry over the folder of the running gateway, dead processes' gauges dropped."""
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -57,19 +57,19 @@ def collect(config: Config) -> list:
     drop_dead(path)
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(path))
-    return list(registry.collect())
+    return registry
+
+
+def collect(config: Config) -> list:
+    """The metric families of every process of the running gateway."""
+    return list(_registry(config).collect())
 
 
 def render(config: Config) -> tuple[bytes, str]:
     """The exposition text (body, content type) of the running gateway."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    path = counting_dir(config)
-    drop_dead(path)
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(path))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(_registry(config)), CONTENT_TYPE_LATEST
 
 
 def sample_sums(config: Config, name: str, label: str) -> dict[str, float]:
