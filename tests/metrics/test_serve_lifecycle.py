@@ -49,3 +49,23 @@ def test_disabled_metrics_count_nothing(tmp_path: Path) -> None:
         assert live["sessions"] is None and live["listeners"]["webdav"]["up"] is True
     finally:
         assert served.stop() == 0
+
+
+def test_counters_survive_a_reload(tmp_path: Path) -> None:
+    served = serve(tmp_path, webdav_workers=1)
+    try:
+        f = tmp_path / "r.bin"
+        f.write_bytes(b"r" * 321)
+        assert served.curl("-u", f"alice@acme:{PW}", "-T", str(f), "URL/r1.bin").stdout == "201"
+        old = served.status()["front_ends"]["webdav"]["pid"]
+        served.proc.send_signal(signal.SIGHUP)  # a new generation, fresh interpreters
+        assert wait_for(lambda: "reloaded" in (tmp_path / "serve.out").read_text(), 90)
+        assert served.status()["front_ends"]["webdav"]["pid"] != old
+        assert served.curl("-u", f"alice@acme:{PW}", "-T", str(f), "URL/r2.bin").stdout == "201"
+        assert served.value("lumanox_operations_total", protocol="webdav", action="write",
+                            result="ok") == 2
+        assert served.value("lumanox_transfer_bytes_total", protocol="webdav",
+                            direction="in") == 2 * 321
+        assert served.value("lumanox_sessions_open") == 0
+    finally:
+        assert served.stop() == 0
