@@ -9,13 +9,18 @@ catalog, the blob store, the keyring or the audit log, so a front-end cannot rea
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gateway.audit import AuditEvent
 from gateway.config import Config
 from gateway.core import Core
+from gateway.metrics import active as metrics_active
 from gateway.policy.gate import Gate
 from gateway.principal import Principal
 from gateway.session import Session
+
+if TYPE_CHECKING:
+    from gateway.metrics.process import Counting
 
 
 class Access:
@@ -25,11 +30,28 @@ class Access:
         self._core = core
         self.config: Config = core.config
         self.gate: Gate = gate or Gate(core)
+        self._counting: Counting | None = None
 
     @classmethod
     def open(cls, config: Config, *, migrate: bool | None = False) -> Access:
-        """Open the core for a front-end worker (migrations are the supervisor's job)."""
-        return cls(Core.open(config, migrate=migrate))
+        """Open the core for a front-end worker (migrations are the supervisor's job);
+        under ``serve`` with metrics enabled, this process counts (gateway/metrics)."""
+        access = cls(Core.open(config, migrate=migrate))
+        if metrics_active(config):
+            from gateway.metrics.process import install
+
+            access._counting = install(access._core)
+        return access
+
+    def session_began(self, principal: Principal, protocol: str) -> None:
+        """A front-end's session opened (an SSH connection admitted, a WebDAV request
+        authenticated): the ``sessions_open`` gauge; ``session_ended`` closes it."""
+        if self._counting is not None:
+            self._counting.session(protocol, principal.tenant_name, 1)
+
+    def session_ended(self, principal: Principal, protocol: str) -> None:
+        if self._counting is not None:
+            self._counting.session(protocol, principal.tenant_name, -1)
 
     def session(self, principal: Principal, protocol: str, remote_addr: str,
                 session_id: str | None = None,
@@ -49,6 +71,9 @@ class Access:
         return self._core.store.free_bytes()
 
     def close(self) -> None:
+        counting, self._counting = self._counting, None
+        if counting is not None:
+            counting.close()
         self._core.close()
 
     def __enter__(self) -> Access:

@@ -25,10 +25,11 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
@@ -88,6 +89,15 @@ class AuditEvent:
         return dict(self.__dict__)
 
 
+class AuditObserver(Protocol):
+    """Sees every event once, when it is appended or queued, and every stored batch of
+    queued events (gateway/metrics fills ``AuditLog.observer``; the core imports none)."""
+
+    def event(self, event: AuditEvent) -> None: ...
+
+    def batch(self, size: int, seconds: float, waiting: int) -> None: ...
+
+
 class AuditLog:
     """Appends events to the catalog."""
 
@@ -105,14 +115,22 @@ class AuditLog:
         self._pending = 0
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._closed = False
+        #: set by gateway.metrics in the processes that count; None costs one test per event
+        self.observer: AuditObserver | None = None
         self._thread.start()
 
     # --- appending --------------------------------------------------------------------
     def append(self, conn: Connection, events: Iterable[AuditEvent]) -> None:
         """Chain and insert events inside the caller's write transaction."""
+        self._append(conn, events, self.observer)
+
+    def _append(self, conn: Connection, events: Iterable[AuditEvent],
+                observer: AuditObserver | None) -> None:
         by_chain: dict[str, list[AuditEvent]] = {}
         for ev in events:
             by_chain.setdefault(ev.chain, []).append(ev)
+            if observer is not None:
+                observer.event(ev)
         rows = []
         for chain in sorted(by_chain):  # fixed order: no lock-order deadlocks on PostgreSQL
             head = run_raw(conn, _HEAD, {"chain": chain}).fetchone()
@@ -137,13 +155,17 @@ class AuditLog:
         if self._closed:
             self.write_now([event])
             return
+        if self.observer is not None:
+            self.observer.event(event)
         with self._idle:
             self._pending += 1
         self._queue.put(event)
 
-    def write_now(self, events: list[AuditEvent]) -> None:
+    def write_now(self, events: list[AuditEvent], *, observed: bool = False) -> None:
+        """Store events in a transaction of their own (``observed``: already seen by the
+        observer when they were queued)."""
         with self.catalog.write() as conn:
-            self.append(conn, events)
+            self._append(conn, events, None if observed else self.observer)
 
     # --- background writer ------------------------------------------------------------------
     def _run(self) -> None:
@@ -170,9 +192,10 @@ class AuditLog:
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[AuditEvent]) -> None:
+        started = time.perf_counter()
         for attempt in range(5):
             try:
-                self.write_now(batch)
+                self.write_now(batch, observed=True)
                 break
             except Exception:  # a locked or unreachable database: retry, then report loudly
                 if attempt == 4:
@@ -183,7 +206,10 @@ class AuditLog:
         self._checkpoint_now(force=False)
         with self._idle:
             self._pending -= len(batch)
+            waiting = self._pending
             self._idle.notify_all()
+        if self.observer is not None:
+            self.observer.batch(len(batch), time.perf_counter() - started, waiting)
 
     def _checkpoint_now(self, *, force: bool) -> None:
         if self._checkpoint is None:

@@ -152,6 +152,14 @@ class PolicySection:
 
 
 @dataclass
+class MetricsSection:
+    """Prometheus metrics of ``serve`` (gateway/metrics)."""
+
+    enabled: bool = True
+    status_errors: int = 10  # `status` shows this many recent error/denied events
+
+
+@dataclass
 class Config:
     """The whole configuration. ``base_dir`` anchors relative paths."""
 
@@ -168,6 +176,7 @@ class Config:
     policy: PolicySection = field(default_factory=PolicySection)
     notify: NotifySection = field(default_factory=NotifySection)
     admin_api: AdminAPISection = field(default_factory=AdminAPISection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     #: [storage.<name>] tables: each blob store's own options, checked by that store
     storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -385,6 +394,8 @@ def _validate(cfg: Config) -> None:
     if not 1 <= cfg.audit.checkpoint_interval_s <= 86400:
         raise ConfigError(f"{src}: audit.checkpoint_interval_s: expected 1 to 86400 seconds "
                           "(default 60)")
+    if not 0 <= cfg.metrics.status_errors <= 1000:
+        raise ConfigError(f"{src}: metrics.status_errors: expected 0 to 1000 events")
     pol = cfg.policy
     for key in ("credential_cache_ttl_s", "ldap_cache_ttl_s"):
         if getattr(pol, key) < 0:

@@ -44,6 +44,7 @@ from gateway.frontends import (
     stop_all,
     wait_ready,
 )
+from gateway.metrics.process import prepare as prepare_metrics
 from gateway.runstate import PidFile, pid_file
 from gateway.supervisor_jobs import Job, start_jobs, stop_jobs
 
@@ -57,6 +58,7 @@ def serve(config: Config, front_ends: list[str]) -> int:
     pids = PidFile(pid_file(config))
     pids.acquire()  # refuses when another serve runs on this data directory
     try:
+        prepare_metrics(config)  # before any fork: every process counts into one folder
         return _supervise(config, front_ends, pids)
     finally:
         pids.release()

@@ -28,7 +28,8 @@ from gateway.core import Core
 
 #: commands that change no state, and why
 READ_ONLY = {
-    "status": "reads counts and the pid file",
+    "status": "reads counts, the pid file, the metrics folder and recent failures; its "
+              "listener probes send nothing audited (an anonymous OPTIONS, an SSH banner)",
     "serve": "long-running; every login and operation of its sessions is audited by the "
              "front-ends (tests/webdav, tests/sftp), not the command itself",
     "tenant list": "read", "tenant show": "read",
@@ -47,6 +48,7 @@ READ_ONLY = {
     "event show": "read (one delivery and its attempts)",
     "event rule list": "read",
     "admin-token list": "read (never the secrets)",
+    "metrics": "reads the running gateway's metrics folder",
 }
 
 

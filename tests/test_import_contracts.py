@@ -53,6 +53,7 @@ def test_the_tree_keeps_every_contract() -> None:
     ("webdav/app.py", "from gateway.core import Core  # noqa", "webdav is sealed"),
     ("catalog/namespace.py", "import gateway.policy.gate  # noqa", "storage knows nothing"),
     ("access.py", "import gateway.sftp.handler  # noqa", "layers"),
+    ("audit.py", "import gateway.metrics.families  # noqa", "the core knows nothing of metrics"),
 ])
 def test_an_injected_leak_fails_the_lint(tmp_path: Path, module: str, line: str,
                                          contract: str) -> None:

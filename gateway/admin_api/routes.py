@@ -25,6 +25,7 @@ RESOURCE_MODULES = (
     "gateway.admin_api.r_policy",
     "gateway.admin_api.r_locks",
     "gateway.admin_api.r_audit",
+    "gateway.admin_api.r_metrics",
 )
 
 #: who may call a route: ``public`` (no token), ``read`` (any token), or a token scope

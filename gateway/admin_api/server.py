@@ -87,9 +87,14 @@ def main() -> int:
     except (StartupError, GatewayError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr, flush=True)
         return 2
+    from gateway.metrics.process import install
+
+    counting = install(core)  # under serve with metrics on: the API's calls count too
     try:
         server = make_server(cfg, core)
     except Exception as exc:
+        if counting is not None:
+            counting.close()
         core.close()
         print(f"{PROG}: cannot listen on {cfg.admin_api.host}:{cfg.admin_api.port}: "
               f"{exc}", file=sys.stderr, flush=True)
@@ -104,5 +109,7 @@ def main() -> int:
         if not thread.is_alive():
             break
     server.stop()
+    if counting is not None:
+        counting.close()
     core.close()
     return 0

@@ -68,18 +68,49 @@ def cmd_migrate(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
     from gateway.maintenance import status
+    from gateway.metrics.live import live_status
 
     with open_core(cfg, migrate=False) as core:
         data = status(core)
+        data["live"] = live_status(core)
     lines = [f"{k}: {json.dumps(v) if isinstance(v, dict) else v}" for k, v in data.items()
-             if k != "front_ends"]
+             if k not in ("front_ends", "live")]
     for name, fe in data["front_ends"].items():
         if isinstance(fe, dict):
             state = f"running (pid {fe['pid']})" if fe["running"] else "not running"
             lines.append(f"{name}: {'configured' if fe['configured'] else 'not configured'}"
                          f" on {fe['address']}, {state}")
+    lines += live_lines(data["live"])
     emit(args, data, "\n".join(printable(line) for line in lines))
     return 0
+
+
+def live_lines(live: dict) -> list[str]:
+    """The live picture of ``status`` as text lines."""
+    up = live["uptime_s"]
+    lines = [f"serving: {'yes, up ' + _duration(up) if live['serving'] else 'no'}"]
+    for name, p in live["listeners"].items():
+        lines.append(f"listener {name} {p['address']}: "
+                     f"{'up' if p['up'] else 'DOWN'} ({p['detail']}, {p['probe_ms']} ms)")
+    if live["sessions"] is not None:
+        lines.append("sessions now: " + ", ".join(f"{k} {v}" for k, v in
+                                                  live["sessions"].items()))
+    problems = live["recent_problems"]
+    lines.append(f"recent errors/refusals: {len(problems) or 'none'}")
+    for e in problems:
+        who = f"{e['user'] or '-'}@{e['tenant'] or '-'}"
+        lines.append(f"  {e['ts']} {e['protocol']} {e['action']} {e['result']} {who} "
+                     f"{e['path'] or ''} {e['reason'] or ''}".rstrip())
+    return lines
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "?"
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{s:02d}"
 
 
 def cmd_gc(args: argparse.Namespace, cfg: Config) -> int:

@@ -75,6 +75,8 @@ class GatewaySSHServer(asyncssh.SSHServer):
         self.addr = str(peer[0])
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.principal is not None and self.ticket is not None:
+            self.access.session_ended(self.principal, "sftp")
         ticket, self.ticket = self.ticket, None
         if ticket is not None:  # releases a catalog row: not on the event loop
             try:
@@ -189,6 +191,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
         except AuthenticationFailed:
             raise asyncssh.PermissionDenied("authentication failed") from None
         self.principal = principal
+        self.access.session_began(principal, "sftp")  # ended in connection_lost
 
     # --- channels -----------------------------------------------------------------------
     def session_requested(self) -> GatewayChannel | bool:

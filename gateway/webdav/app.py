@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from jinja2 import Environment
@@ -81,9 +81,11 @@ class GatewayApp:
     """Outermost layer: per-request state, and OPTIONS answered without credentials
     (Windows' mini-redirector probes anonymously before it sends any)."""
 
-    def __init__(self, dav: WsgiDAVApp, max_xml_body_bytes: int) -> None:
+    def __init__(self, dav: WsgiDAVApp, max_xml_body_bytes: int,
+                 access: Access | None = None) -> None:
         self.dav = dav
         self.max_xml_body_bytes = max_xml_body_bytes
+        self.access = access
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -112,7 +114,46 @@ class GatewayApp:
                 ("WWW-Authenticate", f'Basic realm="{REALM}"'),
                 ("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [body]
-        return self.dav(environ, start_response)
+        if self.access is None:
+            return self.dav(environ, start_response)
+        try:
+            return SessionEnd(self.dav(environ, start_response), environ, self.access)
+        except BaseException:
+            SessionEnd.end(environ, self.access)
+            raise
+
+
+class SessionEnd:
+    """The response; when the server closes it (or drops it unclosed: a client gone
+    while cheroot sent the headers), the request's session, if one was counted as open,
+    ends (``Access.session_ended``). No cost per chunk."""
+
+    __slots__ = ("access", "environ", "result")
+
+    def __init__(self, result: Iterable[bytes], environ: dict[str, Any],
+                 access: Access) -> None:
+        self.result, self.environ, self.access = result, environ, access
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.end(self.environ, self.access)
+
+    def __del__(self) -> None:
+        self.end(self.environ, self.access)
+
+    @staticmethod
+    def end(environ: dict[str, Any], access: Access) -> None:
+        """End the request's counted session, once."""
+        principal = environ.pop(context.COUNTED_KEY, None)
+        if principal is not None:
+            access.session_ended(principal, "webdav")
 
 
 def _basic_header_ok(header: str | None) -> bool:
@@ -175,4 +216,4 @@ def build_app(access: Access) -> GatewayApp:
     dav.lock_manager = manager
     provider.set_lock_manager(manager)
     _quiet_wsgidav()
-    return GatewayApp(dav, cfg.webdav.max_xml_body_bytes)
+    return GatewayApp(dav, cfg.webdav.max_xml_body_bytes, access)

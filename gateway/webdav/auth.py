@@ -59,4 +59,7 @@ class GatewayDomainController(BaseDomainController):
                 raise DAVError(HTTP_FORBIDDEN, context_info="WebDAV is not enabled") from None
             return False
         environ[context.SESSION_KEY] = self.access.session(principal, "webdav", addr)
+        if context.COUNTED_KEY not in environ:  # ended when the response is closed (app.py)
+            environ[context.COUNTED_KEY] = principal
+            self.access.session_began(principal, "webdav")
         return True

@@ -8,6 +8,8 @@ import threading
 from typing import Any
 
 SESSION_KEY = "lumanox.session"
+#: the principal whose session this request counts as open (``Access.session_began``)
+COUNTED_KEY = "lumanox.counted"
 
 _local = threading.local()
 

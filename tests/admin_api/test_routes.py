@@ -54,6 +54,11 @@ def test_every_route_does_what_the_cli_does(api: Api) -> None:
     assert w("GET", "/healthz", 200, token=None).text == "ok\n"
     assert w("GET", "/readyz", 200, token=None).json() == {"status": "ready"}
     assert "/v1/tenants" in w("GET", "/openapi.json", 200).json()["paths"]
+    # the running serve's counters: the API's own audited calls are counted under "api"
+    scraped = w("GET", "/metrics", 200, token="read")
+    assert scraped.headers["Content-Type"].startswith("text/plain")
+    assert 'protocol="api"' in scraped.text and "lumanox_operations_total" in scraped.text
+    w("GET", "/metrics", 403, token="acme-read")  # the numbers cover every tenant
     # tenants
     made = w("POST", "/v1/tenants", 201, json={"name": "delta", "quota_bytes": "1G",
                                                  "protocols": ["webdav", "sftp"]}).json()
