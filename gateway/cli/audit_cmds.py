@@ -105,6 +105,12 @@ def _verify(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-d
                   f"{f['detail']}", file=sys.stderr)
         if not problems:
             print(f"audit chains intact: {len(names)} checked")
+    if problems:  # a failed verification is itself audited (alert rule audit_chain)
+        from gateway.audit import AuditEvent
+
+        core.audit.write_now([AuditEvent(
+            action="audit-verify", protocol="admin", result="error", user="admin",
+            reason="; ".join(f"{f['tenant']} {f['kind']} at {f['seq']}" for f in found)[:500])])
     return EXIT_ERROR if problems else 0
 
 

@@ -1,0 +1,142 @@
+"""The evaluator over stored audit events (SQLite and PostgreSQL), with an injected clock:
+windows, de-duplication, seen networks, the lease, and rules switched per tenant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gateway import admin
+from gateway.alerts import ops
+from gateway.alerts.evaluator import Evaluator
+from gateway.alerts.sinks import LogSink
+from gateway.audit import AuditEvent
+from gateway.catalog.tables import alert_seen_networks, audit_events
+from gateway.core import Core
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+class Capture:
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.got: list = []
+
+    def deliver(self, alert) -> None:  # type: ignore[no-untyped-def]
+        self.got.append(alert)
+
+
+def put(core: Core, tenant: admin.Tenant, n: int, *, action: str = "login",
+        result: str = "denied", user: str = "alice", addr: str = "192.0.2.7",
+        start: datetime = T0, step_s: float = 1.0, nbytes: int | None = None,
+        reason: str | None = None, protocol: str = "webdav") -> None:
+    core.audit.write_now([AuditEvent(
+        action=action, protocol=protocol, result=result, chain=tenant.id, tenant=tenant.name,
+        user=user, remote_addr=addr, bytes=nbytes, reason=reason,
+        ts=start + timedelta(seconds=i * step_s)) for i in range(n)])
+
+
+@pytest.fixture
+def evaluator(core: Core, tenant: admin.Tenant) -> tuple[Evaluator, Capture]:
+    sink = Capture()
+    ev = Evaluator(core, holder="test", sinks=[sink, LogSink()])
+    assert ev.run_once(now=T0) is not None  # the cursor starts at the current heads
+    return ev, sink
+
+
+def test_failed_logins_fire_once_per_window_and_repeats_are_counted(
+        core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, sink = evaluator
+    put(core, tenant, 9)  # below the threshold of 10 in 300 s
+    assert ev.run_once(now=T0 + timedelta(seconds=10)).fired == []
+    put(core, tenant, 50, start=T0 + timedelta(seconds=10))
+    got = ev.run_once(now=T0 + timedelta(seconds=70))
+    assert sorted(a.rule for a in got.fired) == ["failed_logins_account",
+                                                 "failed_logins_address"]
+    put(core, tenant, 50, start=T0 + timedelta(seconds=70))  # the same attack goes on
+    again = ev.run_once(now=T0 + timedelta(seconds=130))
+    assert again.fired == [] and again.repeats == 2
+    assert len(sink.got) == 2
+    listed = ops.list_alerts(core, tenant="acme")
+    assert {a.rule for a in listed} == {"failed_logins_account", "failed_logins_address"}
+    assert all(a.delivery == {"capture": "queued", "log": "sent"}
+               for a in listed)
+    assert all(a.repeats == 1 for a in listed)
+    with core.catalog.read() as conn:
+        reasons = list(conn.execute(select(audit_events.c.reason).where(
+            audit_events.c.action == "alert")).scalars())
+    assert len(reasons) == 2 and any(r.startswith("failed_logins_account: ") for r in reasons)
+
+
+def test_failures_spread_wider_than_the_window_do_not_fire(
+        core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, _ = evaluator
+    put(core, tenant, 30, step_s=40)  # 30 failures over 20 minutes: < 10 per 5 minutes
+    assert ev.run_once(now=T0 + timedelta(hours=1)).fired == []
+
+
+def test_a_new_network_fires_after_history_and_not_on_the_first_login(
+        core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, _ = evaluator
+    put(core, tenant, 3, result="ok", addr="198.51.100.10")  # first ever: just recorded
+    assert ev.run_once(now=T0 + timedelta(seconds=5)).fired == []
+    put(core, tenant, 1, result="ok", addr="198.51.100.99", start=T0 + timedelta(minutes=1))
+    assert ev.run_once(now=T0 + timedelta(minutes=2)).fired == []  # same /24
+    put(core, tenant, 2, result="ok", addr="2001:db8:1:2::5", start=T0 + timedelta(minutes=3))
+    fired = ev.run_once(now=T0 + timedelta(minutes=4)).fired
+    assert [(a.rule, a.details["network"]) for a in fired] == [("new_network",
+                                                                "2001:db8:1::/48")]
+    with core.catalog.read() as conn:
+        nets = set(conn.execute(select(alert_seen_networks.c.network)).scalars())
+    assert nets == {"198.51.100.0/24", "2001:db8:1::/48"}
+
+
+def test_a_tenant_override_disables_a_rule_and_lowers_a_threshold(
+        core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, _ = evaluator
+    ops.set_rule(core, "acme", "failed_logins_address", {"enabled": "false"})
+    ops.set_rule(core, "acme", "failed_logins_account", {"threshold": "3"})
+    put(core, tenant, 3)
+    fired = ev.run_once(now=T0 + timedelta(seconds=5)).fired
+    assert [a.rule for a in fired] == ["failed_logins_account"]
+    rules = {r["rule"]: r for r in ops.list_rules(core, "acme")}
+    assert rules["failed_logins_account"]["params"]["threshold"] == 3
+    assert rules["failed_logins_account"]["overridden"] == ["threshold"]
+
+
+def test_single_event_rules(core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, _ = evaluator
+    ops.set_rule(core, "acme", "admin_outside_window", {"enabled": "true",
+                                                        "window": "22:00-06:00"})
+    put(core, tenant, 2, reason="method=app-password; credential expired: app-password nas")
+    put(core, tenant, 1, action="read", result="error", reason="integrity: segment 3")
+    put(core, tenant, 1, action="tenant-set", result="ok", user="admin", protocol="admin")
+    put(core, tenant, 1, action="login", result="denied",  # a label is no trigger
+        reason="method=app-password; 10.0.0.1 outside the networks of app-password "
+        "x; credential expired: y")
+    fired = ev.run_once(now=T0 + timedelta(minutes=1)).fired
+    assert sorted(a.rule for a in fired if a.at < T0 + timedelta(days=1)) == [
+        "admin_outside_window", "decrypt_failure", "expired_credential"]
+
+
+def test_one_evaluator_at_a_time(core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, _ = evaluator
+    other = Evaluator(core, holder="other", sinks=[])
+    assert other.run_once(now=T0 + timedelta(seconds=1)) is None
+    put(core, tenant, 12)
+    assert other.run_once(now=T0 + timedelta(seconds=60)) is not None  # lease expired (30 s)
+    assert ev.run_once(now=T0 + timedelta(seconds=61)) is None
+    assert {a.rule for a in ops.list_alerts(core)} >= {"failed_logins_account"}
+
+
+def test_rule_test_reports_without_storing_or_sending(core: Core, tenant: admin.Tenant,
+                                                      evaluator) -> None:  # type: ignore[no-untyped-def]
+    _, sink = evaluator
+    put(core, tenant, 60, action="read", result="ok", nbytes=1000)
+    would = ops.test_rule(core, "mass_download", since=T0 - timedelta(minutes=1),
+                          until=T0 + timedelta(minutes=5))
+    assert [(a.rule, a.details["files"]) for a in would] == [("mass_download", 50)]
+    assert ops.list_alerts(core) == [] and sink.got == []
