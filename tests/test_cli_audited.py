@@ -43,6 +43,8 @@ READ_ONLY = {
     "key list": "read",
     "app-password list": "read",
     "locks list": "read",
+    "alert rule list": "read", "alert list": "read",
+    "alert rule test": "evaluates stored events; stores and sends nothing",
 }
 
 
@@ -120,6 +122,7 @@ STATE_CHANGING = {
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
     "locks break": "lock-break",
     "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
+    "alert rule set": "alert-rule-set",
 }
 
 
@@ -183,6 +186,8 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
+    a("alert rule set", "failed_logins_account", "threshold=5", "--tenant", "acme",
+      expect=ex["alert rule set"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
 

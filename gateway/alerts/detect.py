@@ -25,7 +25,7 @@ from gateway.timewindow import in_window
 Event = dict[str, Any]
 #: a denied login whose decision was "credential expired" (gateway/policy/decision.py);
 #: anchored so that a label naming those words elsewhere cannot match
-EXPIRED = re.compile(r"^(method=[^;]*; )?credential expired: ")
+EXPIRED = re.compile(r"^(method=[^;]*; )?credential: expired: ")
 INTEGRITY_REASONS = ("integrity", "key-unavailable")
 OWN_PROTOCOL = "alerts"
 

@@ -35,9 +35,9 @@ F_TOTP = "totp"
 
 #: hint categories a front-end may show to a client (say nothing about the account itself)
 HINT_APP_PASSWORD = "app-password-required"  # noqa: S105
-#: the start of the audited reason when an expired key or app password was tried (the
-#: alert rule ``expired_credential`` looks for it)
-CREDENTIAL_EXPIRED = "credential expired"
+#: the detail of the "credential" rule when an expired key or app password was tried: the
+#: audited reason starts "credential: expired: " (the alert rule ``expired_credential``)
+CREDENTIAL_EXPIRED = "expired"
 
 
 class Verdict(enum.Enum):

@@ -111,12 +111,12 @@ def test_single_event_rules(core: Core, tenant: admin.Tenant, evaluator) -> None
     ev, _ = evaluator
     ops.set_rule(core, "acme", "admin_outside_window", {"enabled": "true",
                                                         "window": "22:00-06:00"})
-    put(core, tenant, 2, reason="method=app-password; credential expired: app-password nas")
+    put(core, tenant, 2, reason="method=app-password; credential: expired: app-password nas")
     put(core, tenant, 1, action="read", result="error", reason="integrity: segment 3")
     put(core, tenant, 1, action="tenant-set", result="ok", user="admin", protocol="admin")
     put(core, tenant, 1, action="login", result="denied",  # a label is no trigger
-        reason="method=app-password; 10.0.0.1 outside the networks of app-password "
-        "x; credential expired: y")
+        reason="method=app-password; credential-network: 10.0.0.1 outside the networks of "
+        "app-password x; credential: expired: y")
     fired = ev.run_once(now=T0 + timedelta(minutes=1)).fired
     assert sorted(a.rule for a in fired if a.at < T0 + timedelta(days=1)) == [
         "admin_outside_window", "decrypt_failure", "expired_credential"]
