@@ -152,8 +152,11 @@ def mass_download(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
 
 # --- single-event rules ------------------------------------------------------------------
 def new_network(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
+    """Logins, and every other successful operation of an account (a WebDAV login the
+    gate's credential cache answered leaves no login event, its requests do)."""
     for e in events:
-        if e["action"] != "login" or e["result"] != "ok" or not e["user"] or not e["tenant"]:
+        if e["result"] != "ok" or not e["user"] or not e["tenant"] or \
+                e["protocol"] in ("admin", OWN_PROTOCOL):
             continue
         net = network_of(e["remote_addr"])
         if net is None:
@@ -162,9 +165,9 @@ def new_network(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
         if net not in known:
             if known and scope.params(e["tenant"], "new_network")["enabled"]:
                 yield FiredAlert("new_network", e["tenant"], f"{_account(e)} {net}", e["ts"],
-                                 "login from a network never seen for this account",
+                                 "access from a network never seen for this account",
                                  {"network": net, "known_networks": sorted(known)[:20],
-                                  "protocol": e["protocol"]},
+                                  "protocol": e["protocol"], "action": e["action"]},
                                  user=e["user"], remote_addr=e["remote_addr"])
             scope.seen.add(e["tenant"], e["user"], net, e["ts"])
 

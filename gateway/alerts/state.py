@@ -174,7 +174,7 @@ class TableSeen:
 
 
 class HistorySeen(TableSeen):
-    """Seen networks as of a past time: the successful logins stored before ``since``
+    """Seen networks as of a past time: the account's successful events before ``since``
     (``alert rule test``: nothing is written)."""
 
     def __init__(self, conn: Connection, since: datetime) -> None:
@@ -188,8 +188,8 @@ class HistorySeen(TableSeen):
         if key not in self._known:
             e = audit_events
             addrs = self.conn.execute(select(e.c.remote_addr).distinct().where(
-                e.c.tenant == tenant, e.c.user == user, e.c.action == "login",
-                e.c.result == "ok", e.c.ts < self.since)).scalars()
+                e.c.tenant == tenant, e.c.user == user, e.c.result == "ok",
+                e.c.protocol.not_in(("admin", "alerts")), e.c.ts < self.since)).scalars()
             self._known[key] = {n for n in map(network_of, addrs) if n}
         return set(self._known[key])
 

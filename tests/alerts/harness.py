@@ -20,8 +20,7 @@ from gateway.config import load_config
 __all__ = ["PW", "AlertGateway", "start"]
 
 POLICY = ("defender_max_score = 100000\ndefender_account_max_score = 100000\n"
-          "argon2_time_cost = 1\nargon2_memory_kib = 1024\nargon2_parallelism = 1\n"
-          "credential_cache_ttl_s = 0\n")
+          "argon2_time_cost = 1\nargon2_memory_kib = 1024\nargon2_parallelism = 1\n")
 
 
 class AlertGateway:

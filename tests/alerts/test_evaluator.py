@@ -89,9 +89,14 @@ def test_a_new_network_fires_after_history_and_not_on_the_first_login(
     fired = ev.run_once(now=T0 + timedelta(minutes=4)).fired
     assert [(a.rule, a.details["network"]) for a in fired] == [("new_network",
                                                                 "2001:db8:1::/48")]
+    # a request without a login event of its own (the gate's credential cache answered)
+    put(core, tenant, 1, action="read", result="ok", addr="203.0.113.5",
+        start=T0 + timedelta(minutes=5))
+    fired = ev.run_once(now=T0 + timedelta(minutes=6)).fired
+    assert [a.subject for a in fired] == ["alice@acme 203.0.113.0/24"]
     with core.catalog.read() as conn:
         nets = set(conn.execute(select(alert_seen_networks.c.network)).scalars())
-    assert nets == {"198.51.100.0/24", "2001:db8:1::/48"}
+    assert nets == {"198.51.100.0/24", "2001:db8:1::/48", "203.0.113.0/24"}
 
 
 def test_a_tenant_override_disables_a_rule_and_lowers_a_threshold(
