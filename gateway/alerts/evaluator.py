@@ -110,7 +110,11 @@ class Evaluator:
                 result.fired.append(alert)
             seen.flush(conn)
             state.save_cursor(conn, moved, verified_at)
-        self._deliver(result.fired)
+            stranded = [a for a in state.undelivered(conn) if a.id not in
+                        {f.id for f in result.fired}]
+            for a in stranded:
+                a.tenant_id = names.get(a.tenant or "")
+        self._deliver(stranded + result.fired)
         return result
 
     def _deliver(self, alerts: list[FiredAlert]) -> None:

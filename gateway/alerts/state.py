@@ -226,11 +226,19 @@ def set_delivery(conn: Connection, alert_id: int, delivery: dict[str, str]) -> N
                  .values(delivery=json.dumps(delivery, sort_keys=True)))
 
 
-def fired(conn: Connection, tenant: str | None, limit: int) -> list[FiredAlert]:
+def undelivered(conn: Connection, limit: int = 100) -> list[FiredAlert]:
+    """Alerts stored but never handed to the sinks (their evaluator stopped in between)."""
+    return fired(conn, None, limit, undelivered=True)
+
+
+def fired(conn: Connection, tenant: str | None, limit: int,
+          undelivered: bool = False) -> list[FiredAlert]:
     t = alerts_fired
     q = select(t)
     if tenant:
         q = q.where(t.c.tenant == tenant)
+    if undelivered:
+        q = q.where(t.c.delivery == "{}")
     rows = conn.execute(q.order_by(t.c.fired_at.desc(), t.c.id.desc()).limit(limit)).mappings()
     return [FiredAlert(r["rule"], r["tenant"], r["subject"], aware(r["at"]),  # type: ignore[arg-type]
                        r["summary"], json.loads(r["details"]), id=r["id"],

@@ -145,3 +145,18 @@ def test_rule_test_reports_without_storing_or_sending(core: Core, tenant: admin.
                           until=T0 + timedelta(minutes=5))
     assert [(a.rule, a.details["files"]) for a in would] == [("mass_download", 50)]
     assert ops.list_alerts(core) == [] and sink.got == []
+
+
+def test_an_alert_stored_but_never_delivered_is_delivered_next_round(
+        core: Core, tenant: admin.Tenant, evaluator) -> None:  # type: ignore[no-untyped-def]
+    from gateway.alerts import state
+    from gateway.alerts.model import FiredAlert
+
+    ev, sink = evaluator
+    with core.catalog.write() as conn:  # an evaluator that stopped right after its commit
+        state.store(conn, FiredAlert("mass_download", "acme", "bob@acme", T0, "x"), T0)
+    ev.run_once(now=T0 + timedelta(seconds=5))
+    assert [a.subject for a in sink.got] == ["bob@acme"]
+    assert ops.list_alerts(core)[0].delivery == {"capture": "queued", "log": "sent"}
+    ev.run_once(now=T0 + timedelta(seconds=10))
+    assert len(sink.got) == 1
