@@ -63,22 +63,11 @@ def _account(e: Event) -> str:
 
 
 # --- window rules ---------------------------------------------------------------------------
-def _burst(scope: Scope, rule: str, new: list[Event], keys: tuple[str, ...],
-           where: dict[str, str], params: dict[str, Any]) -> tuple[Event, int, int] | None:
-    """The first new event at which the window of matching events of this subject
-    reached the rule's threshold: (event, files, bytes), or None."""
-    window = timedelta(seconds=params["window_s"])
-    first = min(e["ts"] for e in new)
-    q = select(ev_t.c.ts, ev_t.c.bytes).where(
-        ev_t.c.ts >= first - window, ev_t.c.ts <= max(e["ts"] for e in new),
-        *(getattr(ev_t.c, k) == v for k, v in where.items()),
-        *((getattr(ev_t.c, k).is_(None) if new[0][k] is None else getattr(ev_t.c, k) ==
-           new[0][k]) for k in keys)).order_by(ev_t.c.ts)
-    from gateway.alerts.state import aware
-
-    rows = [(aware(ts), nbytes or 0) for ts, nbytes in scope.conn.execute(q)]
-    threshold = params.get("threshold") or params.get("max_files")
-    max_bytes = params.get("max_bytes")
+def _slide(rows: list[tuple[Any, int]], new: list[Event], window: timedelta,
+           threshold: int, max_bytes: int | None) -> tuple[Event, int, int] | None:
+    """The first new event at which the window ending there reached the threshold (count,
+    or bytes): (event, files, bytes), or None. ``rows`` are (ts, bytes) in time order."""
+    first = new[0]["ts"]
     start, total = 0, 0
     for end, (ts, nbytes) in enumerate(rows):
         total += nbytes
@@ -87,9 +76,40 @@ def _burst(scope: Scope, rule: str, new: list[Event], keys: tuple[str, ...],
             start += 1
         count = end - start + 1
         if ts >= first and (count >= threshold or (max_bytes and total >= max_bytes)):
-            hit = next((e for e in new if e["ts"] >= ts), new[-1])
-            return hit, count, total
+            return next((e for e in new if e["ts"] >= ts), new[-1]), count, total
     return None
+
+
+def _bursts(scope: Scope, rule: str, groups: dict[tuple, list[Event]],
+            keys: tuple[str, ...], where: dict[str, str]
+            ) -> Iterator[tuple[tuple, dict[str, Any], tuple[Event, int, int]]]:
+    """For each subject (``keys`` values) with new events: whether its window reached the
+    rule's threshold. One query per rule and round reads the matching stored events from
+    one window before the first new event to the last."""
+    from gateway.alerts.state import aware
+
+    params = {k: scope.params(new[0]["tenant"], rule) for k, new in groups.items()}
+    live = {k: sorted(new, key=lambda e: e["ts"]) for k, new in groups.items()
+            if params[k]["enabled"]}
+    if not live:
+        return
+    widest = timedelta(seconds=max(params[k]["window_s"] for k in live))
+    lo = min(new[0]["ts"] for new in live.values()) - widest
+    hi = max(new[-1]["ts"] for new in live.values())
+    cols = [getattr(ev_t.c, k) for k in keys]
+    q = select(ev_t.c.ts, ev_t.c.bytes, *cols).where(
+        ev_t.c.ts >= lo, ev_t.c.ts <= hi,
+        *(getattr(ev_t.c, k) == v for k, v in where.items())).order_by(ev_t.c.ts, ev_t.c.id)
+    rows: dict[tuple, list[tuple[Any, int]]] = {}
+    for ts, nbytes, *key in scope.conn.execute(q):
+        if tuple(key) in live:
+            rows.setdefault(tuple(key), []).append((aware(ts), nbytes or 0))
+    for k, new in live.items():
+        p = params[k]
+        hit = _slide(rows.get(k, []), new, timedelta(seconds=p["window_s"]),
+                     p.get("threshold") or p["max_files"], p.get("max_bytes"))
+        if hit:
+            yield k, p, hit
 
 
 def _grouped(events: Iterable[Event], match: Callable[[Event], bool],
@@ -108,46 +128,32 @@ def failed_logins(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
     where = {"action": "login", "result": "denied"}
     accounts = _grouped(events, lambda e: denied(e) and bool(e["user"]) and bool(e["tenant"]),
                         lambda e: (e["tenant"], e["user"]))
-    for (tenant, user), new in accounts.items():
-        p = scope.params(tenant, "failed_logins_account")
-        hit = p["enabled"] and _burst(scope, "failed_logins_account", new, ("tenant", "user"),
-                                      where, p)
-        if hit:
-            e, count, _ = hit
-            yield FiredAlert("failed_logins_account", tenant, _account(e), e["ts"],
-                             f"{count} failed logins of one account within {p['window_s']} s",
-                             {"failures": count, "window_s": p["window_s"],
-                              "last_address": e["remote_addr"]},
-                             user=user, remote_addr=e["remote_addr"])
+    for (tenant, user), p, (e, count, _) in _bursts(
+            scope, "failed_logins_account", accounts, ("tenant", "user"), where):
+        yield FiredAlert("failed_logins_account", tenant, _account(e), e["ts"],
+                         f"{count} failed logins of one account within {p['window_s']} s",
+                         {"failures": count, "window_s": p["window_s"],
+                          "last_address": e["remote_addr"]},
+                         user=user, remote_addr=e["remote_addr"])
     addresses = _grouped(events, lambda e: denied(e) and bool(e["remote_addr"]),
                          lambda e: (e["remote_addr"],))
-    for (addr,), new in addresses.items():
-        tenant = new[-1]["tenant"]
-        p = scope.params(tenant, "failed_logins_address")
-        hit = p["enabled"] and _burst(scope, "failed_logins_address", new, ("remote_addr",),
-                                      where, p)
-        if hit:
-            e, count, _ = hit
-            yield FiredAlert("failed_logins_address", tenant, addr, e["ts"],
-                             f"{count} failed logins from one address within {p['window_s']} s",
-                             {"failures": count, "window_s": p["window_s"]},
-                             remote_addr=addr)
+    for (addr,), p, (e, count, _) in _bursts(
+            scope, "failed_logins_address", addresses, ("remote_addr",), where):
+        yield FiredAlert("failed_logins_address", e["tenant"], addr, e["ts"],
+                         f"{count} failed logins from one address within {p['window_s']} s",
+                         {"failures": count, "window_s": p["window_s"]}, remote_addr=addr)
 
 
 def mass_download(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
     reads = _grouped(events, lambda e: e["action"] == "read" and e["result"] == "ok"
                      and bool(e["user"]), lambda e: (e["tenant"], e["user"]))
-    for (tenant, user), new in reads.items():
-        p = scope.params(tenant, "mass_download")
-        hit = p["enabled"] and _burst(scope, "mass_download", new, ("tenant", "user"),
-                                      {"action": "read", "result": "ok"}, p)
-        if hit:
-            e, files, nbytes = hit
-            yield FiredAlert("mass_download", tenant, _account(e), e["ts"],
-                             f"{files} files ({nbytes} bytes) downloaded within "
-                             f"{p['window_s']} s", {"files": files, "bytes": nbytes,
-                                                    "window_s": p["window_s"]},
-                             user=user, remote_addr=e["remote_addr"])
+    for (tenant, user), p, (e, files, nbytes) in _bursts(
+            scope, "mass_download", reads, ("tenant", "user"),
+            {"action": "read", "result": "ok"}):
+        yield FiredAlert("mass_download", tenant, _account(e), e["ts"],
+                         f"{files} files ({nbytes} bytes) downloaded within {p['window_s']} s",
+                         {"files": files, "bytes": nbytes, "window_s": p["window_s"]},
+                         user=user, remote_addr=e["remote_addr"])
 
 
 # --- single-event rules ------------------------------------------------------------------
