@@ -57,3 +57,17 @@ def test_rule_commands(tmp_path: Path) -> None:
                                           "--since", "2026-12-01").stdout
     assert gw.json("alert", "list") == []  # a test stores nothing
     assert "no alerts fired" in gw.run("alert", "list").stdout
+
+
+def test_alerts_configuration_is_checked(tmp_path: Path) -> None:
+    for extra, word in (('sinks = ["log", "pager"]', "alerts.sinks"),
+                        ("interval_ms = 5", "alerts.interval_ms"),
+                        ('admin_outside_window_window = "9-17"', "HH:MM-HH:MM"),
+                        ("mass_download_max_files = 0", "mass_download_max_files")):
+        gw = CliEnv(tmp_path, extra=f"[alerts]\n{extra}\n")
+        p = gw.run("alert", "rule", "list", ok=False)
+        assert p.returncode != 0 and word in p.stderr and len(p.stderr.splitlines()) == 1
+    sinks = '"log", "webhook:soc", "mail:soc@acme.example"'
+    gw = CliEnv(tmp_path, extra=f"[alerts]\nsinks = [{sinks}]\n")
+    gw.run("init")
+    assert gw.json("alert", "list") == []

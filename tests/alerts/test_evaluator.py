@@ -160,3 +160,37 @@ def test_an_alert_stored_but_never_delivered_is_delivered_next_round(
     assert ops.list_alerts(core)[0].delivery == {"capture": "queued", "log": "sent"}
     ev.run_once(now=T0 + timedelta(seconds=10))
     assert len(sink.got) == 1
+
+
+def test_evaluators_racing_fire_each_alert_once(core: Core, tenant: admin.Tenant,
+                                                evaluator) -> None:  # type: ignore[no-untyped-def]
+    """Two evaluators (processes or nodes) running rounds at the same time: the lease lets
+    one evaluate; every alert is stored and sent exactly once."""
+    import threading
+
+    ev, sink = evaluator
+    other_sink = Capture()
+    other = Evaluator(core, holder="other", sinks=[other_sink])
+    for burst in range(4):
+        put(core, tenant, 12, user=f"u{burst}", start=T0 + timedelta(minutes=burst))
+    errors: list[BaseException] = []
+
+    def rounds(e: Evaluator, offset: int) -> None:
+        try:
+            for i in range(10):  # each round's clock is past the other's 30 s lease:
+                # they take it from each other, also between reading and storing
+                e.run_once(now=T0 + timedelta(seconds=40 * i + offset))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rounds, args=(e, o)) for e, o in ((ev, 0), (other, 5))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    ev.run_once(now=T0 + timedelta(hours=1))
+    subjects = sorted(a.subject for a in sink.got + other_sink.got
+                      if a.rule == "failed_logins_account")
+    assert subjects == ["u0@acme", "u1@acme", "u2@acme", "u3@acme"]
+    assert len([a for a in ops.list_alerts(core) if a.rule == "failed_logins_account"]) == 4
