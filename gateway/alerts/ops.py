@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from gateway import admin
 from gateway.alerts import state
@@ -93,6 +93,30 @@ def list_alerts(core: Core, tenant: str | None = None, limit: int = 100) -> list
     name = _tenant(core, tenant) if tenant else None
     with core.catalog.read() as conn:
         return state.fired(conn, name, limit)
+
+
+def erase_subject(core: Core, tenant: str, user: str) -> int:
+    """Erase an account's identifiers from the alert state (GDPR erasure, next to `audit
+    erase`): its seen networks are deleted; its alerts keep rule and time, their subject
+    and details are replaced. Returns the number of alerts changed. Audited."""
+    from sqlalchemy import update
+
+    from gateway.catalog.tables import alert_seen_networks, alerts_fired
+
+    name = _tenant(core, tenant)
+    account = f"{user}@{name}"
+    t = alerts_fired
+    with core.catalog.write() as conn:
+        conn.execute(delete(alert_seen_networks).where(alert_seen_networks.c.tenant == name,
+                                                       alert_seen_networks.c.user == user))
+        ids = [i for i, subject in conn.execute(select(t.c.id, t.c.subject).where(
+            t.c.tenant == name)) if subject == account or subject.startswith(account + " ")]
+        if ids:
+            conn.execute(update(t).where(t.c.id.in_(ids)).values(
+                subject="(erased)", details="{}"))
+        admin._admin_event(core, conn, admin.get_tenant(core, name).id, name, "alert-erase",
+                           reason=f"{len(ids)} alerts")
+    return len(ids)
 
 
 def _tenant(core: Core, tenant: str) -> str:

@@ -194,3 +194,18 @@ def test_evaluators_racing_fire_each_alert_once(core: Core, tenant: admin.Tenant
                       if a.rule == "failed_logins_account")
     assert subjects == ["u0@acme", "u1@acme", "u2@acme", "u3@acme"]
     assert len([a for a in ops.list_alerts(core) if a.rule == "failed_logins_account"]) == 4
+
+
+def test_erasing_an_account_from_the_alert_state(core: Core, tenant: admin.Tenant,
+                                                 evaluator) -> None:  # type: ignore[no-untyped-def]
+    ev, _ = evaluator
+    put(core, tenant, 1, result="ok", addr="198.51.100.10")
+    put(core, tenant, 12, user="bob", start=T0 + timedelta(seconds=5))
+    put(core, tenant, 1, result="ok", addr="203.0.113.1", start=T0 + timedelta(seconds=30))
+    ev.run_once(now=T0 + timedelta(minutes=1))
+    assert ops.erase_subject(core, "acme", "alice") == 1
+    subjects = sorted(a.subject for a in ops.list_alerts(core))
+    assert "(erased)" in subjects and "bob@acme" in subjects
+    assert not any("alice" in s for s in subjects)
+    with core.catalog.read() as conn:
+        assert list(conn.execute(select(alert_seen_networks.c.user)).scalars()) == []
