@@ -74,4 +74,6 @@ def start(base: Path, setup, extra: str = "") -> AlertGateway:  # type: ignore[n
     gw = prepare_gateway(base, setup, policy_extra=POLICY,
                          extra="[alerts]\ninterval_ms = 200\n" + extra)
     gw.start()
-    return AlertGateway(gw)
+    agw = AlertGateway(gw)
+    agw.settle()  # the evaluator's first round: its cursor starts at the chains' heads
+    return agw

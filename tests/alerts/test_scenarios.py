@@ -11,26 +11,32 @@ from datetime import UTC, datetime, timedelta
 
 import paramiko
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sftp.conftest import need
 
 from alerts.harness import PW, AlertGateway, start
 from gateway import admin
 from gateway.core import Core
-from gateway.policy import apppasswords
+from gateway.policy import apppasswords, sshkeys
 
 BIG = 200 * 1024  # kept in the blob store (larger than storage.inline_max_bytes)
 EXPIRED_SECRET: list[str] = []  # the app password of ap@acme that expired yesterday
+EXPIRED_KEY = ed25519.Ed25519PrivateKey.generate()  # the SSH key of ks@acme, expired too
 
 
 def cast(core: Core) -> None:
     admin.create_tenant(core, "acme")
-    for user in ("wd", "sf", "dd", "dl", "nn", "fl", "ap"):
+    for user in ("wd", "sf", "dd", "dl", "nn", "fl", "ap", "ks"):
         admin.create_user(core, "acme", user, password=PW)
     dl = core.session(admin.principal_for(core, "acme", "dl"), "test", "127.0.0.1")
     for i in range(60):
         dl.write_file(f"/f{i:02}.txt", b"x" * 1000)
     fl = core.session(admin.principal_for(core, "acme", "fl"), "test", "127.0.0.1")
     fl.write_file("/big.bin", bytes(range(256)) * (BIG // 256))
+    public = EXPIRED_KEY.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                   serialization.PublicFormat.OpenSSH).decode()
+    sshkeys.add_key(core, "acme", "ks", public, expires_at=datetime.now(UTC) - timedelta(days=1))
     EXPIRED_SECRET[:] = [apppasswords.create(
         core, "acme", "ap", "old-nas", expires_at=datetime.now(UTC) - timedelta(days=1))[1]]
 
@@ -131,3 +137,20 @@ def test_a_flipped_byte_in_a_blob_read_over_webdav(agw: AlertGateway) -> None:
 def test_an_expired_app_password_tried(agw: AlertGateway) -> None:
     assert curl(agw, "ap@acme", EXPIRED_SECRET[0], "/") == ["401"]
     fired_one(agw, "expired_credential", "ap@acme")
+
+
+def test_an_expired_ssh_key_tried(agw: AlertGateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """OpenSSH asks whether the key would do before it signs: that probe is audited too."""
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(EXPIRED_KEY.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.OpenSSH,
+                                              serialization.NoEncryption()))
+    key.chmod(0o600)
+    p = subprocess.run([need("sftp"), "-o", "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o",
+                        "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
+                        "-i", str(key), "-P", str(agw.gw.sftp_port), "-b", "-",
+                        "ks@acme@127.0.0.1"], input="ls\n", capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode != 0
+    fired_one(agw, "expired_credential", "ks@acme")
