@@ -70,9 +70,12 @@ class AlertGateway:
         return p
 
 
-def start(base: Path, setup, extra: str = "") -> AlertGateway:  # type: ignore[no-untyped-def]
+def start(base: Path, setup, extra: str = "",  # type: ignore[no-untyped-def]
+          catalog: str = "") -> AlertGateway:
+    """A started gateway (SQLite, or the ``catalog`` URL) whose evaluator has begun."""
     gw = prepare_gateway(base, setup, policy_extra=POLICY,
-                         extra="[alerts]\ninterval_ms = 200\n" + extra)
+                         extra=(f'[catalog]\nurl = "{catalog}"\n' if catalog else "")
+                         + "[alerts]\ninterval_ms = 200\n" + extra)
     gw.start()
     agw = AlertGateway(gw)
     agw.settle()  # the evaluator's first round: its cursor starts at the chains' heads
