@@ -17,6 +17,9 @@ from gateway.catalog import Catalog
 from gateway.errors import GatewayError
 from gateway.textout import printable
 
+#: the outbox's message kind of alerts (its event kinds are e.g. ``file.uploaded``)
+ALERT_KIND = "security.alert"
+
 
 class SinkUnavailable(GatewayError):
     """A configured sink cannot deliver in this build or configuration."""
@@ -49,7 +52,8 @@ class LogSink:
 
 
 class OutboxSink:
-    """``webhook:<id>`` or ``mail:<address>``: queued in the notification outbox."""
+    """``webhook:<id>`` or ``mail:<address>``: queued in the notification outbox (its
+    target is the sink's name; re-queuing an alert is a no-op by its dedupe key)."""
 
     def __init__(self, catalog: Catalog, kind: str, target: str) -> None:
         self.catalog, self.kind, self.target = catalog, kind, target
@@ -61,8 +65,8 @@ class OutboxSink:
         except ImportError:
             raise SinkUnavailable("the notification outbox (gateway.notify) is not part of "
                                   "this build") from None
-        outbox.enqueue(self.catalog, tenant_id=alert.tenant_id, kind=self.kind,
-                       target=self.target, payload=alert.payload(),
+        outbox.enqueue(self.catalog, tenant_id=alert.tenant_id, kind=ALERT_KIND,
+                       target=self.name, payload=alert.payload(),
                        dedupe_key=f"alert:{alert.id}:{self.name}")
 
 
