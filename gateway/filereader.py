@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from gateway.errors import BlobIntegrityError
+
 if TYPE_CHECKING:
     from gateway.auditedop import AuditedOp
     from gateway.blobio import BlobReader
@@ -30,12 +32,19 @@ class FileReader:
         self.position = self.start
         self.sent = 0
         self.closed = False
+        #: stored content failed authentication: audited as an error on close, whatever
+        #: the front-end passes (a WebDAV GET has sent its status line already)
+        self.failure: BlobIntegrityError | None = None
 
     def pread(self, offset: int, length: int) -> bytes:
         """Read at an absolute offset (SFTP style), bounded by the handle's range."""
         if self._reader is None or offset >= self.end:
             return b""
-        data = self._reader.read(offset, min(length, self.end - offset))
+        try:
+            data = self._reader.read(offset, min(length, self.end - offset))
+        except BlobIntegrityError as exc:
+            self.failure = exc
+            raise
         self.sent += len(data)
         return data
 
@@ -50,7 +59,11 @@ class FileReader:
         view = memoryview(buf)[: max(0, self.end - self.position)]
         if self._reader is None or not len(view):
             return 0
-        n = self._reader.readinto(self.position, view)
+        try:
+            n = self._reader.readinto(self.position, view)
+        except BlobIntegrityError as exc:
+            self.failure = exc
+            raise
         self.position += n
         self.sent += n
         return n
@@ -76,6 +89,7 @@ class FileReader:
             self._reader.close()
         ev = self._op.event
         ev.bytes = self.sent
+        error = error or self.failure
         if error is not None:
             self._op.fail(error)
             return

@@ -15,7 +15,11 @@ from typing import Protocol
 from gateway.config import Config
 
 #: modules with ``start_job(config)``, started in this order and stopped in reverse
-SUPERVISOR_JOBS: tuple[str, ...] = ("gateway.auditv2.follower", "gateway.notify.job")
+SUPERVISOR_JOBS: tuple[str, ...] = (
+    "gateway.auditv2.follower",
+    "gateway.notify.job",
+    "gateway.alerts.job",
+)
 
 
 class Job(Protocol):

@@ -35,7 +35,8 @@ READ_ONLY = {
     "tenant list": "read", "tenant show": "read",
     "user list": "read", "user show": "read",
     "keys list": "read",
-    "audit verify": "read", "audit tail": "read", "audit query": "read",
+    "audit verify": "read (a failed verification is audited: audit-verify, result error)",
+    "audit tail": "read", "audit query": "read",
     "audit export": "reads the catalog; writes only its own output and cursor files",
     "files ls": "read (the session audits the listing)",
     "files get": "read (the session audits the read)",
@@ -49,6 +50,8 @@ READ_ONLY = {
     "event rule list": "read",
     "admin-token list": "read (never the secrets)",
     "metrics": "reads the running gateway's metrics folder",
+    "alert rule list": "read", "alert list": "read",
+    "alert rule test": "evaluates stored events; stores and sends nothing",
 }
 
 
@@ -129,6 +132,7 @@ STATE_CHANGING = {
     "webhook add": "webhook-add", "webhook remove": "webhook-remove",
     "event rule add": "event-rule-add", "event rule remove": "event-rule-remove",
     "admin-token create": "admin-token-create", "admin-token revoke": "admin-token-revoke",
+    "alert rule set": "alert-rule-set",
 }
 
 
@@ -201,6 +205,8 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
+    a("alert rule set", "failed_logins_account", "threshold=5", "--tenant", "acme",
+      expect=ex["alert rule set"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from gateway.audit import ChainProblem, chains, verify_chain
+from gateway import actor
+from gateway.audit import AuditEvent, ChainProblem, chains, verify_chain
 from gateway.auditv2 import checkpoint
 from gateway.catalog.tables import tenants
 from gateway.errors import NotFound
@@ -45,7 +46,17 @@ def verify_all(core: Core, tenant: str | None = None) -> dict[str, Any]:
         by_id = {v: k for k, v in tenant_ids.items()}
         problems += [p for p in (verify_chain(conn, c, key, (heads or {}).get(c))
                                  for c in names) if p]
+    found = [{"tenant": by_id.get(p.chain, p.chain), "seq": p.seq, "kind": p.kind,
+              "detail": p.detail} for p in problems]
+    if found:  # a failed verification is itself audited (alert rule audit_chain)
+        _audit_failure(core, found)
     return {"intact": not problems, "chains_checked": len(names),
-            "checkpoint": None if heads is None else str(cp_path),
-            "problems": [{"tenant": by_id.get(p.chain, p.chain), "seq": p.seq, "kind": p.kind,
-                          "detail": p.detail} for p in problems]}
+            "checkpoint": None if heads is None else str(cp_path), "problems": found}
+
+
+def _audit_failure(core: Core, found: list[dict[str, Any]]) -> None:
+    who = actor.current()
+    core.audit.write_now([AuditEvent(
+        action="audit-verify", protocol=who.protocol, result="error", user=who.user,
+        remote_addr=who.remote_addr,
+        reason="; ".join(f"{f['tenant']} {f['kind']} at {f['seq']}" for f in found)[:500])])

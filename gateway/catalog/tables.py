@@ -397,3 +397,54 @@ admin_tokens = Table(
     Column("revoked_at", UTC_TIME, nullable=True),
     Column("last_used_at", UTC_TIME, nullable=True),
 )
+
+# --- alert rules over the audit stream (gateway/alerts, migration 0011) ----------------------
+alert_lease = Table(
+    "alert_lease",  # one evaluator at a time across processes and nodes; its cursor
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UTC_TIME, nullable=False),
+    Column("cursor", Text, nullable=False, default="{}"),  # JSON: audit chain -> last seq
+    Column("verified_at", UTC_TIME, nullable=True),  # last periodic chain verification
+)
+
+alert_rules = Table(
+    "alert_rules",  # per-tenant overrides of the [alerts] defaults
+    metadata,
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("rule", String(64), primary_key=True),
+    Column("settings", Text, nullable=False),  # JSON: param -> value
+    Column("updated_at", UTC_TIME, nullable=False),
+)
+
+alert_seen_networks = Table(
+    "alert_seen_networks",  # networks (/24, /48) each account logged in from
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("user", String(128), primary_key=True),
+    Column("network", String(64), primary_key=True),
+    Column("first_seen", UTC_TIME, nullable=False),
+    Column("last_seen", UTC_TIME, nullable=False),
+)
+
+alerts_fired = Table(
+    "alerts_fired",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("tenant", String(64), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("dedupe_key", String(255), nullable=False),
+    Column("at", UTC_TIME, nullable=False),  # time of the event that triggered it
+    Column("fired_at", UTC_TIME, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("details", Text, nullable=False, default="{}"),  # JSON
+    Column("delivery", Text, nullable=False, default="{}"),  # JSON: sink -> state
+    Column("repeats", Integer, nullable=False, default=0),  # suppressed within the window
+    Column("last_seen_at", UTC_TIME, nullable=True),
+    Index(None, "dedupe_key", "at"),
+    Index(None, "tenant", "fired_at"),
+)

@@ -48,6 +48,7 @@ EXTENSIONS = (
     "gateway.cli.files_cmds", "gateway.cli.locks_cmds", "gateway.cli.policy_cmds",
     "gateway.cli.credential_cmds", "gateway.cli.notify_cmds", "gateway.cli.token_cmds",
     "gateway.cli.metrics_cmds",
+    "gateway.cli.alert_cmds",
 )
 
 

@@ -35,6 +35,9 @@ F_TOTP = "totp"
 
 #: hint categories a front-end may show to a client (say nothing about the account itself)
 HINT_APP_PASSWORD = "app-password-required"  # noqa: S105
+#: the detail of the "credential" rule when an expired key or app password was tried: the
+#: audited reason starts "credential: expired: " (the alert rule ``expired_credential``)
+CREDENTIAL_EXPIRED = "expired"
 
 
 class Verdict(enum.Enum):
@@ -194,7 +197,7 @@ def decide(facts: Facts, factors: tuple[Factor, ...] = ()) -> Decision:
         if f.networks and not address_in(addr, f.networks):
             return deny("credential-network", f"{addr} outside the networks of {f.kind} {f.label}")
         if f.expires_at is not None and _aware(f.expires_at) <= facts.now:  # type: ignore[operator]
-            return deny("credential", f"{f.kind} {f.label} expired")
+            return deny("credential", f"{CREDENTIAL_EXPIRED}: {f.kind} {f.label}")
         if f.method not in methods:
             return deny("method", f"{f.method} not allowed for {proto} "
                         f"(allowed: {', '.join(methods) or 'none'})")

@@ -15,6 +15,7 @@ from gateway.audit import NO_TENANT_CHAIN
 from gateway.policy import sshkeys, totp
 from gateway.policy.attempts import REJECT, TENANT_RULES, Attempt, Outcome, StepResult
 from gateway.policy.decision import (
+    CREDENTIAL_EXPIRED,
     F_KEY,
     F_PASSWORD,
     F_TOTP,
@@ -121,7 +122,12 @@ class LoginFlow:
             return False
         f = Factor(F_KEY, PUBLICKEY, tuple(key.networks), aware(key.expires_at),
                    key.fingerprint)
-        return decide(self.facts, (*self.factors, f)).verdict is not Verdict.DENY
+        d = decide(self.facts, (*self.factors, f))
+        if d.verdict is Verdict.DENY and d.reason.startswith(f"credential: {CREDENTIAL_EXPIRED}:"):
+            # the user's own key, expired: audited (OpenSSH never signs with a refused key)
+            self.gate.audit_login(self.attempt, "denied", d.reason, method=PUBLICKEY,
+                                  chain=self._chain())
+        return d.verdict is not Verdict.DENY
 
     def public_key_verified(self, key_openssh: str) -> StepResult:
         """The SSH library verified a signature by this key: count it as a factor."""

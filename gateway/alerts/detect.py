@@ -1,0 +1,212 @@
+"""The rules' tests over a batch of new audit events.
+
+Window rules (failed logins, mass download) count by SQL over ``audit_events``: for each
+subject with new matching events, the matching events from one window before its first
+new event to its last are read and a sliding window finds whether the threshold was
+reached at one of the new events (so a burst is found wherever it lies in the batch, and
+whichever process stored the events). The other rules look at single events.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, select
+
+from gateway.alerts.model import FiredAlert
+from gateway.catalog.tables import audit_events as ev_t
+from gateway.timewindow import in_window
+
+Event = dict[str, Any]
+#: a denied login whose decision was "credential expired" (gateway/policy/decision.py);
+#: anchored so that a label naming those words elsewhere cannot match
+EXPIRED = re.compile(r"^(method=[^;]*; )?credential: expired: ")
+INTEGRITY_REASONS = ("integrity", "key-unavailable")
+OWN_PROTOCOL = "alerts"
+
+
+class Seen(Protocol):
+    """Networks an account has logged in from."""
+
+    def known(self, tenant: str, user: str) -> set[str]: ...
+    def add(self, tenant: str, user: str, network: str, at: Any) -> None: ...
+
+
+@dataclass
+class Scope:
+    conn: Connection
+    params: Callable[[str | None, str], dict[str, Any]]  # (tenant, rule) -> parameters
+    seen: Seen
+
+
+def network_of(addr: str | None) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) network of an address; None if it is not an IP."""
+    if not addr:
+        return None
+    try:
+        ip = ipaddress.ip_address(addr.split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _account(e: Event) -> str:
+    return f"{e['user']}@{e['tenant']}"
+
+
+# --- window rules ---------------------------------------------------------------------------
+def _slide(rows: list[tuple[Any, int]], new: list[Event], window: timedelta,
+           threshold: int, max_bytes: int | None) -> tuple[Event, int, int] | None:
+    """The first new event at which the window ending there reached the threshold (count,
+    or bytes): (event, files, bytes), or None. ``rows`` are (ts, bytes) in time order."""
+    first = new[0]["ts"]
+    start, total = 0, 0
+    for end, (ts, nbytes) in enumerate(rows):
+        total += nbytes
+        while rows[start][0] <= ts - window:
+            total -= rows[start][1]
+            start += 1
+        count = end - start + 1
+        if ts >= first and (count >= threshold or (max_bytes and total >= max_bytes)):
+            return next((e for e in new if e["ts"] >= ts), new[-1]), count, total
+    return None
+
+
+def _bursts(scope: Scope, rule: str, groups: dict[tuple, list[Event]],
+            keys: tuple[str, ...], where: dict[str, str]
+            ) -> Iterator[tuple[tuple, dict[str, Any], tuple[Event, int, int]]]:
+    """For each subject (``keys`` values) with new events: whether its window reached the
+    rule's threshold. One query per rule and round reads the matching stored events from
+    one window before the first new event to the last."""
+    from gateway.alerts.state import aware
+
+    params = {k: scope.params(new[0]["tenant"], rule) for k, new in groups.items()}
+    live = {k: sorted(new, key=lambda e: e["ts"]) for k, new in groups.items()
+            if params[k]["enabled"]}
+    if not live:
+        return
+    widest = timedelta(seconds=max(params[k]["window_s"] for k in live))
+    lo = min(new[0]["ts"] for new in live.values()) - widest
+    hi = max(new[-1]["ts"] for new in live.values())
+    cols = [getattr(ev_t.c, k) for k in keys]
+    q = select(ev_t.c.ts, ev_t.c.bytes, *cols).where(
+        ev_t.c.ts >= lo, ev_t.c.ts <= hi,
+        *(getattr(ev_t.c, k) == v for k, v in where.items())).order_by(ev_t.c.ts, ev_t.c.id)
+    rows: dict[tuple, list[tuple[Any, int]]] = {}
+    for ts, nbytes, *key in scope.conn.execute(q):
+        if tuple(key) in live:
+            rows.setdefault(tuple(key), []).append((aware(ts), nbytes or 0))
+    for k, new in live.items():
+        p = params[k]
+        hit = _slide(rows.get(k, []), new, timedelta(seconds=p["window_s"]),
+                     p.get("threshold") or p["max_files"], p.get("max_bytes"))
+        if hit:
+            yield k, p, hit
+
+
+def _grouped(events: Iterable[Event], match: Callable[[Event], bool],
+             key: Callable[[Event], tuple]) -> dict[tuple, list[Event]]:
+    groups: dict[tuple, list[Event]] = {}
+    for e in events:
+        if match(e):
+            groups.setdefault(key(e), []).append(e)
+    return groups
+
+
+def failed_logins(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
+    def denied(e: Event) -> bool:
+        return e["action"] == "login" and e["result"] == "denied"
+
+    where = {"action": "login", "result": "denied"}
+    accounts = _grouped(events, lambda e: denied(e) and bool(e["user"]) and bool(e["tenant"]),
+                        lambda e: (e["tenant"], e["user"]))
+    for (tenant, user), p, (e, count, _) in _bursts(
+            scope, "failed_logins_account", accounts, ("tenant", "user"), where):
+        yield FiredAlert("failed_logins_account", tenant, _account(e), e["ts"],
+                         f"{count} failed logins of one account within {p['window_s']} s",
+                         {"failures": count, "window_s": p["window_s"],
+                          "last_address": e["remote_addr"]},
+                         user=user, remote_addr=e["remote_addr"])
+    addresses = _grouped(events, lambda e: denied(e) and bool(e["remote_addr"]),
+                         lambda e: (e["remote_addr"],))
+    for (addr,), p, (e, count, _) in _bursts(
+            scope, "failed_logins_address", addresses, ("remote_addr",), where):
+        yield FiredAlert("failed_logins_address", e["tenant"], addr, e["ts"],
+                         f"{count} failed logins from one address within {p['window_s']} s",
+                         {"failures": count, "window_s": p["window_s"]}, remote_addr=addr)
+
+
+def mass_download(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
+    reads = _grouped(events, lambda e: e["action"] == "read" and e["result"] == "ok"
+                     and bool(e["user"]), lambda e: (e["tenant"], e["user"]))
+    for (tenant, user), p, (e, files, nbytes) in _bursts(
+            scope, "mass_download", reads, ("tenant", "user"),
+            {"action": "read", "result": "ok"}):
+        yield FiredAlert("mass_download", tenant, _account(e), e["ts"],
+                         f"{files} files ({nbytes} bytes) downloaded within {p['window_s']} s",
+                         {"files": files, "bytes": nbytes, "window_s": p["window_s"]},
+                         user=user, remote_addr=e["remote_addr"])
+
+
+# --- single-event rules ------------------------------------------------------------------
+def new_network(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
+    """Logins, and every other successful operation of an account (a WebDAV login the
+    gate's credential cache answered leaves no login event, its requests do)."""
+    for e in events:
+        if e["result"] != "ok" or not e["user"] or not e["tenant"] or \
+                e["protocol"] in ("admin", OWN_PROTOCOL):
+            continue
+        net = network_of(e["remote_addr"])
+        if net is None:
+            continue
+        known = scope.seen.known(e["tenant"], e["user"])
+        if net not in known:
+            if known and scope.params(e["tenant"], "new_network")["enabled"]:
+                yield FiredAlert("new_network", e["tenant"], f"{_account(e)} {net}", e["ts"],
+                                 "access from a network never seen for this account",
+                                 {"network": net, "known_networks": sorted(known)[:20],
+                                  "protocol": e["protocol"], "action": e["action"]},
+                                 user=e["user"], remote_addr=e["remote_addr"])
+            scope.seen.add(e["tenant"], e["user"], net, e["ts"])
+
+
+def single(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
+    for e in events:
+        tenant, reason = e["tenant"], e["reason"] or ""
+        if e["action"] == "audit-verify" and e["result"] == "error":
+            rule, subject, summary = "audit_chain", f"chain {tenant or '-'}", \
+                "audit chain verification failed"
+        elif e["result"] == "error" and reason.split(":")[0] in INTEGRITY_REASONS:
+            rule, subject, summary = "decrypt_failure", "content", \
+                "stored content failed decryption or authentication"
+        elif e["action"] == "login" and e["result"] == "denied" and EXPIRED.match(reason):
+            rule, subject, summary = "expired_credential", _account(e), \
+                "an expired credential was tried"
+        elif e["protocol"] == "admin" and e["result"] == "ok" and \
+                not in_window(e["ts"], scope.params(tenant, "admin_outside_window")["window"]):
+            rule, subject, summary = "admin_outside_window", e["user"] or "admin", \
+                f"admin action {e['action']} outside the maintenance window"
+        else:
+            continue
+        if scope.params(tenant, rule)["enabled"]:
+            yield FiredAlert(rule, tenant, subject, e["ts"], summary,
+                             {"action": e["action"], "reason": reason, "path": e["path"],
+                              "protocol": e["protocol"]},
+                             user=e["user"], remote_addr=e["remote_addr"])
+
+
+DETECTORS = (failed_logins, mass_download, new_network, single)
+
+
+def detect(scope: Scope, events: list[Event]) -> list[FiredAlert]:
+    """Every alert the rules raise for these new events (the evaluator's own excluded)."""
+    events = [e for e in events if e["protocol"] != OWN_PROTOCOL]
+    return [a for d in DETECTORS for a in d(scope, events)]
