@@ -138,6 +138,17 @@ class PolicySection:
 
 
 @dataclass
+class RetentionSection:
+    """The retention job of ``serve`` (gateway/compliance/retention)."""
+
+    job: bool = True  # run retention inside serve (one node at a time, via a catalog lease)
+    run_every_s: int = 86400
+    check_every_s: int = 300  # how often serve looks whether a run is due
+    lease_s: int = 3600  # a node that died holding the lease loses it after this
+    batch_files: int = 500  # files per transaction
+
+
+@dataclass
 class Config:
     """The whole configuration. ``base_dir`` anchors relative paths."""
 
@@ -152,6 +163,7 @@ class Config:
     webdav: WebDAVSection = field(default_factory=WebDAVSection)
     sftp: SFTPSection = field(default_factory=SFTPSection)
     policy: PolicySection = field(default_factory=PolicySection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
     #: [storage.<name>] tables: each blob store's own options, checked by that store
     storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
 
