@@ -15,7 +15,8 @@ from typing import Protocol
 from gateway.config import Config
 
 #: modules with ``start_job(config)``, started in this order and stopped in reverse
-SUPERVISOR_JOBS: tuple[str, ...] = ("gateway.auditv2.follower",)
+SUPERVISOR_JOBS: tuple[str, ...] = ("gateway.auditv2.follower",
+                                     "gateway.compliance.retention.job")
 
 
 class Job(Protocol):

@@ -86,12 +86,13 @@ PASSWORD = "alice-secret-pw-1"
 class Served:
     """``serve`` (WebDAV + SFTP, one worker each) over a CLI catalog; curl and paramiko."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra: str = "") -> None:
         import localnet
 
         self.dav_port, self.ssh_port = localnet.free_port(), localnet.free_port()
         self.env = CliEnv(base, sftp_extra=f"port = {self.ssh_port}\nworkers = 1\n",
-                          extra=STORE_ALL + f"[webdav]\nport = {self.dav_port}\nworkers = 1\n")
+                          extra=STORE_ALL + extra
+                          + f"[webdav]\nport = {self.dav_port}\nworkers = 1\n")
         self.env.run("init")
         self.env.run("tenant", "create", "acme")
         self.env.run("user", "create", "alice@acme", "--password-stdin", stdin=PASSWORD + "\n")
@@ -144,8 +145,8 @@ class Served:
 
 
 @contextmanager
-def served(base: Path) -> Iterator[Served]:
-    s = Served(base)
+def served(base: Path, extra: str = "") -> Iterator[Served]:
+    s = Served(base, extra)
     try:
         yield s.start()
     finally:
