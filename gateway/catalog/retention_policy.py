@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, select
 
-from gateway.catalog.tables import legal_holds, trash_policy
+from gateway.catalog.db import RawSQL, run_raw
+from gateway.catalog.tables import trash_policy
 from gateway.names import name_key
 
 
@@ -45,11 +46,14 @@ def covers(hold_key: str, key: str, subtree: bool) -> bool:
     return subtree and (key == "/" or hold_key.startswith(key + "/"))
 
 
+# every overwrite runs it (the replaced file may be held): on the driver's cursor
+_HOLDS = RawSQL("SELECT id, path, path_key, reason FROM legal_holds WHERE tenant_id = :t "
+                "ORDER BY created_at, id")
+
+
 def holds_of(conn: Connection, tenant_id: str) -> list[Hold]:
     """Every active hold of the tenant (a short list: one row per hold)."""
-    return [Hold(*r) for r in conn.execute(select(
-        legal_holds.c.id, legal_holds.c.path, legal_holds.c.path_key, legal_holds.c.reason)
-        .where(legal_holds.c.tenant_id == tenant_id).order_by(legal_holds.c.created_at))]
+    return [Hold(*r) for r in run_raw(conn, _HOLDS, {"t": tenant_id}).fetchall()]
 
 
 def deletion_policy(conn: Connection, tenant_id: str, keys: list[str], *, subtree: bool,
