@@ -110,8 +110,9 @@ def _files(core: Core, t: Tenant, now: datetime, dry_run: bool, batch: int,
             ns.lock_tenant(conn, t.id)
             rules, holds = rules_of(conn, t.id), holds_of(conn, t.id)
             paths = scan.DirPaths(conn, t.id)
-            rows = [(f.id, f.owner_id, f.size, f.blob_id, "file")
-                    for f in scan.files(conn, t.id, ids)
+            found = list(scan.files(conn, t.id, ids))
+            paths.prime({f.parent_id for f in found})
+            rows = [(f.id, f.owner_id, f.size, f.blob_id, "file") for f in found
                     if scan.verdict(paths, rules, holds, f, now) == "due"]
             files, nbytes = reaper.remove(conn, t.id, rows)
             if files:

@@ -46,6 +46,17 @@ class DirPaths:
                                   .where(nodes.c.tenant_id == tenant_id, nodes.c.kind == "dir")):
                 self._rows[r[0]] = (r[1], r[2])
 
+    def prime(self, dir_ids: set[int]) -> None:
+        """Read the rows of ``dir_ids`` and their ancestors: one query per tree level."""
+        todo = {i for i in dir_ids if i not in self._rows}
+        while todo:
+            found = self._conn.execute(select(nodes.c.id, nodes.c.parent_id, nodes.c.name_key)
+                                       .where(nodes.c.tenant_id == self._tenant,
+                                              nodes.c.id.in_(sorted(todo)))).all()
+            for r in found:
+                self._rows[r[0]] = (r[1], r[2])
+            todo = {r[1] for r in found if r[1] is not None and r[1] not in self._rows}
+
     def _row(self, node_id: int) -> tuple[int | None, str] | None:
         if node_id not in self._rows:
             r = self._conn.execute(select(nodes.c.parent_id, nodes.c.name_key).where(
