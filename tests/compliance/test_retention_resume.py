@@ -24,8 +24,8 @@ from gateway.catalog.tables import blob_deletions
 from gateway.compliance.retention.run import PAUSE_ENV
 
 
-def test_killed_run_resumes_without_loss_or_orphans(tmp_path: Path) -> None:
-    env = make_env(tmp_path)
+def test_killed_run_resumes_without_loss_or_orphans(tmp_path: Path, empty_db_url: str) -> None:
+    env = make_env(tmp_path, empty_db_url)  # SQLite and PostgreSQL
     old = {f"/old/f{i:02}.txt": bytes([i]) * (100 + i) for i in range(25)}
     young = {f"/young/g{i:02}.txt": bytes([i]) * (50 + i) for i in range(15)}
     put(env, {**old, **young})

@@ -28,8 +28,9 @@ FILES = {
 }
 
 
-def test_run_deletes_exactly_what_is_due_by_folder_rules(tmp_path: Path) -> None:
-    env = make_env(tmp_path)
+def test_run_deletes_exactly_what_is_due_by_folder_rules(tmp_path: Path,
+                                                         empty_db_url: str) -> None:
+    env = make_env(tmp_path, empty_db_url)  # SQLite and PostgreSQL
     put(env, FILES)
     with core_of(env) as core:  # a later change: mtime 5 days ahead (as a client may set)
         from datetime import UTC, datetime, timedelta
