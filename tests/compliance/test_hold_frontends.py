@@ -75,6 +75,11 @@ def test_hold_blocks_every_deleter_until_released(tmp_path: Path) -> None:
                 check_not_held(core.catalog, tid, ["/"])  # a folder holding held files
             check_not_held(core.catalog, tid, ["/free/c.txt", "/other"])
 
+        purge = env.run("tenant", "purge", "acme", "--yes", ok=False)  # erasure of it all
+        assert purge.returncode != 0 and "legal hold" in purge.stderr
+        assert [e["result"] for e in events(env, "tenant-purge")] == ["denied"]
+        assert gw.curl("GET", "/case/a.txt")[0] == 200
+
         for h in env.json("hold", "list", "--tenant", "acme"):
             env.run("hold", "release", "--tenant", "acme", h["id"])
         assert events(env, "hold-release")
