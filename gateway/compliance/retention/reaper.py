@@ -10,6 +10,7 @@ between the commit and the store deletion leaves the ids queued, and the next ru
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from gateway.core import Core
 
 _CHUNK = 500  # ids per IN (...) list
+_DELETERS = 8  # store deletions in flight (unlink or an object-store DELETE each)
 
 
 def _chunks(ids: list, size: int = _CHUNK) -> Iterable[list]:
@@ -66,8 +68,9 @@ def drain(core: Core) -> int:
                                     .order_by(blob_deletions.c.blob_id).limit(_CHUNK)).scalars())
         if not ids:
             return done
-        for blob_id in ids:
-            core.store.delete(blob_id)  # idempotent: a blob already gone is fine
+        # idempotent (a blob already gone is fine) and I/O-bound: several at once
+        with ThreadPoolExecutor(_DELETERS, thread_name_prefix="blob-delete") as pool:
+            list(pool.map(core.store.delete, ids))
         with core.catalog.write() as conn:
             conn.execute(delete(blob_deletions).where(blob_deletions.c.blob_id.in_(ids)))
         done += len(ids)
