@@ -34,7 +34,7 @@ class RetentionJob:
         return self
 
     def _loop(self) -> None:
-        while not self._stopping.wait(self._config.retention.check_every_s):
+        while not self._stopping.wait(max(1, self._config.retention.check_every_s)):
             try:
                 self.round()
             except Exception as exc:  # retried next round; the admin sees why

@@ -62,7 +62,7 @@ def run_retention(core: Core, *, tenant: str | None = None, now: datetime | None
                   progress: Callable[[str], None] | None = None) -> RunReport:
     """Apply every rule (of one tenant, or all) as of ``now`` (default: the clock)."""
     now = now or datetime.now(UTC)
-    batch = batch_files or core.config.retention.batch_files
+    batch = max(1, batch_files or core.config.retention.batch_files)
     report = RunReport(dry_run, now)
     if not dry_run:
         report.blobs_resumed = reaper.drain(core)
