@@ -60,5 +60,16 @@ def test_deleted_files_go_to_the_trash_and_come_back(tmp_path: Path) -> None:
             assert env.json("trash", "list", "--tenant", "acme") == []
             assert gw.usage() == (3 + len(SFT), 2)
             assert gw.curl("GET", "/t/doc.txt") == (200, b"new")
+
+            # a folder goes to the trash as one item, content and all, and comes back
+            sftp.mkdir("/t/f")
+            with sftp.open("/t/f/in.bin", "wb") as f:
+                f.write(SFT)
+            assert gw.curl("DELETE", "/t/f/")[0] == 204
+            assert sorted(sftp.listdir("/t")) == ["doc.txt", "sftp.bin"]
+            (item,) = env.json("trash", "list", "--tenant", "acme")
+            assert (item["path"], item["kind"], item["bytes"]) == ("/t/f", "dir", len(SFT))
+            env.run("trash", "restore", "--tenant", "acme", str(item["id"]))
+            assert gw.curl("GET", "/t/f/in.bin") == (200, SFT)
         finally:
             client.close()
