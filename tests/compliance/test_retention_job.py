@@ -12,8 +12,9 @@ from retention_helpers import all_files, core_of, events, make_env, put, served
 from gateway.compliance.retention import lease
 
 
-def test_lease_lets_one_node_run_at_a_time_and_only_when_due(tmp_path: Path) -> None:
-    env = make_env(tmp_path)
+def test_lease_lets_one_node_run_at_a_time_and_only_when_due(tmp_path: Path,
+                                                             empty_db_url: str) -> None:
+    env = make_env(tmp_path, empty_db_url)  # SQLite and PostgreSQL (several nodes)
     now = datetime.now(UTC)
     with core_of(env) as core:
         cat = core.catalog
