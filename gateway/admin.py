@@ -18,9 +18,17 @@ from sqlalchemy import delete, select, update
 from gateway import actor
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.catalog import namespace as ns
+from gateway.catalog import retention_policy
 from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
-from gateway.errors import AlreadyExists, AuthenticationFailed, ConfigError, Conflict, NotFound
+from gateway.errors import (
+    AlreadyExists,
+    AuthenticationFailed,
+    ConfigError,
+    Conflict,
+    LegalHold,
+    NotFound,
+)
 from gateway.names import name_key
 from gateway.policy.logins import canonical_name
 from gateway.policy.passwords import hash_password, verify_password
@@ -207,9 +215,18 @@ def purge_tenant(core: Core, name: str) -> int:
     every blob of the tenant is unreadable, even if deleting files is interrupted.
     """
     t = get_tenant(core, name)
-    with core.catalog.write() as conn:
-        core.keyring.destroy_tenant_keys(conn, t.id)
-        _admin_event(core, conn, t.id, t.name, "tenant-purge")
+    try:
+        with core.catalog.write() as conn:
+            hold = next(iter(retention_policy.holds_of(conn, t.id)), None)
+            if hold is not None:  # a legal hold forbids every deletion (gateway/compliance)
+                raise LegalHold(retention_policy.hold_message(f"tenant {t.name}", hold))
+            core.keyring.destroy_tenant_keys(conn, t.id)
+            _admin_event(core, conn, t.id, t.name, "tenant-purge")
+    except LegalHold as exc:
+        core.audit.write_now([AuditEvent(action="tenant-purge", protocol="admin", chain=t.id,
+                                         tenant=t.name, user="admin", result="denied",
+                                         reason=f"{exc.reason}: {exc}")])
+        raise
     with core.catalog.read() as conn:
         rows = conn.execute(select(blobs.c.id, blobs.c.inline_data.is_(None)).where(
             blobs.c.tenant_id == t.id)).all()

@@ -186,6 +186,14 @@ class AlertsSection:
     expired_credential_enabled: bool = True
     admin_outside_window_enabled: bool = False
     admin_outside_window_window: str = "22:00-06:00"
+class RetentionSection:
+    """The retention job of ``serve`` (gateway/compliance/retention)."""
+
+    job: bool = True  # run retention inside serve (one node at a time, via a catalog lease)
+    run_every_s: int = 86400
+    check_every_s: int = 300  # how often serve looks whether a run is due
+    lease_s: int = 3600  # a node that died holding the lease loses it after this
+    batch_files: int = 500  # files per transaction
 
 
 @dataclass
@@ -207,6 +215,7 @@ class Config:
     admin_api: AdminAPISection = field(default_factory=AdminAPISection)
     metrics: MetricsSection = field(default_factory=MetricsSection)
     alerts: AlertsSection = field(default_factory=AlertsSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
     #: [storage.<name>] tables: each blob store's own options, checked by that store
     storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
 

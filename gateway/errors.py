@@ -76,6 +76,13 @@ class PermissionDenied(GatewayError):
     reason = "permission"
 
 
+class LegalHold(PermissionDenied):
+    """A deletion, replacement or move of something under a legal hold: refused until the
+    hold is released (gateway/compliance/retention/holds.py). The message names the hold."""
+
+    reason = "legal-hold"
+
+
 class HiddenPath(NotFound):
     """The principal may not see this path (no list or read on it): refused exactly as a
     missing path is answered (WebDAV 404, SFTP no-such-file), audited as ``denied``."""

@@ -20,6 +20,8 @@ SUPERVISOR_JOBS: tuple[str, ...] = (
     "gateway.notify.job",
     "gateway.alerts.job",
 )
+SUPERVISOR_JOBS: tuple[str, ...] = ("gateway.auditv2.follower",
+                                     "gateway.compliance.retention.job")
 
 
 class Job(Protocol):

@@ -52,6 +52,7 @@ READ_ONLY = {
     "metrics": "reads the running gateway's metrics folder",
     "alert rule list": "read", "alert list": "read",
     "alert rule test": "evaluates stored events; stores and sends nothing",
+    "retention show": "read", "trash list": "read", "hold list": "read",
 }
 
 
@@ -133,6 +134,11 @@ STATE_CHANGING = {
     "event rule add": "event-rule-add", "event rule remove": "event-rule-remove",
     "admin-token create": "admin-token-create", "admin-token revoke": "admin-token-revoke",
     "alert rule set": "alert-rule-set",
+    "retention set": "retention-set", "retention clear": "retention-clear",
+    "retention run": "retention-run",
+    "trash enable": "trash-enable", "trash disable": "trash-disable",
+    "trash restore": "trash-restore", "trash purge": "trash-purge",
+    "hold set": "hold-set", "hold release": "hold-release",
 }
 
 
@@ -162,6 +168,7 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("files put", "alice@acme", str(local), "/d/r.txt", expect=ex["files put"])
     a("files mv", "alice@acme", "/d/r.txt", "/d/s.txt", expect=ex["files mv"])
     a("files rm", "alice@acme", "/d/s.txt", expect=ex["files rm"])
+    _retention_scenario(a, local)
     a("policy set", "acme", "--max-sessions", "5", expect=ex["policy set"])
     a("policy set-user", "alice@acme", "--max-sessions", "2", expect=ex["policy set-user"])
     a("policy ldap", "acme", "--url", "ldaps://127.0.0.1:1", "--base-dn", "dc=acme",
@@ -209,6 +216,27 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
       expect=ex["alert rule set"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
+
+
+def _retention_scenario(a: Audited, local: Path) -> None:
+    """retention, trash and hold commands (gateway/compliance/retention)."""
+    ex = STATE_CHANGING
+    a("trash enable", "--tenant", "acme", "--days", "7", expect=ex["trash enable"])
+    for _ in range(2):
+        a.gw.run("files", "put", "alice@acme", str(local), "/d/t.txt")
+        a.gw.run("files", "rm", "alice@acme", "/d/t.txt")
+    first, second = (i["id"] for i in a.gw.json("trash", "list", "--tenant", "acme"))
+    a("trash purge", "--tenant", "acme", str(second), expect=ex["trash purge"])
+    a("trash restore", "--tenant", "acme", str(first), expect=ex["trash restore"])
+    a.gw.run("files", "rm", "alice@acme", "/d/t.txt")
+    a.gw.run("trash", "purge", "--tenant", "acme", "--all")
+    a("trash disable", "--tenant", "acme", expect=ex["trash disable"])
+    hold = json.loads(a("hold set", "--tenant", "acme", "--path", "/d", "--reason", "case 1",
+                        "--json", expect=ex["hold set"]))
+    a("hold release", "--tenant", "acme", hold["id"], expect=ex["hold release"])
+    a("retention set", "--tenant", "acme", "--files-days", "30", expect=ex["retention set"])
+    a("retention run", "--tenant", "acme", expect=ex["retention run"])
+    a("retention clear", "--tenant", "acme", expect=ex["retention clear"])
 
 
 def test_admin_events_name_no_secret(audited: Audited) -> None:

@@ -77,7 +77,8 @@ def create_root(conn: Connection, tenant_id: str) -> int:
 # the hot statements run on the driver's cursor (``db.run_raw``): every request runs them
 _SELECT = ("SELECT id, tenant_id, parent_id, name, kind, size, blob_id, content_mac, etag, "
            "owner_id, mtime, ctime FROM nodes WHERE tenant_id = :t")  # the order of _COLS
-_ROOT = RawSQL(f"{_SELECT} AND parent_id IS NULL")
+# (a node in the trash has no parent either; only the root has the empty name)
+_ROOT = RawSQL(f"{_SELECT} AND parent_id IS NULL AND name_key = ''")
 _CHILD = RawSQL(f"{_SELECT} AND parent_id = :p AND name_key = :k")
 _BY_ID = RawSQL(f"{_SELECT} AND id = :i")
 _CHILDREN = RawSQL(f"{_SELECT} AND parent_id = :p ORDER BY name_key LIMIT :n")

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, update
 from gateway.catalog import properties
 from gateway.catalog.db import RawSQL, db_time, run_raw
 from gateway.catalog.namespace import DIR, FILE, Node, new_etag
-from gateway.catalog.tables import nodes
+from gateway.catalog.tables import nodes, trash_items
 from gateway.names import name_key
 
 
@@ -117,3 +117,15 @@ def set_mtime(conn: Connection, node_id: int, mtime: datetime) -> None:
     """Set a node's modification time (a new etag)."""
     conn.execute(update(nodes).where(nodes.c.id == node_id).values(
         mtime=mtime.astimezone(UTC), etag=new_etag()))
+
+
+def to_trash(conn: Connection, tenant_id: str, node: Node, path: str, key: str, nbytes: int,
+             by: str | None, now: datetime) -> int:
+    """Take a node (and its subtree) out of the tree into the tenant's trash: no parent,
+    so no path reaches it, but its rows, blobs and quota stay; returns the trash item id.
+    (The parent is not touched.)"""
+    conn.execute(update(nodes).where(nodes.c.tenant_id == tenant_id, nodes.c.id == node.id)
+                 .values(parent_id=None, name_key=f"~trash~{node.id}", ctime=now))
+    return conn.execute(trash_items.insert().values(
+        tenant_id=tenant_id, node_id=node.id, path=path, path_key=key, kind=node.kind,
+        bytes=nbytes, deleted_at=now, deleted_by=by)).inserted_primary_key[0]

@@ -17,9 +17,10 @@ from gateway import authz, quota
 from gateway.audit import AuditEvent
 from gateway.auditedop import AuditedOp, record_failure
 from gateway.catalog import namespace as ns
+from gateway.catalog import retention_policy
 from gateway.contentstore import ContentStore
 from gateway.entry import Entry, entry_of
-from gateway.errors import GatewayError, HiddenPath, NotADirectory
+from gateway.errors import GatewayError, HiddenPath, LegalHold, NotADirectory
 from gateway.names import join_path, split_path
 from gateway.session.locking import SessionLocks
 from gateway.session.lookahead import PREPARE, Lookahead, Prepared
@@ -252,3 +253,15 @@ class SessionBase:
         """Refuse a change a WebDAV lock forbids, unless ``tokens`` hold it (see
         ``SessionLocks.check``)."""
         self._locks.check(conn, parts, tokens, membership=membership, subtree=subtree)
+
+    def _deletion_policy(self, conn: Connection, parts: list[str], *, subtree: bool = False,
+                         trash: bool = False) -> retention_policy.DeletionPolicy:
+        """Refuse with ``LegalHold`` a deletion, replacement or move-away of ``parts``
+        (``subtree``: a folder with all it holds) that a legal hold covers; else the
+        tenant's trash days (with ``trash``)."""
+        policy = retention_policy.deletion_policy(
+            conn, self.tenant_id, [retention_policy.path_key(parts, self._ci)],
+            subtree=subtree, trash=trash)
+        if policy.hold is not None:
+            raise LegalHold(retention_policy.hold_message(join_path(parts), policy.hold))
+        return policy

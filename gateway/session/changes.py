@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from gateway import authz
 from gateway.catalog import namespace as ns
-from gateway.catalog import nswrite, properties
+from gateway.catalog import nswrite, properties, retention_policy
 from gateway.catalog.namespace import FILE
 from gateway.entry import Entry, entry_of
 from gateway.errors import (
@@ -85,8 +85,9 @@ class SessionPartChange(SessionBase):
             if not parts:
                 raise PermissionDenied("the root folder cannot be deleted")
             self._require("delete", norm)
+            dead_blobs: list[str] = []
             with self._write_tx() as conn:
-                node = self._resolve(conn, parts)
+                node, stored = self._resolve_named(conn, parts)
                 if kind is not None and kind != node.kind:
                     raise IsADirectory(f"{norm} is a folder") if node.is_dir else \
                         NotADirectory(f"{norm} is a file, not a folder")
@@ -99,10 +100,18 @@ class SessionPartChange(SessionBase):
                     tree = ns.subtree(conn, self.tenant_id, node.id)
                 else:
                     tree = [node]
-                dead_blobs = self._remove_tree(conn, tree)
-                self._locks.drop(conn, parts)
-                nswrite.touch(conn, node.parent_id, datetime.now(UTC))  # type: ignore[arg-type]
+                policy = self._deletion_policy(conn, parts, subtree=node.is_dir, trash=True)
+                now = datetime.now(UTC)
                 op.event.bytes = sum(n.size for n in tree if n.kind == FILE)
+                if policy.trash_days is None:
+                    dead_blobs = self._remove_tree(conn, tree)
+                else:  # kept (and counted) in the trash; see gateway/compliance/retention
+                    nswrite.to_trash(conn, self.tenant_id, node, stored,
+                                     retention_policy.path_key(parts, self._ci),
+                                     op.event.bytes, self.principal.user_name, now)
+                    op.event.reason = "moved to the trash"
+                self._locks.drop(conn, parts)
+                nswrite.touch(conn, node.parent_id, now)  # type: ignore[arg-type]
                 op.commit_in(conn)
             self.content.delete_stored(dead_blobs)
             return len(tree)
@@ -129,6 +138,7 @@ class SessionPartChange(SessionBase):
         if not overwrite:
             raise AlreadyExists(f"{dnorm} already exists")
         authz.require_subtree(conn, self.principal, "delete", dnorm, existing)
+        self._deletion_policy(conn, dparts, subtree=existing.is_dir)
         tree = ns.subtree(conn, self.tenant_id, existing.id) if existing.is_dir \
             else [existing]
         dead = self._remove_tree(conn, tree)
@@ -159,6 +169,7 @@ class SessionPartChange(SessionBase):
                                      subtree=node.is_dir)
                 self._check_unlocked(conn, dparts, lock_tokens, membership=True,
                                      subtree=existing is not None and existing.is_dir)
+                self._deletion_policy(conn, sparts, subtree=node.is_dir)  # held: stays
                 if existing is not None and existing.id != node.id:
                     dead = self._replace(conn, dparts, existing, overwrite)
                 self._locks.drop(conn, sparts)  # locks stay with the URL, not the node

@@ -136,6 +136,7 @@ class WriteCommit:
             if existing is None:
                 deltas[s.principal.user_id][1] = 1
             else:
+                s._deletion_policy(conn, parts)  # a held file keeps its content
                 old = deltas.setdefault(existing.owner_id, [0, 0])
                 old[0] -= existing.size
             s._charge(conn, deltas)
