@@ -17,8 +17,7 @@ from sqlalchemy import delete, select, update
 
 from gateway import actor
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
-from gateway.catalog import namespace as ns
-from gateway.catalog import retention_policy
+from gateway.catalog import namespace as ns, retention_policy
 from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
 from gateway.errors import (

@@ -19,9 +19,8 @@ SUPERVISOR_JOBS: tuple[str, ...] = (
     "gateway.auditv2.follower",
     "gateway.notify.job",
     "gateway.alerts.job",
+    "gateway.compliance.retention.job",
 )
-SUPERVISOR_JOBS: tuple[str, ...] = ("gateway.auditv2.follower",
-                                     "gateway.compliance.retention.job")
 
 
 class Job(Protocol):

@@ -8,8 +8,7 @@ import struct
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gateway.crypto import blobformat as bf
 from gateway.crypto.blobformat import (

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from gateway import admin
-from gateway.catalog import Catalog, db
-from gateway.catalog import namespace as ns
+from gateway.catalog import Catalog, db, namespace as ns
 from gateway.catalog.tables import nodes
 from gateway.config import Config
 from gateway.core import Core

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from gateway.session import Session
 

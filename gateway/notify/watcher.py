@@ -21,8 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.catalog import Catalog
-from gateway.catalog import namespace as ns
+from gateway.catalog import Catalog, namespace as ns
 from gateway.catalog.tables import (
     audit_events,
     audit_heads,

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 from gateway import authz, quota
 from gateway.audit import AuditEvent
 from gateway.auditedop import AuditedOp, record_failure
-from gateway.catalog import namespace as ns
-from gateway.catalog import retention_policy
+from gateway.catalog import namespace as ns, retention_policy
 from gateway.contentstore import ContentStore
 from gateway.entry import Entry, entry_of
 from gateway.errors import GatewayError, HiddenPath, LegalHold, NotADirectory

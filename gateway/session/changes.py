@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from gateway import authz
-from gateway.catalog import namespace as ns
-from gateway.catalog import nswrite, properties, retention_policy
+from gateway.catalog import namespace as ns, nswrite, properties, retention_policy
 from gateway.catalog.namespace import FILE
 from gateway.entry import Entry, entry_of
 from gateway.errors import (

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from gateway import authz
-from gateway.catalog import namespace as ns
-from gateway.catalog import properties
+from gateway.catalog import namespace as ns, properties
 from gateway.entry import Entry, entry_of
 from gateway.errors import IsADirectory, NotADirectory
 from gateway.filereader import FileReader

@@ -36,9 +36,7 @@ import asyncio
 import logging
 
 import asyncssh
-from asyncssh import DISC_NO_MORE_AUTH_METHODS_AVAILABLE
-from asyncssh import auth as _auth
-from asyncssh import connection as _connection
+from asyncssh import DISC_NO_MORE_AUTH_METHODS_AVAILABLE, auth as _auth, connection as _connection
 from asyncssh.constants import MSG_SERVICE_ACCEPT, MSG_SERVICE_REQUEST
 from asyncssh.packet import SSHPacket, String
 

@@ -15,8 +15,7 @@ from gateway.metrics import ENV_DIR, active, metrics_dir
 from gateway.metrics.exposition import MetricsUnavailable, counting_dir
 from gateway.metrics.observer import login_method, login_result
 from gateway.metrics.process import prepare
-from tests.metrics.conftest import Served
-from tests.metrics.conftest import prepare as prepare_gateway
+from tests.metrics.conftest import Served, prepare as prepare_gateway
 
 
 def test_login_method_and_result_from_the_audit_event() -> None:

@@ -31,8 +31,10 @@ from pathlib import Path
 
 import pytest
 from localnet import free_port, wait_port
-from sftp.conftest import need  # the suite's one tool check (skip, or fail under CI)
-from sftp.conftest import stop as stop_process
+from sftp.conftest import (
+    need,  # the suite's one tool check (skip, or fail under CI)
+    stop as stop_process,
+)
 
 from gateway import admin
 from gateway.cli.setup import ensure_ssh_host_keys, ensure_tls_certificate

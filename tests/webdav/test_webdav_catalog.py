@@ -9,8 +9,7 @@ import time
 import pytest
 
 from gateway import admin
-from gateway.catalog import locks
-from gateway.catalog import namespace as ns
+from gateway.catalog import locks, namespace as ns
 from gateway.errors import PermissionDenied
 
 

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from gateway.catalog import namespace as ns
-from gateway.catalog import nswrite
+from gateway.catalog import namespace as ns, nswrite
 from gateway.catalog.retention_policy import covers, hold_message, holds_of
 from gateway.catalog.tables import nodes, trash_items, trash_policy
 from gateway.compliance.retention import reaper
