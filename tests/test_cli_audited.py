@@ -43,6 +43,7 @@ READ_ONLY = {
     "key list": "read",
     "app-password list": "read",
     "locks list": "read",
+    "subject find": "read: lists what is stored about a person",
 }
 
 
@@ -120,6 +121,7 @@ STATE_CHANGING = {
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
     "locks break": "lock-break",
     "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
+    "subject export": "subject-export", "subject erase": "subject-erase",
 }
 
 
@@ -182,6 +184,10 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("gc", expect=ex["gc"])
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
+    a("subject export", "--tenant", "acme", "--user", "alice", "--out",
+      str(tmp_path / "alice.zip"), expect=ex["subject export"])
+    a("subject erase", "--tenant", "acme", "--user", "alice", "--yes",
+      expect=ex["subject erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
