@@ -5,7 +5,8 @@ the tenant's administrator, so every read is checked and audited like any other)
 ``account.json``, ``events.json`` and ``events.csv``, and last ``manifest.json``: the
 SHA-256, size and meaning of every other member. Everything is streamed: each member is
 written chunk by chunk through ``ZipFile.open(name, "w", force_zip64=True)`` and hashed on
-the way, so memory stays bounded whatever the size of the export (ZIP64 past 4 GiB). The
+the way (a file is deflated only if its start compresses: ``compresses``), so memory
+stays bounded whatever the size of the export (ZIP64 past 4 GiB). The
 archive is written beside ``out`` under a temporary name and renamed when complete.
 """
 
@@ -17,6 +18,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from gateway.session import Session
 
 CHUNK = 1 << 20
+SAMPLE = 64 * 1024  # bytes of a file's start that decide whether it is deflated
 #: who the export's reads are audited as (the tenant's administrator, as in admin events)
 ADMIN = "admin"
 
@@ -67,10 +70,11 @@ class _Hashing(io.RawIOBase):
         return len(data)
 
 
-def _info(name: str) -> zipfile.ZipInfo:
-    """A member stamped with the time of the export (not 1980) and compressed."""
+def _info(name: str, deflate: bool = True) -> zipfile.ZipInfo:
+    """A member stamped with the time of the export (not 1980), deflated (level 1) or
+    stored."""
     info = zipfile.ZipInfo(name, datetime.now(UTC).timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     info._compresslevel = 1  # (public as compress_level from Python 3.13)
     info.external_attr = 0o600 << 16
     return info
@@ -85,8 +89,9 @@ class _Archive:
         self.manifest: list[dict[str, Any]] = []
 
     @contextmanager
-    def member(self, name: str, what: str, **extra: Any) -> Iterator[_Hashing]:
-        with self.zip.open(_info(name), "w", force_zip64=True) as raw:
+    def member(self, name: str, what: str, deflate: bool = True,
+               **extra: Any) -> Iterator[_Hashing]:
+        with self.zip.open(_info(name, deflate), "w", force_zip64=True) as raw:
             sink = _Hashing(raw)
             yield sink
         self.manifest.append({"name": name, "what": what, "size": sink.size,
@@ -148,13 +153,23 @@ def _write_files(core: Core, scope: Scope, archive: _Archive) -> tuple[int, int]
     session = admin_session(core, scope)
     total = 0
     for item in scope.files:
-        with session.open_read(item.path) as reader, \
-                archive.member("files" + item.path, "file", path=item.path,
-                               owner=item.owner, why=item.why) as m:
-            while chunk := reader.read(CHUNK):
-                m.write(chunk)
-            total += m.size
+        with session.open_read(item.path) as reader:
+            chunk = reader.read(CHUNK)
+            with archive.member("files" + item.path, "file", compresses(chunk),
+                                path=item.path, owner=item.owner, why=item.why) as m:
+                while chunk:
+                    m.write(chunk)
+                    chunk = reader.read(CHUNK)
+                total += m.size
     return len(scope.files), total
+
+
+def compresses(head: bytes) -> bool:
+    """Deflate a file only if its first bytes shrink by a tenth at least: most office,
+    image and archive formats are compressed already, and deflating them costs time
+    for nothing."""
+    sample = head[:SAMPLE]
+    return len(sample) < 512 or len(zlib.compress(sample, 1)) < 0.9 * len(sample)
 
 
 def _write_events(core: Core, scope: Scope, archive: _Archive) -> int:
