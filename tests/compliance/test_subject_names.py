@@ -80,7 +80,8 @@ def test_name_pattern_finds_exports_and_erases_across_users(gw: CliEnv, tmp_path
     assert gw.json("subject", "find", *crit)["files"] == found["files"]  # nothing changed
 
     done = gw.json("subject", "erase", *crit, "--yes")
-    assert done["counts"]["files"] == 3 and done["counts"]["events_about_files_cleared"] > 0
+    assert done["counts"]["files"] == 3
+    assert done["counts"]["events_naming_files_or_account_cleared"] > 0
     assert gw.json("subject", "find", *crit)["files"] == []
     paths = _paths_in_events(gw)
     assert not [p for p in paths if "jane" in p.lower()], paths
@@ -105,3 +106,69 @@ def test_requests_refused_with_one_line(gw: CliEnv) -> None:
         p = gw.run(*args, ok=False)
         assert p.returncode != 0 and words in p.stderr, (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_erase_removes_the_account_and_what_mentions_it(gw: CliEnv, tmp_path: Path) -> None:
+    """SSH key, app password, second factor, failure counters go with the account; a
+    lock-break event's reason naming the lock holder loses it; the chain verifies."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from sqlalchemy import func, select
+
+    from gateway import admin
+    from gateway.catalog import locks as lock_store
+    from gateway.catalog.tables import (
+        app_passwords,
+        audit_events,
+        auth_failures,
+        ssh_keys,
+        totp_secrets,
+        users,
+    )
+    from gateway.policy.defender import Defender
+
+    key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    gw.run("key", "add", "alice@acme", key + " alice@laptop")
+    gw.run("app-password", "create", "alice@acme", "--label", "alice-nas")
+    gw.run("totp", "enroll", "alice@acme")
+    gw.run("files", "mkdir", "bob@acme", "/shared")
+    with Core.open(load_config(gw.config), audit_log="off") as core:
+        Defender(core).failure("192.0.2.9", "acme", "alice")
+        with core.catalog.write() as conn:
+            lock_store.create(conn, admin.get_tenant(core, "acme").id, "tok-a", {
+                "root": "/shared", "depth": "0", "scope": "exclusive", "owner": b"x",
+                "principal": "alice@acme", "timeout": None})
+    gw.run("locks", "break", "tok-a")
+
+    def counts() -> dict[str, int]:
+        with Core.open(load_config(gw.config), audit_log="off") as core, \
+                core.catalog.read() as conn:
+            n = {t.name: conn.execute(select(func.count()).select_from(t)).scalar()
+                 for t in (users, ssh_keys, app_passwords, totp_secrets)}
+            n["auth_failures"] = conn.execute(select(func.count()).where(
+                auth_failures.c.key.like("acct:%"))).scalar()
+            n["mentions"] = conn.execute(select(func.count()).where(
+                audit_events.c.reason.like("%alice@acme%"))).scalar()
+            return n
+
+    before = counts()
+    assert before == {"users": 2, "ssh_keys": 1, "app_passwords": 1, "totp_secrets": 1,
+                      "auth_failures": 1, "mentions": 1}
+    found = gw.json("subject", "find", "--tenant", "acme", "--user", "alice")
+    assert [k["comment"] for k in found["account"]["ssh_keys"]] == ["alice@laptop"]
+    assert [a["label"] for a in found["account"]["app_passwords"]] == ["alice-nas"]
+    assert "mentions-account" in {e["why"] for e in found["events"]}
+    dry = gw.json("subject", "erase", "--tenant", "acme", "--user", "alice", "--dry-run")
+    assert counts() == before
+    assert {k: dry["counts"][k] for k in ("accounts", "ssh_keys", "app_passwords",
+                                          "second_factors", "login_failure_counters")} == \
+        {"accounts": 1, "ssh_keys": 1, "app_passwords": 1, "second_factors": 1,
+         "login_failure_counters": 1}
+    gw.run("subject", "erase", "--tenant", "acme", "--user", "alice", "--yes")
+    assert counts() == {"users": 1, "ssh_keys": 0, "app_passwords": 0, "totp_secrets": 0,
+                        "auth_failures": 0, "mentions": 0}
+    assert gw.run("audit", "verify", ok=False).returncode == 0
+    events = json.loads(gw.run("audit", "query", "--tenant", "acme", "--format", "json").stdout)
+    assert not [e for e in events if "alice" in json.dumps(e)
+                and e["action"] != "subject-erase"], "alice is still named in an event"

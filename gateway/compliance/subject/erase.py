@@ -11,8 +11,9 @@
    after the commit the released blobs are deleted from the blob store (every stored
    version: a file's blobs are only those its node references; a copy elsewhere that
    shares a blob keeps it);
-3. the paths naming the files are cleared from every event about them
-   (``events.erase_file_names``), and the account's own events lose every personal field
+3. the paths naming the files are cleared from every event about them, and the free text
+   of others' events naming the account (``events.erase_mentions``); the account's own
+   events lose every personal field
    through ``gateway.auditv2.erase.erase_subject``: the chain still verifies;
 4. a ``subject-erase`` event records the categories and counts, never a value.
 
@@ -34,7 +35,7 @@ from gateway.catalog import namespace as ns
 from gateway.catalog import nswrite
 from gateway.catalog.tables import blobs, dav_locks, nodes
 from gateway.compliance.subject.account import count_account, remove_account
-from gateway.compliance.subject.events import erase_file_names, iter_events
+from gateway.compliance.subject.events import erase_mentions, iter_events
 from gateway.compliance.subject.scope import Criteria, Scope, resolve
 from gateway.contentstore import ContentStore
 
@@ -103,7 +104,7 @@ def erase_request(core: Core, criteria: Criteria, *, dry_run: bool = False) -> E
             counts.update(remove_account(conn, c.tenant, scope.tenant_id, c.user,
                                          scope.user_id))
     content.delete_stored(dead)
-    counts["events_about_files_cleared"] = erase_file_names(core, scope)
+    counts["events_naming_files_or_account_cleared"] = erase_mentions(core, scope)
     if c.user:
         erased = erase_subject(core, c.tenant, c.user)
         counts["events_of_subject_erased"] = erased.get("events", 0)

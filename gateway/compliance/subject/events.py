@@ -3,10 +3,13 @@
 An event is about the data subject when the account did it (``by-subject``), when an
 administrator's event names the account (``names-account``: user-create, user-set ...),
 or when its path or destination names one of the request's files or folders, or a name
-that matches the request (``about-file``). Events are streamed in chain order.
+that matches the request (``about-file``), or its reason names the account as
+``user@tenant`` (a lock holder in ``lock-break``: ``mentions-account``). Events are
+streamed in chain order.
 
-``erase_file_names`` clears path, destination and (when it quotes an erased name) the
-reason of the events about the files, whoever did them, the way
+``erase_mentions`` clears path, destination and (when it quotes an erased name) the
+reason of the events about the files, whoever did them, and the reason of the events
+naming or mentioning the account, the way
 ``gateway.auditv2.erase`` clears one person's fields: a v2 event keeps the commitments
 (its MAC still verifies) and loses the values and their salts; a v1 event gets an erasure
 MAC, only over a chain that verifies now.
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from gateway.audit import EXPORT_COLUMNS
 from gateway.auditv2.chain import FORMAT_V1, V1_ERASED, dumps, loads, v1_erasure_mac
@@ -43,7 +46,16 @@ def _why(scope: Scope, row: Any) -> str | None:
     if _names_files(scope) and (scope.about_path(row["path"])
                                 or scope.about_path(row["dest_path"])):
         return "about-file"
+    if user is not None and row["reason"] and any(
+            m in row["reason"].casefold() for m in _mentions(scope)):
+        return "mentions-account"
     return None
+
+
+def _mentions(scope: Scope) -> tuple[str, ...]:
+    """How other events' free text names the account (a lock holder, a ban counter)."""
+    user, tenant = scope.criteria.user, scope.criteria.tenant
+    return (f"{user}@{tenant}", f"acct:{tenant}/{user}")
 
 
 def _names_files(scope: Scope) -> bool:
@@ -56,8 +68,10 @@ def iter_events(core: Core, scope: Scope) -> Iterator[dict[str, Any]]:
     q = select(audit_events).where(audit_events.c.chain == scope.tenant_id)
     if not _names_files(scope):  # only the account: the database can filter
         user = scope.criteria.user
-        q = q.where(or_(audit_events.c.user == user, (audit_events.c.protocol == "admin")
-                        & (audit_events.c.path == user)))
+        reason = func.lower(audit_events.c.reason)
+        q = q.where(or_(audit_events.c.user == user,
+                        (audit_events.c.protocol == "admin") & (audit_events.c.path == user),
+                        *(reason.contains(m, autoescape=True) for m in _mentions(scope))))
     with core.catalog.read() as conn:
         for row in conn.execute(q.order_by(audit_events.c.seq)
                                 .execution_options(yield_per=1000)).mappings():
@@ -66,14 +80,14 @@ def iter_events(core: Core, scope: Scope) -> Iterator[dict[str, Any]]:
                 yield {**{k: row[k] for k in EVENT_COLUMNS if k != "why"}, "why": why}
 
 
-def erase_file_names(core: Core, scope: Scope, *, exclude_user: bool = True) -> int:
-    """Clear the paths naming the request's files from every event about them (events of
-    the account itself are left to ``erase_subject`` when ``exclude_user``); returns how
-    many events changed."""
+def erase_mentions(core: Core, scope: Scope) -> int:
+    """Clear the paths naming the request's files from every event about them, and the
+    free text of events naming or mentioning the account (the account's own events are
+    left to ``erase_subject``); returns how many events changed."""
     names = {p.rsplit("/", 1)[-1].casefold() for p in
              [*(f.path for f in scope.files), *scope.folders]}
-    ids = [e["id"] for e in iter_events(core, scope) if e["why"] == "about-file"
-           or (e["why"] == "by-subject" and not exclude_user)]
+    whys = {e["id"]: e["why"] for e in iter_events(core, scope) if e["why"] != "by-subject"}
+    ids = list(whys)
     if not ids:
         return 0
     key = core.audit.key
@@ -85,9 +99,11 @@ def erase_file_names(core: Core, scope: Scope, *, exclude_user: bool = True) -> 
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA secure_delete = ON")
         for row in rows:
-            fields = [f for f in PATH_FIELDS if row[f] is not None]
             reason = row["reason"]
-            if reason and (any(n and n in reason.casefold() for n in names)
+            fields = [f for f in PATH_FIELDS if row[f] is not None] \
+                if whys[row["id"]] == "about-file" else []
+            if reason and (whys[row["id"]] != "about-file"
+                           or any(n and n in reason.casefold() for n in names)
                            or scope.about_path(reason)):
                 fields.append("reason")
             if fields:
