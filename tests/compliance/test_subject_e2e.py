@@ -272,6 +272,10 @@ def test_export_and_erase_one_user_over_real_front_ends(world: World, tmp_path: 
         name = p.rsplit("/", 1)[1]
         assert not [t for t in texts if name in t], f"{name} still in the catalog"
     assert not [t for t in texts if t == "alice"], "the account name is still stored"
+    if not w.db_url:  # SQLite: not in freed pages or the write-ahead log either
+        raw = b"".join(p.read_bytes() for p in (w.gw.base / "var").glob("catalog.db*"))
+        for p in alice_paths:
+            assert p.rsplit("/", 1)[1].encode() not in raw, f"{p} in the SQLite files"
     blobs_after = _blob_files(w)
     assert not alice_blobs & set(blobs_after), "alice's blobs are still in the blob store"
     assert not [n for n, data in blobs_after.items() if MARKER in data]

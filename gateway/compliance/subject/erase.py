@@ -86,6 +86,8 @@ def erase_request(core: Core, criteria: Criteria, *, dry_run: bool = False) -> E
     content = ContentStore(core.catalog, core.store, core.keyring, core.config,
                            scope.tenant_id)
     with core.catalog.write() as conn:
+        if conn.dialect.name == "sqlite":  # freed pages are overwritten, not left readable
+            conn.exec_driver_sql("PRAGMA secure_delete = ON")
         ns.lock_tenant(conn, scope.tenant_id)
         tree = _tree(conn, scope)
         counts = {**_node_counts(tree), **_blob_counts(conn, tree), **event_counts}
