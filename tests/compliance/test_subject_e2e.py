@@ -61,6 +61,13 @@ class World:
         assert p.returncode == 0, p.stderr
         self.uploaded.setdefault(user, {})[path] = data
 
+    def mkcol(self, user: str, path: str) -> None:
+        p = subprocess.run([_tool("curl"), "-sS", "-k", "--fail", "-X", "MKCOL", "-u",
+                            f"{user}@acme:{PASSWORDS[user]}",
+                            f"https://127.0.0.1:{self.webdav_port}{path}"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+
     def curl_get(self, user: str, path: str) -> bytes:
         p = subprocess.run([_tool("curl"), "-sS", "-k", "--fail", "-u",
                             f"{user}@acme:{PASSWORDS[user]}",
@@ -142,8 +149,12 @@ def _upload_everything(w: World) -> None:
     w.curl_put("alice", "/alice-report-q3.pdf", payload("a1", 300_000))
     w.curl_put("alice", "/alice-note.txt", b"a small note of alice " + MARKER)
     w.sftp_put("alice", "/alice-sftp-upload.bin", payload("a2", 200_000))
+    w.mkcol("alice", "/alice-private")  # hers alone: goes with her files
+    w.sftp_put("alice", "/alice-private/alice-in-folder.bin", payload("a3", 100_000))
+    w.mkcol("alice", "/alice-shared")  # bob stores a file in it: it stays
     w.curl_put("bob", "/bob-plan.pdf", payload("b1", 250_000))
     w.sftp_put("bob", "/bob-sftp-data.bin", payload("b2", 150_000))
+    w.curl_put("bob", "/alice-shared/bob-in-shared.txt", b"bob's file in alice's folder")
 
 
 def _tables(conn) -> list[Table]:  # type: ignore[no-untyped-def]
@@ -212,6 +223,7 @@ def test_export_and_erase_one_user_over_real_front_ends(world: World, tmp_path: 
     found = w.gw.json("subject", "find", "--tenant", "acme", "--user", "alice")
     assert found["account"]["name"] == "alice" and "password_hash" not in found["account"]
     assert sorted(f["path"] for f in found["files"]) == alice_paths
+    assert found["folders"] == ["/alice-private"]
     assert {e["user"] for e in found["events"] if e["why"] == "by-subject"} == {"alice"}
     protocols = {e["protocol"] for e in found["events"] if e["action"] == "write"}
     assert {"webdav", "sftp"} <= protocols
@@ -248,7 +260,7 @@ def test_export_and_erase_one_user_over_real_front_ends(world: World, tmp_path: 
     bob_events_before = _events_of(w, "bob")
     alice_all_blobs = _blob_ids_of(w, alice_paths)  # the small note is inline
     alice_blobs = alice_all_blobs & set(blobs_before)
-    assert len(alice_blobs) == 2 == len(alice_all_blobs) - 1
+    assert len(alice_blobs) == 3 == len(alice_all_blobs) - 1
     dry = w.gw.json("subject", "erase", "--tenant", "acme", "--user", "alice", "--dry-run")
     assert dry["dry_run"] is True
     assert _table_counts(w) == counts_before and _blob_files(w) == blobs_before
@@ -268,9 +280,10 @@ def test_export_and_erase_one_user_over_real_front_ends(world: World, tmp_path: 
         assert done["counts"][key] == value, key
 
     texts = _all_text_values(w)
-    for p in alice_paths:
+    for p in [*alice_paths, "/alice-private"]:
         name = p.rsplit("/", 1)[1]
         assert not [t for t in texts if name in t], f"{name} still in the catalog"
+    assert [t for t in texts if t == "alice-shared"], "bob's folder went too"
     assert not [t for t in texts if t == "alice"], "the account name is still stored"
     if not w.db_url:  # SQLite: not in freed pages or the write-ahead log either
         raw = b"".join(p.read_bytes() for p in (w.gw.base / "var").glob("catalog.db*"))

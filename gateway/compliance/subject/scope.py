@@ -5,7 +5,9 @@ folder names (``name_pattern``), a text that occurs in names (``text_in_names``)
 compared case-insensitively (a person's name is written in every case). ``resolve`` turns
 that into a ``Scope``: the account, the files (owned by the account, uploaded by it
 according to the audit trail, or named after the person, or inside a folder named after
-the person) and the matching folders. Events are streamed by ``events.iter_events``.
+the person) and the folders that go whole: those named after the person, and those the
+account created (``mkdir`` events) that hold nothing else, so an erasure leaves no empty
+folder of the person's naming. Events are streamed by ``events.iter_events``.
 
 The namespace is read in one read transaction: the tenant's folders are held in memory
 (id -> parent, name) to build paths; files are streamed, so memory grows with the
@@ -30,8 +32,9 @@ from gateway.policy.logins import canonical_name
 if TYPE_CHECKING:
     from gateway.core import Core
 
-#: the audit action of a stored upload (every protocol and the CLI)
+#: the audit actions of a stored upload and of a created folder (every protocol, the CLI)
 UPLOAD_ACTION = "write"
+MKDIR_ACTION = "mkdir"
 
 
 class RequestInvalid(ValueError):
@@ -155,9 +158,10 @@ def resolve(core: Core, criteria: Criteria) -> Scope:
                 users.c.tenant_id == t.id, users.c.name == c.user)).scalar()
         owners = dict(conn.execute(select(users.c.id, users.c.name)
                                    .where(users.c.tenant_id == t.id)).all())
-        uploaded = _uploaded_paths(conn, t.id, c.user, bool(t.case_insensitive))
-        files, folders, folder_ids = _walk(conn, t.id, c, uid, uploaded,
-                                           bool(t.case_insensitive), owners)
+        ci = bool(t.case_insensitive)
+        acts = _Acts(_event_paths(conn, t.id, c.user, ci, UPLOAD_ACTION),
+                     _event_paths(conn, t.id, c.user, ci, MKDIR_ACTION))
+        files, folders, folder_ids = _walk(conn, t.id, c, uid, acts, ci, owners)
     if c.user is not None and uid is None and not files and not _has_events(core, t.id, c.user):
         raise NotFound(f"no user {c.user}@{c.tenant} and no trace of one: check the name "
                        f"(`lumanox-gateway user list {c.tenant}`)")
@@ -171,21 +175,32 @@ def _has_events(core: Core, tenant_id: str, user: str) -> bool:
         ).first() is not None
 
 
-def _uploaded_paths(conn: Connection, tenant_id: str, user: str | None, ci: bool) -> set[str]:
-    """Folded paths the account stored files at (successful ``write`` events)."""
+@dataclass(frozen=True)
+class _Acts:
+    """Folded paths the account stored files at, and created folders at."""
+
+    uploaded: set[str]
+    created: set[str]
+
+
+def _event_paths(conn: Connection, tenant_id: str, user: str | None, ci: bool,
+                 action: str) -> set[str]:
+    """Folded paths of the account's successful ``action`` events."""
     if user is None:
         return set()
     q = select(audit_events.c.path).where(
         audit_events.c.chain == tenant_id, audit_events.c.user == user,
-        audit_events.c.action == UPLOAD_ACTION, audit_events.c.result == "ok",
+        audit_events.c.action == action, audit_events.c.result == "ok",
         audit_events.c.path.is_not(None)).distinct()
     return {"/".join(name_key(p, ci) for p in path.split("/"))
             for path in conn.execute(q).scalars()}
 
 
 def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
-          uploaded: set[str], ci: bool, owners: dict[str, str]
+          acts: _Acts, ci: bool, owners: dict[str, str]
           ) -> tuple[list[FileItem], list[str], list[int]]:
+    """Files in scope, and the folders that go whole: named after the person, or created
+    by the account and holding nothing else (no file out of scope, no folder of another)."""
     dirs = {r.id: (r.parent_id, r.name) for r in conn.execute(
         select(nodes.c.id, nodes.c.parent_id, nodes.c.name)
         .where(nodes.c.tenant_id == tenant_id, nodes.c.kind == DIR))}
@@ -212,6 +227,21 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
                 not inside_match(parent):
             folders.append(path_of(node_id))
             folder_ids.append(node_id)
+    kept: set[int] = set()  # folders holding something out of scope: they stay
+
+    def keep(node_id: int | None) -> None:
+        while node_id is not None and node_id not in kept:
+            kept.add(node_id)
+            node_id = dirs[node_id][0]
+
+    def fold(path: str) -> str:
+        return "/".join(name_key(p, ci) for p in path.split("/"))
+
+    own = {d for d in dirs if dirs[d][0] is not None and fold(path_of(d)) in acts.created} \
+        if acts.created else set()
+    for d in dirs:
+        if d not in own and not inside_match(d):
+            keep(d)
     files: list[FileItem] = []
     q = select(nodes.c.id, nodes.c.parent_id, nodes.c.name, nodes.c.size, nodes.c.blob_id,
                nodes.c.owner_id, nodes.c.mtime).where(
@@ -221,7 +251,7 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
         why = []
         if uid is not None and r.owner_id == uid:
             why.append("owner")
-        if uploaded and "/".join(name_key(p, ci) for p in path.split("/")) in uploaded:
+        if acts.uploaded and fold(path) in acts.uploaded:
             why.append("uploaded")
         if named and name_matches(c, r.name):
             why.append("name")
@@ -230,6 +260,13 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
         if why:
             files.append(FileItem(path, r.id, r.size, owners.get(r.owner_id), r.blob_id,
                                   r.mtime, why))
+        else:
+            keep(r.parent_id)
+    gone = own - kept  # the account's own folders, empty once its files are gone
+    for d in gone:
+        if dirs[d][0] not in gone and not inside_match(d):
+            folders.append(path_of(d))
+            folder_ids.append(d)
     files.sort(key=lambda f: f.path)
     order = sorted(range(len(folders)), key=lambda i: folders[i])
     return files, [folders[i] for i in order], [folder_ids[i] for i in order]
