@@ -67,6 +67,7 @@ def _refuse_if_held(core: Core, scope: Scope) -> None:
 
 def erase_request(core: Core, criteria: Criteria, *, dry_run: bool = False) -> ErasureReport:
     """Erase (or with ``dry_run`` only list) everything of a data-subject request."""
+    core.audit.flush()  # queued events of this process (reads) are stored, so seen too
     scope = resolve(core, criteria)
     _refuse_if_held(core, scope)
     c = scope.criteria
