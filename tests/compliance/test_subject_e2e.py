@@ -50,6 +50,7 @@ class World:
     webdav_port: int
     sftp_port: int
     uploaded: dict[str, dict[str, bytes]]  # user -> path -> content
+    proc: subprocess.Popen[str] | None = None
 
     def curl_put(self, user: str, path: str, data: bytes) -> None:
         src = self.gw.base / "upload.tmp"
@@ -93,6 +94,32 @@ class World:
             client.close()
         self.uploaded.setdefault(user, {})[path] = data
 
+    def start(self) -> None:
+        """Run ``serve`` (both front-ends) until ``stop``."""
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=self.gw.base,
+                                env=clean_env(LUMANOX_CONFIG=str(self.gw.config)),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = proc
+
+        def alive() -> None:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
+
+        wait_port(self.webdav_port, 60, alive)
+        wait_port(self.sftp_port, 60, alive)
+
+    def stop(self) -> None:
+        """Stop ``serve`` cleanly: every queued audit event is stored when it returns."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
     def engine(self):  # type: ignore[no-untyped-def]
         url = self.db_url if self.db_url else \
             f"sqlite:///{self.gw.base / 'var' / 'catalog.db'}"
@@ -123,26 +150,12 @@ def world(tmp_path: Path, db_url: str) -> Iterator[World]:
     gw.run("tenant", "create", "acme")
     for user, pw in PASSWORDS.items():
         gw.run("user", "create", f"{user}@acme", "--password-stdin", stdin=pw + "\n")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=tmp_path,
-                            env=clean_env(LUMANOX_CONFIG=str(gw.config)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def alive() -> None:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
-
+    w = World(gw, url, wport, sport, {})
+    w.start()
     try:
-        wait_port(wport, 60, alive)
-        wait_port(sport, 60, alive)
-        yield World(gw, url, wport, sport, {})
+        yield w
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        w.stop()
 
 
 def _upload_everything(w: World) -> None:
@@ -256,6 +269,7 @@ def test_export_and_erase_one_user_over_real_front_ends(world: World, tmp_path: 
         assert not any("bob" in (e["path"] or "") for e in events)
 
     # --- dry run: changes nothing, lists what erase removes ------------------------------
+    w.stop()  # the sessions' last events (logouts) are stored: the catalog holds still
     counts_before, blobs_before = _table_counts(w), _blob_files(w)
     bob_events_before = _events_of(w, "bob")
     alice_all_blobs = _blob_ids_of(w, alice_paths)  # the small note is inline
@@ -304,6 +318,7 @@ def test_export_and_erase_one_user_over_real_front_ends(world: World, tmp_path: 
     verify = w.gw.run("audit", "verify", ok=False)
     assert verify.returncode == 0, verify.stderr
     assert _events_of(w, "bob") == bob_events_before
+    w.start()
     for path, data in w.uploaded["bob"].items():
         assert w.curl_get("bob", path) == data
 
