@@ -53,6 +53,7 @@ READ_ONLY = {
     "alert rule list": "read", "alert list": "read",
     "alert rule test": "evaluates stored events; stores and sends nothing",
     "retention show": "read", "trash list": "read", "hold list": "read",
+    "subject find": "read: lists what is stored about a person",
 }
 
 
@@ -139,6 +140,7 @@ STATE_CHANGING = {
     "trash enable": "trash-enable", "trash disable": "trash-disable",
     "trash restore": "trash-restore", "trash purge": "trash-purge",
     "hold set": "hold-set", "hold release": "hold-release",
+    "subject export": "subject-export", "subject erase": "subject-erase",
 }
 
 
@@ -211,6 +213,10 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("admin-token revoke", "ops", expect=ex["admin-token revoke"])
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
+    a("subject export", "--tenant", "acme", "--user", "alice", "--out",
+      str(tmp_path / "alice.zip"), expect=ex["subject export"])
+    a("subject erase", "--tenant", "acme", "--user", "alice", "--yes",
+      expect=ex["subject erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
     a("alert rule set", "failed_logins_account", "threshold=5", "--tenant", "acme",
       expect=ex["alert rule set"])
