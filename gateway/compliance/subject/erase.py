@@ -2,8 +2,8 @@
 
 ``erase_request`` (``dry_run=False``), in this order:
 
-1. ``_refuse_if_held``: nothing under a legal hold may go (the hook for
-   ``gateway/compliance/retention/holds.py``);
+1. ``_refuse_if_held``: nothing under a legal hold may go (``retention.holds``), and the
+   refusal is audited;
 2. one write transaction: the files and the matching folders (with everything inside)
    leave the namespace, their usage leaves the quotas, their WebDAV locks and dead
    properties go, the blob rows no node references any more are released, and the
@@ -28,16 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from gateway import quota
+from gateway import actor, quota
 from gateway.audit import AuditEvent
 from gateway.auditv2.erase import erase_subject
-from gateway.catalog import namespace as ns
-from gateway.catalog import nswrite
+from gateway.catalog import namespace as ns, nswrite
 from gateway.catalog.tables import blobs, dav_locks, nodes
+from gateway.compliance.retention.holds import check_not_held
 from gateway.compliance.subject.account import count_account, remove_account
 from gateway.compliance.subject.events import erase_mentions, iter_events
 from gateway.compliance.subject.scope import Criteria, Scope, resolve
 from gateway.contentstore import ContentStore
+from gateway.errors import LegalHold
 
 if TYPE_CHECKING:
     from gateway.catalog.namespace import Node
@@ -56,13 +57,21 @@ class ErasureReport:
 
 
 def _refuse_if_held(core: Core, scope: Scope) -> None:
-    """Refuse (raise a ``GatewayError`` naming the hold and how to lift it) when the
-    account or any file or folder of ``scope`` is under a legal hold.
-
-    Does nothing yet: legal holds are built in ``gateway/compliance/retention/holds.py``
-    and are wired in here when that lands. It runs before anything is counted or
-    changed, for a dry run too, so a dry run shows the same refusal."""
-    return None
+    """Refuse (``LegalHold``, naming the hold and how to lift it) when a file or folder of
+    ``scope`` is under a legal hold, or the account while its whole tenant is held. Runs
+    before anything is counted or changed, for a dry run too; the refusal is audited."""
+    paths = [f.path for f in scope.files] + list(scope.folders)
+    try:
+        check_not_held(core.catalog, scope.tenant_id, paths)
+        if scope.criteria.user is not None:  # account data: only a tenant-wide hold keeps it
+            check_not_held(core.catalog, scope.tenant_id, ["/"], subtree=False)
+    except LegalHold as exc:
+        who = actor.current()
+        core.audit.write_now([AuditEvent(
+            action="subject-erase", protocol=who.protocol, result="denied",
+            chain=scope.tenant_id, tenant=scope.criteria.tenant, user=who.user,
+            remote_addr=who.remote_addr, reason=f"legal-hold: {exc}")])
+        raise
 
 
 def erase_request(core: Core, criteria: Criteria, *, dry_run: bool = False) -> ErasureReport:
@@ -114,9 +123,10 @@ def erase_request(core: Core, criteria: Criteria, *, dry_run: bool = False) -> E
         counts["admin_events_naming_subject"] = erased.get("admin_events_naming_user", 0)
     report.counts = counts
     summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    who = actor.current()
     core.audit.write_now([AuditEvent(
-        action="subject-erase", protocol="admin", chain=scope.tenant_id, tenant=c.tenant,
-        user="admin", bytes=counts.get("file_bytes", 0),
+        action="subject-erase", protocol=who.protocol, chain=scope.tenant_id, tenant=c.tenant,
+        user=who.user, remote_addr=who.remote_addr, bytes=counts.get("file_bytes", 0),
         reason=f"data-subject erasure ({', '.join(sorted(c.describe().keys() - {'tenant'}))}"
                f"): {summary}")])
     return report

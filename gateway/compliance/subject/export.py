@@ -151,8 +151,14 @@ def export_subject(core: Core, criteria: Criteria, out: Path | str) -> ExportRes
 
 def _write_files(core: Core, scope: Scope, archive: _Archive) -> tuple[int, int]:
     session = admin_session(core, scope)
-    total = 0
+    total = exported = 0
     for item in scope.files:
+        if item.in_trash:  # no path reaches it: listed in the manifest, content not read
+            archive.manifest.append({"name": None, "what": "file in the tenant's trash, not "
+                                     "exported: restore it (`trash restore`) to export it",
+                                     "path": item.path, "size": item.size})
+            continue
+        exported += 1
         with session.open_read(item.path) as reader:
             chunk = reader.read(CHUNK)
             with archive.member("files" + item.path, "file", compresses(chunk),
@@ -161,7 +167,7 @@ def _write_files(core: Core, scope: Scope, archive: _Archive) -> tuple[int, int]
                     m.write(chunk)
                     chunk = reader.read(CHUNK)
                 total += m.size
-    return len(scope.files), total
+    return exported, total
 
 
 def compresses(head: bytes) -> bool:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from gateway.catalog.namespace import DIR
-from gateway.catalog.tables import audit_events, nodes, tenants, users
+from gateway.catalog.tables import audit_events, nodes, tenants, trash_items, users
 from gateway.errors import NotFound
 from gateway.names import name_key
 from gateway.policy.logins import canonical_name
@@ -84,10 +84,11 @@ class FileItem:
     blob_id: str | None
     mtime: datetime
     why: list[str] = field(default_factory=list)
+    in_trash: bool = False  # deleted into the tenant's trash; ``path`` is where it was
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, "owner": self.owner,
-                "modified": self.mtime, "why": self.why}
+                "modified": self.mtime, "why": self.why, "in_trash": self.in_trash}
 
 
 @dataclass
@@ -204,6 +205,10 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
     dirs = {r.id: (r.parent_id, r.name) for r in conn.execute(
         select(nodes.c.id, nodes.c.parent_id, nodes.c.name)
         .where(nodes.c.tenant_id == tenant_id, nodes.c.kind == DIR))}
+    # files and folders in the trash left the tree (no parent): they are the person's
+    # data still, found at the path they were deleted from
+    trashed = dict(conn.execute(select(trash_items.c.node_id, trash_items.c.path)
+                                .where(trash_items.c.tenant_id == tenant_id)).all())
     paths: dict[int, str] = {}
     marked: dict[int, bool] = {}  # folder id -> inside (or is) a folder whose name matches
     named = bool(c.name_pattern or c.text_in_names)
@@ -211,8 +216,16 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
     def path_of(node_id: int) -> str:
         if node_id not in paths:
             parent, name = dirs[node_id]
-            paths[node_id] = "" if parent is None else f"{path_of(parent)}/{name}"
+            paths[node_id] = (trashed.get(node_id, "") if parent is None
+                              else f"{path_of(parent)}/{name}")
         return paths[node_id]
+
+    def in_trash(node_id: int | None) -> bool:
+        while node_id is not None:
+            if node_id in trashed:
+                return True
+            node_id = dirs[node_id][0]
+        return False
 
     def inside_match(node_id: int) -> bool:
         if node_id not in marked:
@@ -247,7 +260,7 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
                nodes.c.owner_id, nodes.c.mtime).where(
         nodes.c.tenant_id == tenant_id, nodes.c.kind != DIR)
     for r in conn.execute(q.execution_options(yield_per=1000)):
-        path = f"{path_of(r.parent_id)}/{r.name}"
+        path = trashed[r.id] if r.parent_id is None else f"{path_of(r.parent_id)}/{r.name}"
         why = []
         if uid is not None and r.owner_id == uid:
             why.append("owner")
@@ -255,12 +268,12 @@ def _walk(conn: Connection, tenant_id: str, c: Criteria, uid: str | None,
             why.append("uploaded")
         if named and name_matches(c, r.name):
             why.append("name")
-        if inside_match(r.parent_id):
+        if r.parent_id is not None and inside_match(r.parent_id):
             why.append("in-matching-folder")
         if why:
             files.append(FileItem(path, r.id, r.size, owners.get(r.owner_id), r.blob_id,
-                                  r.mtime, why))
-        else:
+                                  r.mtime, why, r.parent_id is None or in_trash(r.parent_id)))
+        elif r.parent_id is not None:
             keep(r.parent_id)
     gone = own - kept  # the account's own folders, empty once its files are gone
     for d in gone:
