@@ -43,6 +43,8 @@ READ_ONLY = {
     "key list": "read",
     "app-password list": "read",
     "locks list": "read",
+    "report activity": "reads the audit trail (like audit query); writes only its --out file",
+    "report logins": "reads the audit trail; writes only its --out file",
 }
 
 

@@ -86,10 +86,10 @@ def login_report(catalog: Catalog, scope: Scope) -> LoginReport:
     user."""
     where = conditions(scope, action="login")
     ok = func.coalesce(func.sum(case((ev.result == "ok", 1), else_=0)), 0)
-    q = select(func.coalesce(ev.user, "").label("user"), func.count().label("attempts"),
-               ok.label("ok")).where(where).group_by(func.coalesce(ev.user, ""))
+    q = select(ev.user, func.count().label("attempts"), ok.label("ok")).where(where) \
+        .group_by(ev.user)
     with catalog.read() as conn:
-        rows = [{"user": r.user, "attempts": int(r.attempts), "ok": int(r.ok or 0),
+        rows = [{"user": r.user or "", "attempts": int(r.attempts), "ok": int(r.ok or 0),
                  "failed": int(r.attempts) - int(r.ok or 0)} for r in conn.execute(q)]
     rows.sort(key=lambda r: (-r["attempts"], r["user"]))
     summary = {"attempts": sum(r["attempts"] for r in rows),
