@@ -62,42 +62,52 @@ class Totals:
                 "by_day": self.by_day, "volume": self.volume, "top_paths": self.top_paths}
 
 
-def _grouped(conn: Connection, where: ColumnElement[bool], key: ColumnElement[Any],
-             name: str) -> list[dict[str, Any]]:
-    q = select(key.label(name), *_measures()).where(where).group_by(key)
-    rows = [dict(r) for r in conn.execute(q).mappings()]
-    return [{**r, **{k: int(r[k]) for k in ("events", "upload_bytes", "download_bytes",
-                                            "failed")}} for r in rows]
+def _add(table: dict[Any, dict[str, int]], key: Any, row: Any) -> None:
+    t = table.setdefault(key, {"events": 0, "upload_bytes": 0, "download_bytes": 0,
+                               "failed": 0})
+    for k in t:
+        t[k] += int(getattr(row, k) or 0)
+
+
+def _rows(table: dict[Any, dict[str, int]], name: str) -> list[dict[str, Any]]:
+    return [{name: k, **v} for k, v in table.items()]
 
 
 def compute_totals(catalog: Catalog, scope: Scope, top: int = TOP) -> Totals:
-    """Every sum of ``scope`` in one read transaction (one consistent snapshot on
-    PostgreSQL; SQLite readers see one snapshot per transaction too)."""
+    """Every sum of ``scope``: one GROUP BY over (user, protocol, action, day) - a result
+    as large as the distinct combinations, not the events - summed up here per dimension,
+    and one for the top paths; in one read transaction (one snapshot)."""
     where = conditions(scope)
+    tables: dict[str, dict[Any, dict[str, int]]] = {k: {} for k in (
+        "user", "protocol", "action", "day", "volume")}
+    summary = {"events": 0, "upload_bytes": 0, "download_bytes": 0, "failed": 0}
     with catalog.read() as conn:
         day = day_of(conn)
-        row = conn.execute(select(*_measures(), func.count(func.distinct(ev.user))
-                                  .label("users")).where(where)).mappings().one()
-        summary = {k: int(v or 0) for k, v in row.items()}
-        by_user = _grouped(conn, where, func.coalesce(ev.user, ""), "user")
-        by_user.sort(key=lambda r: (-r["events"], r["user"]))
-        by_protocol = sorted(_grouped(conn, where, ev.protocol, "protocol"),
-                             key=lambda r: (-r["events"], r["protocol"]))
-        by_action = sorted(_grouped(conn, where, ev.action, "action"),
-                           key=lambda r: (-r["events"], r["action"]))
-        by_day = sorted(_grouped(conn, where, day, "day"), key=lambda r: r["day"])
-        vol = select(day.label("day"), ev.protocol,
-                     _sum_bytes(UPLOADS).label("upload_bytes"),
-                     _sum_bytes(DOWNLOADS).label("download_bytes")).where(
-            where, ev.action.in_(UPLOADS + DOWNLOADS)).group_by(day, ev.protocol)
-        volume = sorted(({"day": r.day, "protocol": r.protocol,
-                          "upload_bytes": int(r.upload_bytes),
-                          "download_bytes": int(r.download_bytes)}
-                         for r in conn.execute(vol)), key=lambda r: (r["day"], r["protocol"]))
+        cube = select(ev.user, ev.protocol, ev.action, day.label("day"), *_measures()) \
+            .where(where).group_by(ev.user, ev.protocol, ev.action, day)
+        for r in conn.execute(cube):
+            for k in summary:
+                summary[k] += int(getattr(r, k) or 0)
+            _add(tables["user"], r.user or "", r)
+            _add(tables["protocol"], r.protocol, r)
+            _add(tables["action"], r.action, r)
+            _add(tables["day"], r.day, r)
+            if r.action in UPLOADS + DOWNLOADS:
+                _add(tables["volume"], (r.day, r.protocol), r)
         paths = select(ev.path, func.count().label("events"),
                        func.coalesce(func.sum(ev.bytes), 0).label("bytes")).where(
             where, ev.path.is_not(None), ev.protocol != "admin").group_by(ev.path).order_by(
             func.count().desc(), ev.path).limit(top)
         top_paths = [{"path": r.path, "events": int(r.events), "bytes": int(r.bytes)}
                      for r in conn.execute(paths)]
-    return Totals(summary, by_user, by_protocol, by_action, by_day, volume, top_paths)
+    summary["users"] = len(tables["user"])
+
+    def ranked(name: str) -> list[dict[str, Any]]:
+        return sorted(_rows(tables[name], name), key=lambda r: (-r["events"], r[name]))
+
+    volume = [{"day": d, "protocol": p, "upload_bytes": v["upload_bytes"],
+               "download_bytes": v["download_bytes"]}
+              for (d, p), v in sorted(tables["volume"].items())]
+    return Totals(summary, ranked("user"), ranked("protocol"), ranked("action"),
+                  sorted(_rows(tables["day"], "day"), key=lambda r: r["day"]), volume,
+                  top_paths)
