@@ -156,6 +156,19 @@ def test_logins_report(gw: CliEnv) -> None:
     csv_text = gw.run("report", "logins", "--tenant", "acme", "--format", "csv").stdout
     assert len(csv_text.splitlines()) == ACME.expected(action="login")["events"] + 1
     assert "logins of tenant acme" in gw.run("report", "logins", "--tenant", "acme").stdout
+    html = gw.run("report", "logins", "--tenant", "acme", "--user", "bob", "--format",
+                  "html", "--max-events", "5").stdout
+    assert html.count("<tr") - html.count("<tr><th>") == 5 + len(report["by_user"]) + 1
+    assert f"Only the first 5 of {want['events']} login events" in html
+
+
+def test_activity_table_for_people(gw: CliEnv) -> None:
+    text = gw.run("report", "activity", "--tenant", "acme", "--max-events", "3").stdout
+    assert "audit chain: VERIFIED INTACT" in text
+    for title in ("per user", "per protocol", "per action", "per day", "top paths",
+                  "\nfailed logins\n", "admin actions: none"):
+        assert title in text, title
+    assert f"events (first 3 of {ACME.n})" in text
 
 
 def test_login_reason_is_split_as_the_gate_writes_it() -> None:
