@@ -18,7 +18,7 @@ from sqlalchemy import select
 from gateway.auditv2 import checkpoint
 from gateway.auditv2.verify import verify_chain
 from gateway.catalog import Catalog
-from gateway.catalog.tables import audit_events, audit_heads
+from gateway.catalog.tables import audit_events, audit_heads, tenants
 from gateway.compliance.reports.scope import Scope, period_conditions
 
 ev = audit_events.c
@@ -70,7 +70,10 @@ def verify_period(catalog: Catalog, key: bytes, checkpoint_file: Any, scope: Sco
         for chain in names:
             problem = verify_chain(conn, chain, key, (heads or {}).get(chain))
             if problem is not None:
-                problems.append({"chain": chain, "seq": problem.seq, "kind": problem.kind,
+                owner = conn.execute(select(tenants.c.name).where(tenants.c.id == chain)
+                                     ).scalar()
+                problems.append({"chain": f"{chain} (tenant {owner})" if owner else chain,
+                                 "seq": problem.seq, "kind": problem.kind,
                                  "detail": problem.detail})
             checked += conn.execute(select(audit_heads.c.seq).where(
                 audit_heads.c.chain == chain)).scalar() or 0
