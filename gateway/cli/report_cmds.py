@@ -104,6 +104,11 @@ def _activity(core, scope, fmt: str, limit: int | None, out: TextIO, show: bool,
         _write(activity_html(report, HTML_ROWS if limit is None else limit), out)
     else:
         _write(activity_text(report, fmt, limit), out)
+    if report.chain.checked and not report.chain.verified:  # csv rows cannot say it
+        first = report.chain.problems[0]
+        print(f"lumanox-gateway: warning: the audit trail of this period is NOT VERIFIED "
+              f"(chain {first['chain']}, event {first['seq']}: {first['kind']}): see "
+              "`lumanox-gateway audit verify`", file=sys.stderr)
 
 
 def _logins(core, scope, fmt: str, limit: int | None, out: TextIO, show: bool) -> None:  # type: ignore[no-untyped-def]

@@ -134,6 +134,8 @@ def test_tampered_event_makes_the_period_not_verified(gw: CliEnv) -> None:
     assert 'class="bad" id="chain"' in text and "NOT VERIFIED" in text
     assert "event 700: modified" in text
     assert "VERIFIED INTACT" not in text
+    csv_run = gw.run("report", "activity", "--tenant", "acme", "--format", "csv")
+    assert "NOT VERIFIED" in csv_run.stderr and "event 700: modified" in csv_run.stderr
     report = gw.json("report", "activity", "--tenant", "acme", "--max-events", "0")
     assert report["chain"]["verified"] is False
     assert report["chain"]["problems"][0]["seq"] == 700
