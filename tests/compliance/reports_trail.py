@@ -69,25 +69,40 @@ class Trail:
                  **match: Any) -> dict[str, Any]:
         """Independent totals (Counters) of the events whose fields equal ``match`` (and
         for which ``where`` is true)."""
-        c: dict[str, Counter] = {k: Counter() for k in ("user", "protocol", "action", "day")}
-        up: Counter = Counter()
-        down: Counter = Counter()
-        failed = 0
-        n = 0
+        tally = Tally()
         for e in self.events():
             if any(e[k] != v for k, v in match.items()) or (where and not where(e)):
                 continue
-            n += 1
-            day = e["ts"].date().isoformat()
-            for k, v in (("user", e["user"]), ("protocol", e["protocol"]),
-                         ("action", e["action"]), ("day", day)):
-                c[k][v] += 1
-            if e["action"] == "write":
-                up[e["protocol"]] += e["bytes"]
-            elif e["action"] == "read":
-                down[e["protocol"]] += e["bytes"]
-            failed += e["result"] in ("denied", "error")
-        return {"events": n, "counts": c, "upload": up, "download": down, "failed": failed}
+            tally.add(e)
+        return tally.result()
+
+
+class Tally:
+    """Counts events as they are generated (``collections.Counter``), apart from any report."""
+
+    def __init__(self) -> None:
+        self.c: dict[str, Counter] = {k: Counter() for k in ("user", "protocol", "action",
+                                                             "day")}
+        self.up: Counter = Counter()
+        self.down: Counter = Counter()
+        self.failed = self.n = 0
+
+    def add(self, e: dict[str, Any]) -> None:
+        self.n += 1
+        c = self.c
+        c["user"][e["user"]] += 1
+        c["protocol"][e["protocol"]] += 1
+        c["action"][e["action"]] += 1
+        c["day"][e["ts"].date().isoformat()] += 1
+        if e["action"] == "write":
+            self.up[e["protocol"]] += e["bytes"]
+        elif e["action"] == "read":
+            self.down[e["protocol"]] += e["bytes"]
+        self.failed += e["result"] in ("denied", "error")
+
+    def result(self) -> dict[str, Any]:
+        return {"events": self.n, "counts": self.c, "upload": self.up, "download": self.down,
+                "failed": self.failed}
 
 
 def write_chained(core: Core, trail: Trail, batch: int = 5000) -> None:
@@ -108,8 +123,10 @@ _COLUMNS = ("chain", "seq", "ts", "tenant", "user", "protocol", "remote_addr", "
             "reason", "prev_hash", "hash", "format")
 
 
-def write_fast_sqlite(db_file: Path, trail: Trail, batch: int = 50_000) -> None:
-    """Store ``trail`` with plain ``executemany`` (chain fields not valid)."""
+def write_fast_sqlite(db_file: Path, trail: Trail, batch: int = 50_000) -> dict[str, Any]:
+    """Store ``trail`` with plain ``executemany`` (chain fields not valid); returns
+    ``trail.expected()``, counted in the same pass."""
+    tally = Tally()
     names = ", ".join(f'"{c}"' for c in _COLUMNS)
     sql = f"INSERT INTO audit_events ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
     fake = "0" * 64
@@ -118,6 +135,7 @@ def write_fast_sqlite(db_file: Path, trail: Trail, batch: int = 50_000) -> None:
         con.execute("PRAGMA synchronous=OFF")
         rows: list[tuple[Any, ...]] = []
         for seq, e in enumerate(trail.events(), 1):
+            tally.add(e)
             ts = e["ts"].replace(tzinfo=None).isoformat(" ", "microseconds")
             rows.append((e["chain"], seq, ts, e["tenant"], e["user"], e["protocol"],
                          e["remote_addr"], e["session_id"], e["action"], e["path"],
@@ -133,6 +151,7 @@ def write_fast_sqlite(db_file: Path, trail: Trail, batch: int = 50_000) -> None:
         con.commit()
     finally:
         con.close()
+    return tally.result()
 
 
 def run_measured(argv: list[str], env: dict[str, str], cwd: Path | None = None,
