@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CLI, CliEnv, clean_env
+from reports_trail import Trail, write_chained
 from sqlalchemy import select as sql_select
 from sqlalchemy import update
 
@@ -24,8 +25,6 @@ from gateway.compliance.reports.logins import parse_reason, second_factor
 from gateway.compliance.reports.scope import make_scope
 from gateway.config import load_config
 from gateway.core import Core
-
-from .reports_trail import Trail, write_chained
 
 ACME = Trail(1500, days=200)
 OTHER = Trail(300, tenant="other", chain="other-chain", days=200)

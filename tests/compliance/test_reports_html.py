@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CliEnv
+from reports_trail import Trail, count_colour, write_chained
 from sftp.conftest import need
 
 from gateway.audit import AuditEvent
 from gateway.compliance.reports.svg import COLOURS
 from gateway.config import load_config
 from gateway.core import Core
-
-from .reports_trail import Trail, count_colour, write_chained
 
 TRAIL = Trail(600, days=30)
 HOSTILE_USER = "<script>alert(1)</script>"

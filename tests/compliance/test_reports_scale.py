@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CLI, CliEnv, clean_env
-
-from .reports_trail import Trail, run_measured, write_fast_sqlite
-from .test_reports import _check_totals
+from reports_trail import Trail, run_measured, write_fast_sqlite
+from test_reports import _check_totals
 
 N = 1_000_000
 BUDGET = 200 * 1024 * 1024
