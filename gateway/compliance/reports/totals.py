@@ -100,7 +100,7 @@ def compute_totals(catalog: Catalog, scope: Scope, top: int = TOP) -> Totals:
             func.count().desc(), ev.path).limit(top)
         top_paths = [{"path": r.path, "events": int(r.events), "bytes": int(r.bytes)}
                      for r in conn.execute(paths)]
-    summary["users"] = len(tables["user"])
+    summary["users"] = len([u for u in tables["user"] if u])  # "": erased or none
 
     def ranked(name: str) -> list[dict[str, Any]]:
         return sorted(_rows(tables[name], name), key=lambda r: (-r["events"], r[name]))
