@@ -54,6 +54,8 @@ READ_ONLY = {
     "alert rule test": "evaluates stored events; stores and sends nothing",
     "retention show": "read", "trash list": "read", "hold list": "read",
     "subject find": "read: lists what is stored about a person",
+    "report activity": "reads the audit trail (like audit query); writes only its --out file",
+    "report logins": "reads the audit trail; writes only its --out file",
 }
 
 

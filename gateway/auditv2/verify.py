@@ -78,6 +78,7 @@ def verify_chain(conn: Connection, chain: str, key: bytes,
     seen_any, at_checkpoint = False, None
     for row in conn.execute(
         select(audit_events).where(audit_events.c.chain == chain).order_by(audit_events.c.seq)
+        .execution_options(yield_per=1000)  # streamed: a chain may hold millions of events
     ).mappings():
         seen_any = True
         seq = row["seq"]
