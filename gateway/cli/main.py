@@ -51,10 +51,8 @@ EXTENSIONS = (
     "gateway.cli.alert_cmds",
     "gateway.cli.retention_cmds",
     "gateway.cli.subject_cmds",
+    "gateway.cli.report_cmds",
 )
-EXTENSIONS = ("gateway.cli.service_cmds", "gateway.cli.admin_cmds", "gateway.cli.audit_cmds",
-              "gateway.cli.files_cmds", "gateway.cli.locks_cmds", "gateway.cli.policy_cmds",
-              "gateway.cli.credential_cmds", "gateway.cli.report_cmds")
 
 
 def _silence_stdout() -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from cli_runner import CLI, CliEnv, clean_env
 from reports_trail import Trail, write_chained
-from sqlalchemy import select as sql_select
-from sqlalchemy import update
+from sqlalchemy import select as sql_select, update
 
 from gateway.catalog import Catalog
 from gateway.catalog.tables import audit_events

@@ -18,8 +18,7 @@ from jinja2 import DictLoader, Environment, StrictUndefined
 from markupsafe import Markup
 
 from gateway.compliance.reports.activity import ActivityReport
-from gateway.compliance.reports.logins import COLUMNS as LOGIN_COLUMNS
-from gateway.compliance.reports.logins import LoginReport
+from gateway.compliance.reports.logins import COLUMNS as LOGIN_COLUMNS, LoginReport
 from gateway.compliance.reports.svg import volume_chart
 from gateway.compliance.reports.templates import TEMPLATES
 from gateway.textout import human_size, printable

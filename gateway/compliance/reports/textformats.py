@@ -16,8 +16,7 @@ from typing import Any
 
 from gateway.audit import EXPORT_COLUMNS, render_events
 from gateway.compliance.reports.activity import ActivityReport
-from gateway.compliance.reports.logins import COLUMNS as LOGIN_COLUMNS
-from gateway.compliance.reports.logins import LoginReport
+from gateway.compliance.reports.logins import COLUMNS as LOGIN_COLUMNS, LoginReport
 from gateway.textout import human_size, json_safe, printable, table, to_jsonable
 
 TEXT_FORMATS = ("table", "csv", "json")
