@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: modules that add their own subcommands through ``register(sub, common)``
 EXTENSIONS = ("gateway.cli.service_cmds", "gateway.cli.admin_cmds", "gateway.cli.audit_cmds",
               "gateway.cli.files_cmds", "gateway.cli.locks_cmds", "gateway.cli.policy_cmds",
-              "gateway.cli.credential_cmds")
+              "gateway.cli.credential_cmds", "gateway.cli.breach_cmds")
 
 
 def _silence_stdout() -> None:

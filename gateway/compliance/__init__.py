@@ -1,0 +1,1 @@
+"""Data-protection operations for data controllers (GDPR): reports, subject requests, retention, breaches."""
