@@ -43,6 +43,7 @@ READ_ONLY = {
     "key list": "read",
     "app-password list": "read",
     "locks list": "read",
+    "breach list": "read", "breach show": "read",
 }
 
 
@@ -120,6 +121,7 @@ STATE_CHANGING = {
     "app-password create": "app-password-create", "app-password revoke": "app-password-revoke",
     "locks break": "lock-break",
     "audit erase": "audit-erase", "audit checkpoint": "audit-checkpoint",
+    "breach report": "breach-report", "breach record": "breach-record",
 }
 
 
@@ -183,6 +185,10 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
+    a("breach report", "--tenant", "acme", "--since", "2026-01-01", "--until", "2100-01-01",
+      "--accounts", "alice", expect=ex["breach report"])
+    a("breach record", "--tenant", "acme", "--discovered", "2026-12-01T08:00", "--nature",
+      "stolen app password", expect=ex["breach record"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
 
