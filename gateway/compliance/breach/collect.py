@@ -39,21 +39,26 @@ def utc(ts: datetime) -> datetime:
 
 
 def stream_events(catalog: Catalog, tenant: str, since: datetime, until: datetime,
-                  page: int = PAGE) -> Iterator[dict[str, Any]]:
-    """The tenant's events with ``since <= ts < until``, by (ts, id), one page at a time."""
+                  page: int = PAGE, protocol: str | None = None) -> Iterator[dict[str, Any]]:
+    """The tenant's events with ``since <= ts < until`` (of one ``protocol``, if given), by
+    (ts, id), one page at a time."""
     ts, eid = audit_events.c.ts, audit_events.c.id
+    names = [c.name for c in _COLS]
     last: tuple[Any, int] | None = None
     while True:
         q = select(*_COLS).where(audit_events.c.tenant == tenant, ts >= since, ts < until)
+        if protocol is not None:
+            q = q.where(audit_events.c.protocol == protocol)
         if last is not None:
-            q = q.where(or_(ts > last[0], and_(ts == last[0], eid > last[1])))
+            # ts >= last: a range the index seeks to; the OR then skips the page's ties
+            q = q.where(ts >= last[0], or_(ts > last[0], and_(ts == last[0], eid > last[1])))
         with catalog.read() as conn:
-            rows = conn.execute(q.order_by(ts, eid).limit(page)).mappings().all()
+            rows = conn.execute(q.order_by(ts, eid).limit(page)).all()
         for row in rows:
-            yield dict(row)
+            yield dict(zip(names, row, strict=True))
         if len(rows) < page:
             return
-        last = (rows[-1]["ts"], rows[-1]["id"])
+        last = (rows[-1].ts, rows[-1].id)
 
 
 @dataclass

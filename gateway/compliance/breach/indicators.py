@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import ConfigError
@@ -19,6 +19,7 @@ class Indicators:
 
     networks: tuple[Network, ...] = ()
     accounts: frozenset[str] = frozenset()
+    _seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, addresses: list[str] | None, accounts: list[str] | None) -> Indicators:
@@ -47,6 +48,14 @@ class Indicators:
         addr = event.get("remote_addr")
         if not addr or not self.networks:
             return False
+        known = self._seen.get(addr)
+        if known is None:
+            if len(self._seen) >= 100_000:  # bounded: a scan of many addresses
+                self._seen.clear()
+            known = self._seen[addr] = self._in_networks(addr)
+        return known
+
+    def _in_networks(self, addr: str) -> bool:
         try:
             ip = ipaddress.ip_address(addr)
         except ValueError:

@@ -129,9 +129,8 @@ def _measures(core, t, inv: Involvement, now: datetime) -> list[str]:  # type: i
     if inv.span.first is None:
         return []
     found = []
-    for ev in stream_events(core.catalog, t.name, inv.span.first, now):
-        if ev["protocol"] == "admin" and ev["result"] == "ok" and \
-                not ev["action"].startswith("breach-"):
+    for ev in stream_events(core.catalog, t.name, inv.span.first, now, protocol="admin"):
+        if ev["result"] == "ok" and not ev["action"].startswith("breach-"):
             found.append(f"{iso(ev['ts'])} {ev['action']}"
                          + (f" {ev['path']}" if ev["path"] else ""))
             if len(found) >= MAX_MEASURES:
