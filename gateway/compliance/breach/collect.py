@@ -46,12 +46,13 @@ def stream_events(catalog: Catalog, tenant: str, since: datetime, until: datetim
     names = [c.name for c in _COLS]
     last: tuple[Any, int] | None = None
     while True:
-        q = select(*_COLS).where(audit_events.c.tenant == tenant, ts >= since, ts < until)
+        # one lower bound the index seeks to: the window's start, then the last page's end
+        low = since if last is None else last[0]
+        q = select(*_COLS).where(audit_events.c.tenant == tenant, ts >= low, ts < until)
         if protocol is not None:
             q = q.where(audit_events.c.protocol == protocol)
         if last is not None:
-            # ts >= last: a range the index seeks to; the OR then skips the page's ties
-            q = q.where(ts >= last[0], or_(ts > last[0], and_(ts == last[0], eid > last[1])))
+            q = q.where(or_(ts > last[0], and_(ts == last[0], eid > last[1])))  # past ties
         with catalog.read() as conn:
             rows = conn.execute(q.order_by(ts, eid).limit(page)).all()
         for row in rows:
