@@ -152,6 +152,7 @@ def test_report_names_exactly_the_intruders_traffic(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)  # stops after its audit writers drained
         assert proc.wait(timeout=60) == 0, proc.stderr.read()  # type: ignore[union-attr]
     until = datetime.now(UTC) + timedelta(seconds=1)
+    inc.cli("app-password", "revoke", "alice@acme", "laptop")  # a measure taken
     discovered = "2026-12-06T12:00:00+00:00"
     args = ["breach", "report", "--tenant", "acme", "--since", since.isoformat(),
             "--until", until.isoformat(), "--addresses", f"{ATTACKER}/32",
@@ -203,6 +204,8 @@ def test_report_names_exactly_the_intruders_traffic(tmp_path: Path) -> None:
     assert form["nature"] == {"confidentiality": True, "integrity": True, "availability": True}
     assert form["notification_deadline"] == "2026-12-09T12:00:00+00:00"
     assert form["accounts_whose_credentials_were_used"] == ["alice", "pat"]
+    assert [x.split(" ", 1)[1] for x in form["administrative_actions_since_breach_began"]] \
+        == ["app-password-revoke alice"]
     for blank in ("contact_point", "likely_consequences", "categories_of_data_subjects",
                   "measures_taken", "approximate_number_of_data_subjects"):
         assert form[blank] == "TO BE COMPLETED BY THE CONTROLLER"

@@ -20,6 +20,7 @@ from gateway.catalog.tables import audit_events
 from gateway.compliance.breach.indicators import Indicators
 
 PAGE = 1000
+MAX_ADMIN = 200  # administrative actions kept (candidates for "measures taken")
 READ = "read"
 DELETE = "delete"
 LIST = "list"
@@ -140,6 +141,17 @@ class Involvement:
     sessions: dict[str, Session] = field(default_factory=dict)
     files: dict[str, FileUse] = field(default_factory=dict)
     listed: dict[str, datetime] = field(default_factory=dict)  # folder -> last listing
+    admin_actions: list[str] = field(default_factory=list)  # since the first involved event
+
+    def admin(self, ev: dict[str, Any]) -> None:
+        """An administrator's successful action after the breach began (not the report's
+        own ``breach-*``): a revoked credential, a disabled account, a policy change."""
+        if self.span.first is not None and ev["protocol"] == "admin" and \
+                ev["result"] == "ok" and not ev["action"].startswith("breach-") and \
+                len(self.admin_actions) < MAX_ADMIN:
+            ts = utc(ev["ts"]).isoformat(timespec="seconds")
+            self.admin_actions.append(f"{ts} {ev['action']}"
+                                      + (f" {ev['path']}" if ev["path"] else ""))
 
     def file(self, path: str) -> FileUse:
         return self.files.setdefault(path, FileUse(path))
@@ -219,4 +231,6 @@ def collect(catalog: Catalog, tenant: str, since: datetime, until: datetime,
         found.scanned += 1
         if indicators.matches(ev):
             found.add(ev)
+        else:
+            found.admin(ev)
     return found

@@ -25,7 +25,6 @@ from gateway.policy.logins import canonical_name
 TBC = "TO BE COMPLETED BY THE CONTROLLER"
 READ, AT_REST_ONLY = "read", "encrypted-at-rest-only"
 NOTIFY_WITHIN = timedelta(hours=72)  # Art. 33(1)
-MAX_MEASURES = 200
 
 
 def build_report(core, tenant: str, since: datetime, until: datetime,  # type: ignore[no-untyped-def]
@@ -61,7 +60,7 @@ def build_report(core, tenant: str, since: datetime, until: datetime,  # type: i
         "addresses": _addresses(inv),
         "sessions": _sessions(inv),
         "files": files,
-        "authority_form": _form(core, t, inv, counts, discovered, now),
+        "authority_form": _form(core, t, inv, counts, discovered, until, now),
     }
 
 
@@ -123,23 +122,18 @@ def _sessions(inv: Involvement) -> list[dict[str, Any]]:
              "changes": s.changes} for s in rows]
 
 
-def _measures(core, t, inv: Involvement, now: datetime) -> list[str]:  # type: ignore[no-untyped-def]
+def _measures(core, t, inv: Involvement, until: datetime, now: datetime) -> list[str]:  # type: ignore[no-untyped-def]
     """Administrative actions on the tenant since the breach began (revoked credentials,
-    disabled accounts, policy changes): candidates for 'measures taken'."""
-    if inv.span.first is None:
-        return []
-    found = []
-    for ev in stream_events(core.catalog, t.name, inv.span.first, now, protocol="admin"):
-        if ev["result"] == "ok" and not ev["action"].startswith("breach-"):
-            found.append(f"{iso(ev['ts'])} {ev['action']}"
-                         + (f" {ev['path']}" if ev["path"] else ""))
-            if len(found) >= MAX_MEASURES:
-                break
-    return found
+    disabled accounts, policy changes): candidates for 'measures taken'. Those in the
+    window came with the scan; those after it are read now (admin events only)."""
+    if inv.span.first is not None and until < now:
+        for ev in stream_events(core.catalog, t.name, until, now, protocol="admin"):
+            inv.admin(ev)
+    return inv.admin_actions
 
 
 def _form(core, t, inv: Involvement, counts: dict[str, int],  # type: ignore[no-untyped-def]
-          discovered: datetime | None, now: datetime) -> dict[str, Any]:
+          discovered: datetime | None, until: datetime, now: datetime) -> dict[str, Any]:
     deadline = utc(discovered) + NOTIFY_WITHIN if discovered else None
     late = deadline is not None and now > deadline
     nature = {"confidentiality": counts["files_read"] > 0,
@@ -174,7 +168,7 @@ def _form(core, t, inv: Involvement, counts: dict[str, int],  # type: ignore[no-
         "files_deleted": counts["files_deleted"],
         "likely_consequences": TBC,
         "measures_taken": TBC,
-        "administrative_actions_since_breach_began": _measures(core, t, inv, now),
+        "administrative_actions_since_breach_began": _measures(core, t, inv, until, now),
         "measures_proposed": TBC,
         "data_subjects_informed": TBC,
         "encryption_art_34_3_a": (
