@@ -165,6 +165,8 @@ def test_report_names_exactly_the_intruders_traffic(tmp_path: Path) -> None:
     assert by_account["alice"]["login_methods"] == ["app-password"]
     assert by_account["alice"]["logins_ok"] >= 1 and by_account["pat"]["logins_ok"] == 1
     assert by_account["pat"]["login_methods"] == ["publickey"]
+    assert {(x["account"], x["address"], x["method"], x["result"]) for x in report["logins"]} \
+        == {("alice", ATTACKER, "app-password", "ok"), ("pat", ATTACKER, "publickey", "ok")}
     assert by_account["alice"]["files_read"] == 50 and by_account["pat"]["files_read"] == 2
     assert {(s["account"], s["protocol"], s["address"]) for s in report["sessions"]} == \
         {("alice", "webdav", ATTACKER), ("pat", "sftp", ATTACKER)}

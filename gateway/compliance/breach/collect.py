@@ -21,6 +21,7 @@ from gateway.compliance.breach.indicators import Indicators
 
 PAGE = 1000
 MAX_ADMIN = 200  # administrative actions kept (candidates for "measures taken")
+MAX_LOGINS = 1000  # login events listed one by one (all are counted per account)
 READ = "read"
 DELETE = "delete"
 LIST = "list"
@@ -142,6 +143,7 @@ class Involvement:
     files: dict[str, FileUse] = field(default_factory=dict)
     listed: dict[str, datetime] = field(default_factory=dict)  # folder -> last listing
     admin_actions: list[str] = field(default_factory=list)  # since the first involved event
+    logins: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_LOGINS
 
     def admin(self, ev: dict[str, Any]) -> None:
         """An administrator's successful action after the breach began (not the report's
@@ -170,7 +172,11 @@ class Involvement:
         acct.protocols.add(ev["protocol"])
         where.accounts.add(user)
         if action == LOGIN:
-            _login(acct, where, ev, ok)
+            method = _login(acct, where, ev, ok)
+            if len(self.logins) < MAX_LOGINS:
+                self.logins.append({"ts": ts, "account": user, "address": addr,
+                                    "protocol": ev["protocol"], "result": ev["result"],
+                                    "method": method})
             return
         key = ev["session_id"] or f"{ev['protocol']} {user} {addr}"
         sess = self.sessions.setdefault(key, Session(session_id=ev["session_id"], account=user,
@@ -211,7 +217,9 @@ class Involvement:
             self.file(path).metadata_seen = True
 
 
-def _login(acct: Account, where: Address, ev: dict[str, Any], ok: bool) -> None:
+def _login(acct: Account, where: Address, ev: dict[str, Any], ok: bool) -> str | None:
+    """Count one login; its method, if the event names it."""
+    method = None
     if ok:
         acct.logins_ok += 1
         where.logins_ok += 1
@@ -220,7 +228,9 @@ def _login(acct: Account, where: Address, ev: dict[str, Any], ok: bool) -> None:
         where.logins_refused += 1
     for part in (ev["reason"] or "").split(";"):
         if part.strip().startswith("method="):
-            acct.methods.add(part.strip()[len("method="):])
+            method = part.strip()[len("method="):]
+            acct.methods.add(method)
+    return method
 
 
 def collect(catalog: Catalog, tenant: str, since: datetime, until: datetime,

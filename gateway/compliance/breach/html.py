@@ -30,7 +30,8 @@ accounts {{ r.indicators.accounts|join(", ") or "-" }}. {{ r.events_involved }} 
 
 <h2>Notification to the supervisory authority (Art. 33(3))</h2>
 <table id="form">{% for key, value in r.authority_form.items() %}
-<tr><th>{{ key|replace("_", " ") }}</th>{% if value == tbc %}<td class="tbc">{{ value }}</td>
+<tr><th>{{ labels.get(key, key|replace("_", " ")) }}</th>
+{% if value == tbc %}<td class="tbc">{{ value }}</td>
 {% elif value is mapping %}<td>{% for k, v in value.items() %}{{ k }}: {{ "yes" if v else "no"
 }}{% if not loop.last %}; {% endif %}{% endfor %}</td>
 {% elif value is iterable and value is not string %}<td>{{ value|join("<br>"|safe) or "-" }}</td>
@@ -66,6 +67,12 @@ accounts {{ r.indicators.accounts|join(", ") or "-" }}. {{ r.events_involved }} 
 <td>{{ s.events }}</td><td>{{ s.reads }}</td><td>{{ s.bytes_read }}</td><td>{{ s.changes }}</td>
 </tr>{% endfor %}</table>
 
+<h2>Logins</h2>
+<table id="logins"><tr><th>time</th><th>account</th><th>address</th><th>protocol</th>
+<th>method</th><th>result</th></tr>{% for x in r.logins %}<tr><td>{{ x.ts }}</td>
+<td>{{ x.account }}</td><td>{{ x.address }}</td><td>{{ x.protocol }}</td>
+<td>{{ x.method or "-" }}</td><td>{{ x.result }}</td></tr>{% endfor %}</table>
+
 <h2>Files</h2>
 <table id="files"><tr><th>path</th><th>exposure</th><th>read by (account, address, protocol,
 bytes)</th><th>changes</th><th>at rest</th><th>size now</th></tr>{% for f in r.files %}
@@ -80,6 +87,10 @@ at rest (Art. 34(3)(a))</td>{% else %}<td class="read">read decrypted</td>{% end
 """
 
 
+LABELS = {"encryption_art_34_3_a": "encryption at rest (Art. 34(3)(a))",
+          "contact_point": "contact point (DPO or other)"}
+
+
 def render_html(report: dict[str, Any]) -> str:
     env = Environment(autoescape=True, keep_trailing_newline=True)
-    return env.from_string(_TEMPLATE).render(r=report, tbc=TBC)
+    return env.from_string(_TEMPLATE).render(r=report, tbc=TBC, labels=LABELS)

@@ -59,6 +59,7 @@ def build_report(core, tenant: str, since: datetime, until: datetime,  # type: i
         "accounts": _accounts(inv),
         "addresses": _addresses(inv),
         "sessions": _sessions(inv),
+        "logins": [dict(x, ts=iso(x["ts"])) for x in inv.logins],
         "files": files,
         "authority_form": _form(core, t, inv, counts, discovered, until, now),
     }
