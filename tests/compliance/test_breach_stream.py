@@ -46,3 +46,42 @@ def test_indicators() -> None:
         Indicators.parse([], [])
     with pytest.raises(ConfigError, match=r"203\.0\.113\.0/24"):
         Indicators.parse(["10.0.0.300"], None)
+
+
+def test_report_in_process_on_both_databases(core: Core) -> None:
+    """The report's pieces on SQLite and PostgreSQL (timestamps come back naive or aware):
+    a listing, reads, a move, a delete and a refusal from the intruder's address."""
+    from gateway.compliance.breach.report import build_report
+
+    admin.create_tenant(core, "acme")
+    admin.create_user(core, "acme", "alice", password="correct horse battery")
+    admin.create_user(core, "acme", "bob", password="correct horse battery",
+                      permissions='[{"prefix": "/", "perms": ["list", "read"]}]')
+    alice = admin.principal_for(core, "acme", "alice")
+    home = core.session(alice, "test", "127.0.0.1")
+    home.mkdir("/d")
+    for i in range(4):
+        home.write_file(f"/d/f{i}.txt", b"x" * (10 + i))
+    since = datetime.now(UTC)
+    bad = core.session(alice, "webdav", "198.51.100.9")
+    list(bad.list("/d"))
+    bad.read_file("/d/f0.txt")
+    bad.move("/d/f1.txt", "/d/g1.txt")
+    bad.delete("/d/f2.txt")
+    home.read_file("/d/f3.txt")  # the owner, from her usual address: not in the report
+    refused = core.session(admin.principal_for(core, "acme", "bob"), "sftp", "198.51.100.9")
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: audited as denied
+        refused.write_file("/d/h.txt", b"no")
+    core.audit.flush()
+    r = build_report(core, "acme", since, datetime.now(UTC) + timedelta(seconds=1),
+                     Indicators.parse(["198.51.100.0/24"], None))
+    files = {f["path"]: f for f in r["files"]}
+    assert set(files) == {"/d/f0.txt", "/d/f1.txt", "/d/g1.txt", "/d/f2.txt", "/d/f3.txt",
+                          "/d/h.txt"}
+    assert files["/d/f0.txt"]["exposure"] == "read" and files["/d/f0.txt"]["bytes_read"] == 10
+    assert files["/d/f3.txt"]["encrypted_at_rest_only"]  # listed, read only by the owner
+    assert files["/d/f1.txt"]["moved_to"] == "/d/g1.txt" and files["/d/g1.txt"]["exists_now"]
+    assert files["/d/f2.txt"]["changes"] == {"delete": 1}
+    assert files["/d/h.txt"]["refused_attempts"] == 1
+    assert [a["account"] for a in r["accounts"]] == ["alice", "bob"]
+    assert r["counts"]["files_read"] == 1 and r["counts"]["files_deleted"] == 1
