@@ -186,3 +186,37 @@ def test_follow_json_from_start_and_a_cursor_keeps_its_format(gw: CliEnv) -> Non
     assert p.returncode != 0 and "json stream, not cef" in p.stderr
     p = gw.run("audit", "export", ok=False)
     assert p.returncode != 0 and "--since-cursor" in p.stderr
+
+
+def _wait_lines(path: Path, n: int, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= n:
+            return lines
+        assert time.monotonic() < deadline, f"{len(lines)} of {n} lines in {path}"
+        time.sleep(0.1)
+
+
+def test_follow_to_a_file_in_cef_survives_kill_9(gw: CliEnv) -> None:
+    out = gw.base / "siem.cef"
+    first = Exporter(gw, "--output", str(out), "--format", "cef")
+    try:
+        _make_events(gw, 0, 4)
+        _wait_lines(out, 6)  # init, tenant-create and the 4
+    finally:
+        first.proc.kill()
+        first.proc.wait()
+    _make_events(gw, 4, 4)
+    second = Exporter(gw, "--output", str(out), "--format", "cef")
+    try:
+        _wait_lines(out, 10)
+        time.sleep(1)  # a few more rounds: nothing repeated
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(timeout=30) == 0
+    finally:
+        if second.proc.poll() is None:
+            second.proc.kill()
+    ids = [parse_cef(line + "\n")[1]["externalId"] for line in out.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 10
+    assert set(ids) == _catalog_ids(gw, {})
