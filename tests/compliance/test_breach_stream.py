@@ -12,7 +12,7 @@ from gateway.audit import AuditEvent
 from gateway.compliance.breach.collect import stream_events
 from gateway.compliance.breach.indicators import Indicators
 from gateway.core import Core
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, NotFound
 
 
 def test_pages_cover_the_window_once_with_tied_timestamps(core: Core) -> None:
@@ -68,6 +68,8 @@ def test_report_in_process_on_both_databases(core: Core) -> None:
     bad.read_file("/d/f0.txt")
     bad.move("/d/f1.txt", "/d/g1.txt")
     bad.delete("/d/f2.txt")
+    with pytest.raises(NotFound):
+        bad.stat("/d/nope.txt")  # a probe of a missing path: counted, not a file involved
     home.read_file("/d/f3.txt")  # the owner, from her usual address: not in the report
     refused = core.session(admin.principal_for(core, "acme", "bob"), "sftp", "198.51.100.9")
     with pytest.raises(Exception):  # noqa: B017 - any refusal: audited as denied
@@ -84,4 +86,5 @@ def test_report_in_process_on_both_databases(core: Core) -> None:
     assert files["/d/f2.txt"]["changes"] == {"delete": 1}
     assert files["/d/h.txt"]["refused_attempts"] == 1
     assert [a["account"] for a in r["accounts"]] == ["alice", "bob"]
+    assert r["accounts"][0]["missing_paths_probed"] == 1
     assert r["counts"]["files_read"] == 1 and r["counts"]["files_deleted"] == 1

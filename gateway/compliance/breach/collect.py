@@ -90,6 +90,7 @@ class Account(Span):
     changes: int = 0
     deletes: int = 0
     refused: int = 0
+    misses: int = 0  # look-ups of paths that do not exist (probing)
 
 
 @dataclass
@@ -183,6 +184,9 @@ class Involvement:
                                                      protocol=ev["protocol"], address=addr))
         sess.see(ts)
         path = ev["path"]
+        if ev["result"] == "miss":  # nothing there: no file was involved
+            acct.misses += 1
+            return
         if not ok:
             acct.refused += 1
             if path:

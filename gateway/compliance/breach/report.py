@@ -56,6 +56,7 @@ def build_report(core, tenant: str, since: datetime, until: datetime,  # type: i
         "first_event": iso(inv.span.first),
         "last_event": iso(inv.span.last),
         "counts": counts,
+        "actions": dict(sorted(inv.actions.items())),  # "action:result" -> events
         "accounts": _accounts(inv),
         "addresses": _addresses(inv),
         "sessions": _sessions(inv),
@@ -104,7 +105,7 @@ def _accounts(inv: Involvement) -> list[dict[str, Any]]:
              "login_methods": sorted(a.methods), "addresses": sorted(a.addresses),
              "protocols": sorted(a.protocols), "files_read": len(a.files_read),
              "bytes_read": a.bytes_read, "changes": a.changes, "deletes": a.deletes,
-             "refused_operations": a.refused}
+             "refused_operations": a.refused, "missing_paths_probed": a.misses}
             for name, a in sorted(inv.accounts.items())]
 
 
