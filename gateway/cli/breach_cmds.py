@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,9 @@ def _report(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-d
     from gateway.compliance.breach.report import build_report
 
     indicators = Indicators.parse(csv_list(args.addresses or ""), csv_list(args.accounts or ""))
-    report = build_report(core, args.tenant, _required_when(args.since, "--since"),
-                          _required_when(args.until, "--until"), indicators,
+    until = _required_when(args.until, "--until") if args.until else datetime.now(UTC)
+    report = build_report(core, args.tenant, _required_when(args.since, "--since"), until,
+                          indicators,
                           discovered=parse_when(args.discovered))
     if args.format == "html":
         from gateway.compliance.breach.html import render_html
@@ -145,7 +147,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         help="what an incident's addresses/accounts touched in a window")
     a.add_argument("--tenant", required=True)
     a.add_argument("--since", required=True, help="ISO date/time (UTC if no zone)")
-    a.add_argument("--until", required=True, help="ISO date/time, exclusive")
+    a.add_argument("--until", help="ISO date/time, exclusive (default: now)")
     a.add_argument("--addresses", help="client addresses or networks, comma-separated (CIDR)")
     a.add_argument("--accounts", help="user names, comma-separated")
     a.add_argument("--discovered", help="when the breach was discovered (the 72-hour clock)")
