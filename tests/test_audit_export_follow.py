@@ -220,3 +220,41 @@ def test_follow_to_a_file_in_cef_survives_kill_9(gw: CliEnv) -> None:
     ids = [parse_cef(line + "\n")[1]["externalId"] for line in out.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 10
     assert set(ids) == _catalog_ids(gw, {})
+
+
+def test_follow_rides_out_a_lost_database(tmp_path: Path, pg_url: str) -> None:
+    """PostgreSQL refuses connections for a while: the follower says so once, retries, and
+    goes on from its cursor when the database is back."""
+    import psycopg
+    from conftest import PG_ADMIN_URL, _truncate_all
+
+    _truncate_all(pg_url)
+    gw = CliEnv(tmp_path, pg_url)
+    gw.run("init")
+    gw.run("tenant", "create", "acme")
+    cursor = tmp_path / "siem.cursor"
+    exporter = Exporter(gw, "--since-cursor", str(cursor))
+    name = pg_url.rsplit("/", 1)[1]
+    admin_dsn = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        _wait_for(cursor)
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        time.sleep(2)  # several rounds fail
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        assert exporter.proc.poll() is None, "the follower gave up"
+        _make_events(gw, 0, 3)
+        got = [json.loads(x)["path"] for x in exporter.take(3)]
+        assert got == ["item-0", "item-1", "item-2"]
+        exporter.proc.send_signal(signal.SIGTERM)
+        assert exporter.proc.wait(timeout=30) == 0
+        err = exporter.proc.stderr.read()  # type: ignore[union-attr]
+        assert err.count("retrying") == 1, err
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        if exporter.proc.poll() is None:
+            exporter.proc.kill()

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from gateway.audit import EXPORT_COLUMNS, _with_text_ts
 from gateway.catalog import Catalog
@@ -207,13 +208,23 @@ def export_follow(catalog: Catalog, output: Path | None, cursor_path: Path, inte
                   from_start: bool = False, wait: Callable[[float], object] = time.sleep
                   ) -> None:
     """A round every ``interval_s`` seconds (``wait``) until ``keep_going`` says stop:
-    ``export_once`` to the file ``output``, or ``export_stream`` to stdout (None)."""
+    ``export_once`` to the file ``output``, or ``export_stream`` to stdout (None). A
+    database that cannot be reached is retried next round (said once on stderr); a
+    problem with the cursor or the output ends the command."""
+    failing = False
     while keep_going():
-        if output is None:
-            export_stream(catalog, sys.stdout, cursor_path, fmt, from_start=from_start,
-                          keep_going=keep_going)
-        else:
-            export_once(catalog, output, cursor_path, fmt, keep_going)
+        try:
+            if output is None:
+                export_stream(catalog, sys.stdout, cursor_path, fmt, from_start=from_start,
+                              keep_going=keep_going)
+            else:
+                export_once(catalog, output, cursor_path, fmt, keep_going)
+            failing = False
+        except DBAPIError as exc:
+            if not failing:
+                print(f"lumanox-gateway: audit export: the catalog failed "
+                      f"({type(exc.orig).__name__}); retrying", file=sys.stderr, flush=True)
+            failing = True
         if keep_going():
             wait(interval_s)
 
