@@ -240,7 +240,8 @@ def test_follow_rides_out_a_lost_database(tmp_path: Path, pg_url: str) -> None:
     """PostgreSQL refuses connections for a while: the follower says so once, retries, and
     goes on from its cursor when the database is back."""
     import psycopg
-    from conftest import PG_ADMIN_URL, _truncate_all
+
+    from tests.conftest import PG_ADMIN_URL, _truncate_all
 
     _truncate_all(pg_url)
     gw = CliEnv(tmp_path, pg_url)
