@@ -22,6 +22,8 @@ from gateway.compliance.breach.indicators import Indicators
 PAGE = 1000
 MAX_ADMIN = 200  # administrative actions kept (candidates for "measures taken")
 MAX_LOGINS = 1000  # login events listed one by one (all are counted per account)
+#: protocols of administrators' events: the CLI (``admin``) and the admin HTTP API (``api``)
+ADMIN_PROTOCOLS = ("admin", "api")
 READ = "read"
 DELETE = "delete"
 LIST = "list"
@@ -41,8 +43,9 @@ def utc(ts: datetime) -> datetime:
 
 
 def stream_events(catalog: Catalog, tenant: str, since: datetime, until: datetime,
-                  page: int = PAGE, protocol: str | None = None) -> Iterator[dict[str, Any]]:
-    """The tenant's events with ``since <= ts < until`` (of one ``protocol``, if given), by
+                  page: int = PAGE, protocols: tuple[str, ...] | None = None
+                  ) -> Iterator[dict[str, Any]]:
+    """The tenant's events with ``since <= ts < until`` (of ``protocols``, if given), by
     (ts, id), one page at a time."""
     ts, eid = audit_events.c.ts, audit_events.c.id
     names = [c.name for c in _COLS]
@@ -51,8 +54,8 @@ def stream_events(catalog: Catalog, tenant: str, since: datetime, until: datetim
         # one lower bound the index seeks to: the window's start, then the last page's end
         low = since if last is None else last[0]
         q = select(*_COLS).where(audit_events.c.tenant == tenant, ts >= low, ts < until)
-        if protocol is not None:
-            q = q.where(audit_events.c.protocol == protocol)
+        if protocols is not None:
+            q = q.where(audit_events.c.protocol.in_(protocols))
         if last is not None:
             q = q.where(or_(ts > last[0], and_(ts == last[0], eid > last[1])))  # past ties
         with catalog.read() as conn:
@@ -149,7 +152,7 @@ class Involvement:
     def admin(self, ev: dict[str, Any]) -> None:
         """An administrator's successful action after the breach began (not the report's
         own ``breach-*``): a revoked credential, a disabled account, a policy change."""
-        if self.span.first is not None and ev["protocol"] == "admin" and \
+        if self.span.first is not None and ev["protocol"] in ADMIN_PROTOCOLS and \
                 ev["result"] == "ok" and not ev["action"].startswith("breach-") and \
                 len(self.admin_actions) < MAX_ADMIN:
             ts = utc(ev["ts"]).isoformat(timespec="seconds")

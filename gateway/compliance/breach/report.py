@@ -17,7 +17,13 @@ from typing import Any
 from gateway.admin import get_tenant
 from gateway.compliance.breach import catalogfacts
 from gateway.compliance.breach.catalogfacts import iso
-from gateway.compliance.breach.collect import Involvement, collect, stream_events, utc
+from gateway.compliance.breach.collect import (
+    ADMIN_PROTOCOLS,
+    Involvement,
+    collect,
+    stream_events,
+    utc,
+)
 from gateway.compliance.breach.indicators import Indicators
 from gateway.errors import ConfigError
 from gateway.policy.logins import canonical_name
@@ -129,7 +135,7 @@ def _measures(core, t, inv: Involvement, until: datetime, now: datetime) -> list
     disabled accounts, policy changes): candidates for 'measures taken'. Those in the
     window came with the scan; those after it are read now (admin events only)."""
     if inv.span.first is not None and until < now:
-        for ev in stream_events(core.catalog, t.name, until, now, protocol="admin"):
+        for ev in stream_events(core.catalog, t.name, until, now, protocols=ADMIN_PROTOCOLS):
             inv.admin(ev)
     return inv.admin_actions
 
