@@ -56,6 +56,7 @@ READ_ONLY = {
     "subject find": "read: lists what is stored about a person",
     "report activity": "reads the audit trail (like audit query); writes only its --out file",
     "report logins": "reads the audit trail; writes only its --out file",
+    "breach list": "read", "breach show": "read",
 }
 
 
@@ -143,6 +144,7 @@ STATE_CHANGING = {
     "trash restore": "trash-restore", "trash purge": "trash-purge",
     "hold set": "hold-set", "hold release": "hold-release",
     "subject export": "subject-export", "subject erase": "subject-erase",
+    "breach report": "breach-report", "breach record": "breach-record",
 }
 
 
@@ -222,6 +224,10 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("audit checkpoint", "--yes", expect=ex["audit checkpoint"])
     a("alert rule set", "failed_logins_account", "threshold=5", "--tenant", "acme",
       expect=ex["alert rule set"])
+    a("breach report", "--tenant", "acme", "--since", "2026-01-01", "--until", "2100-01-01",
+      "--accounts", "alice", expect=ex["breach report"])
+    a("breach record", "--tenant", "acme", "--discovered", "2026-12-01T08:00", "--nature",
+      "stolen app password", expect=ex["breach record"])
     a("tenant purge", "acme", "--yes", expect=ex["tenant purge"])
     assert a.ran == set(STATE_CHANGING), f"not exercised: {set(STATE_CHANGING) - a.ran}"
 

@@ -11,6 +11,12 @@ finds the output longer than the cursor says (a crash between the two) cuts it b
 before continuing, so every event is in the file exactly once. Exporters of one cursor
 take turns under a lock file (several processes may export at once). A pipe (stdout)
 cannot be cut back: there a crash between the two may repeat the last batch.
+
+Lines are JSON (``json``) or ArcSight CEF (``cef``, gateway/auditv2/cef.py: a SIEM's
+input); the cursor remembers the format, and refuses to continue a stream in another one.
+``audit export --follow`` (to a file or stdout) rounds until SIGTERM/SIGINT, which stop it
+between batches, after the cursor was saved: a restart with the same cursor goes on
+without a repeat or a gap. Memory holds one batch (``BATCH`` events).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from gateway.audit import EXPORT_COLUMNS, _with_text_ts
 from gateway.catalog import Catalog
@@ -37,6 +44,7 @@ from gateway.errors import GatewayError
 from gateway.textout import json_safe
 
 BATCH = 1000
+FORMATS = ("json", "cef")
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +52,7 @@ def _load_cursor(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {"chains": {str(k): int(v) for k, v in data["chains"].items()},
-                "offset": int(data["offset"])}
+                "offset": int(data["offset"]), "format": str(data.get("format", "json"))}
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -91,13 +99,33 @@ def _line(row: Any, chain: str) -> str:
     return json_safe(json.dumps(data, ensure_ascii=False)) + "\n"
 
 
-def _batches(catalog: Catalog, cursor: dict[str, Any]) -> Iterator[tuple[str, list[Any]]]:
+def _liner(fmt: str) -> Callable[[Any, str], str]:
+    if fmt == "cef":
+        from gateway.auditv2.cef import cef_line
+
+        return cef_line
+    if fmt == "json":
+        return _line
+    raise GatewayError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def _same_format(cursor: dict[str, Any], cursor_path: Path, fmt: str) -> None:
+    """A cursor continues one stream, in one format (an older cursor has none: json)."""
+    if cursor.setdefault("format", fmt) != fmt:
+        raise GatewayError(f"export cursor {cursor_path} belongs to a {cursor['format']} "
+                           f"stream, not {fmt}: use another cursor file for a {fmt} stream")
+
+
+def _batches(catalog: Catalog, cursor: dict[str, Any],
+             keep_going: Callable[[], bool] = lambda: True
+             ) -> Iterator[tuple[str, list[Any]]]:
     """(chain, rows) of events past the cursor, oldest first, at most BATCH at a time; the
-    in-memory cursor already counts each batch when it is handed out."""
+    in-memory cursor already counts each batch when it is handed out. Stops early when
+    ``keep_going`` says so (the caller has saved the cursor of every batch it got)."""
     with catalog.read() as conn:
         names = sorted(conn.execute(select(audit_heads.c.chain)).scalars())
     for chain in names:
-        while True:
+        while keep_going():
             after = cursor["chains"].get(chain, 0)
             with catalog.read() as conn:
                 rows = conn.execute(select(audit_events).where(
@@ -109,12 +137,14 @@ def _batches(catalog: Catalog, cursor: dict[str, Any]) -> Iterator[tuple[str, li
             yield chain, rows
 
 
-def export_once(catalog: Catalog, output: Path, cursor_path: Path) -> int:
+def export_once(catalog: Catalog, output: Path, cursor_path: Path, fmt: str = "json",
+                keep_going: Callable[[], bool] = lambda: True) -> int:
     """Append every event not yet exported to the file ``output``; returns how many.
 
     A non-empty output without a cursor (a file the gateway wrote before its stream became
     an export, as each event committed) is adopted: kept whole, and the events stamped
-    after its last change follow."""
+    after its last change follow. ``keep_going`` is asked between batches."""
+    line = _liner(fmt)
     with _turn(cursor_path):
         cursor = _load_cursor(cursor_path)
         fd = os.open(output, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -122,19 +152,21 @@ def export_once(catalog: Catalog, output: Path, cursor_path: Path) -> int:
             size = os.fstat(fd).st_size
             if cursor is None:
                 written = datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC)
-                cursor = {"chains": _heads(catalog, written) if size else {}, "offset": size}
+                cursor = {"chains": _heads(catalog, written) if size else {}, "offset": size,
+                          "format": fmt}
                 if size:
                     log.warning("audit: %s has no export cursor; keeping its %d bytes and "
                                 "exporting the events after %s", output, size,
                                 written.isoformat(timespec="seconds"))
                     _save_cursor(cursor_path, cursor)
+            _same_format(cursor, cursor_path, fmt)
             if size < cursor["offset"]:
                 raise GatewayError(f"export output {output} is shorter than its cursor "
                                    f"{cursor_path} says: it was cut or replaced; restore it")
             os.ftruncate(fd, cursor["offset"])  # lines of a run cut before it saved the cursor
             done = 0
-            for chain, rows in _batches(catalog, cursor):
-                view = memoryview("".join(_line(r, chain) for r in rows).encode("utf-8"))
+            for chain, rows in _batches(catalog, cursor, keep_going):
+                view = memoryview("".join(line(r, chain) for r in rows).encode("utf-8"))
                 while view:
                     view = view[os.write(fd, view):]
                 os.fsync(fd)
@@ -146,29 +178,55 @@ def export_once(catalog: Catalog, output: Path, cursor_path: Path) -> int:
             os.close(fd)
 
 
-def export_stream(catalog: Catalog, stream: TextIO, cursor_path: Path) -> int:
+def export_stream(catalog: Catalog, stream: TextIO, cursor_path: Path, fmt: str = "json", *,
+                  from_start: bool = False, keep_going: Callable[[], bool] = lambda: True
+                  ) -> int:
     """Write events not yet exported to ``stream`` (stdout); a new cursor starts at the
-    current heads (a console is not sent the whole history)."""
+    current heads (a console is not sent the whole history), or with ``from_start`` at
+    the first event. ``keep_going`` is asked between batches."""
+    line = _liner(fmt)
     with _turn(cursor_path):
         cursor = _load_cursor(cursor_path)
         if cursor is None:
-            _save_cursor(cursor_path, {"chains": _heads(catalog), "offset": 0})
-            return 0
+            cursor = {"chains": {} if from_start else _heads(catalog), "offset": 0,
+                      "format": fmt}
+            _save_cursor(cursor_path, cursor)
+            if not from_start:
+                return 0
+        _same_format(cursor, cursor_path, fmt)
         done = 0
-        for chain, rows in _batches(catalog, cursor):
-            stream.write("".join(_line(r, chain) for r in rows))
+        for chain, rows in _batches(catalog, cursor, keep_going):
+            stream.write("".join(line(r, chain) for r in rows))
             stream.flush()
             _save_cursor(cursor_path, cursor)
             done += len(rows)
         return done
 
 
-def export_follow(catalog: Catalog, output: Path, cursor_path: Path, interval_s: float,
-                  keep_going: Callable[[], bool] = lambda: True) -> None:
-    """``export_once`` every ``interval_s`` seconds until ``keep_going`` says stop."""
+def export_follow(catalog: Catalog, output: Path | None, cursor_path: Path, interval_s: float,
+                  keep_going: Callable[[], bool] = lambda: True, fmt: str = "json", *,
+                  from_start: bool = False, wait: Callable[[float], object] = time.sleep
+                  ) -> None:
+    """A round every ``interval_s`` seconds (``wait``) until ``keep_going`` says stop:
+    ``export_once`` to the file ``output``, or ``export_stream`` to stdout (None). A
+    database that cannot be reached is retried next round (said once on stderr); a
+    problem with the cursor or the output ends the command."""
+    failing = False
     while keep_going():
-        export_once(catalog, output, cursor_path)
-        time.sleep(interval_s)
+        try:
+            if output is None:
+                export_stream(catalog, sys.stdout, cursor_path, fmt, from_start=from_start,
+                              keep_going=keep_going)
+            else:
+                export_once(catalog, output, cursor_path, fmt, keep_going)
+            failing = False
+        except DBAPIError as exc:
+            if not failing:
+                print(f"lumanox-gateway: audit export: the catalog failed "
+                      f"({type(exc.orig).__name__}); retrying", file=sys.stderr, flush=True)
+            failing = True
+        if keep_going():
+            wait(interval_s)
 
 
 def export_to_target(catalog: Catalog, target: str, cursor_path: Path) -> int:

@@ -36,6 +36,7 @@ from gateway.catalog.schema_base import UTC_TIME as UTC_TIME, metadata as metada
 # the feature tables live in modules of their own, on the same metadata; re-exported here
 from gateway.catalog.tables_compliance import (
     blob_deletions as blob_deletions,
+    breaches as breaches,
     legal_holds as legal_holds,
     retention_lease as retention_lease,
     retention_rules as retention_rules,

@@ -94,3 +94,22 @@ retention_lease = Table(
     Column("expires_at", UTC_TIME, nullable=True),
     Column("last_run_at", UTC_TIME, nullable=True),
 )
+
+
+# --- data protection: the breach register (gateway/compliance/breach, migration 0008) -------
+
+breaches = Table(
+    "breaches",  # GDPR Art. 33(5): every personal data breach, its effects and remedies
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("discovered_at", UTC_TIME, nullable=False),
+    Column("nature", Text, nullable=False),
+    Column("measures", Text, nullable=True),
+    Column("notified_authority_at", UTC_TIME, nullable=True),
+    Column("notified_subjects_at", UTC_TIME, nullable=True),
+    Column("report", Text, nullable=True),  # JSON of `breach report` attached, if any
+    Column("recorded_at", UTC_TIME, nullable=False),
+    Index(None, "tenant_id", "discovered_at"),
+)

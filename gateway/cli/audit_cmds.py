@@ -107,16 +107,32 @@ def _checkpoint(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyp
 
 
 def _export(args: argparse.Namespace, core) -> int:  # type: ignore[no-untyped-def]
+    """To a file (``--output``) or stdout (a SIEM's pipe: needs ``--since-cursor``); JSON
+    lines or CEF; ``--follow`` until SIGTERM/SIGINT, stopping between batches."""
+    import signal
+    import threading
     from pathlib import Path
 
-    from gateway.auditv2.export import export_follow, export_once
+    from gateway.auditv2.export import export_follow, export_once, export_stream
 
-    output = Path(args.output)
-    cursor = Path(args.cursor) if args.cursor else output.with_name(output.name + ".cursor")
+    if args.output is None and args.cursor is None:
+        raise GatewayError("`audit export` to stdout needs --since-cursor FILE (where the "
+                           "position is kept), or write to a file with --output FILE")
+    output = Path(args.output) if args.output else None
+    cursor = Path(args.cursor) if args.cursor else \
+        output.with_name(output.name + ".cursor")  # type: ignore[union-attr]
     if args.follow:
-        export_follow(core.catalog, output, cursor, args.interval)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        export_follow(core.catalog, output, cursor, args.interval, lambda: not stop.is_set(),
+                      args.format, from_start=args.from_start, wait=stop.wait)
         return 0
-    n = export_once(core.catalog, output, cursor)
+    if output is None:
+        export_stream(core.catalog, sys.stdout, cursor, args.format,
+                      from_start=args.from_start)
+        return 0
+    n = export_once(core.catalog, output, cursor, args.format)
     print(f"exported {n} events to {output}")
     return 0
 
@@ -173,10 +189,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     help="write the signed checkpoint anew (only if it was lost)").add_argument(
         "--yes", action="store_true", help="confirm: the current heads are trusted")
     a = asub.add_parser("export", parents=[common],
-                        help="append new events to a JSON-lines file, exactly once")
-    a.add_argument("--output", required=True, help="the JSON-lines file (appended to)")
-    a.add_argument("--cursor", help="where the position is kept (default: OUTPUT.cursor)")
-    a.add_argument("-f", "--follow", action="store_true", help="keep exporting new events")
+                        help="new events to a file or stdout (JSON lines or CEF), exactly once")
+    a.add_argument("--output", help="the file (appended to); default: stdout (a SIEM's pipe)")
+    a.add_argument("--cursor", "--since-cursor", dest="cursor",
+                   help="where the position is kept (default: OUTPUT.cursor)")
+    a.add_argument("--format", choices=("json", "cef"), default="json",
+                   help="json: one JSON object per line (default); cef: ArcSight CEF lines")
+    a.add_argument("--from-start", action="store_true",
+                   help="a new cursor on stdout starts at the first event (default: now)")
+    a.add_argument("-f", "--follow", action="store_true",
+                   help="keep exporting new events until SIGTERM/SIGINT")
     a.add_argument("--interval", type=float, default=1.0,
                    help="seconds between rounds while following (default 1)")
     au.set_defaults(func=cmd_audit)

@@ -52,6 +52,7 @@ EXTENSIONS = (
     "gateway.cli.retention_cmds",
     "gateway.cli.subject_cmds",
     "gateway.cli.report_cmds",
+    "gateway.cli.breach_cmds",
 )
 
 

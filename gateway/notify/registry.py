@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select
 
+from gateway import actor
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.catalog.tables import tenants
 from gateway.core import Core
@@ -37,9 +38,11 @@ def audit_change(core: Core, conn: Connection, action: str, tenant: tuple[str, s
                  result: str = "ok") -> None:
     """Audit a notification change in the same transaction. Never pass a secret."""
     chain, name = tenant if tenant else (NO_TENANT_CHAIN, None)
-    core.audit.append(conn, [AuditEvent(action=action, protocol="admin", chain=chain,
-                                        tenant=name, user="admin", path=path,
-                                        reason=reason, result=result)])
+    who = actor.current()
+    core.audit.append(conn, [AuditEvent(action=action, protocol=who.protocol, chain=chain,
+                                        tenant=name, user=who.user, path=path,
+                                        remote_addr=who.remote_addr, reason=reason,
+                                        result=result)])
 
 
 def _loopback(host: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from gateway import admin
+from gateway import actor, admin
 from gateway.audit import AuditEvent
 from gateway.catalog.retention_policy import path_key
 from gateway.names import join_path, split_path
@@ -14,10 +14,6 @@ from gateway.policy.logins import canonical_name
 
 if TYPE_CHECKING:
     from gateway.core import Core
-
-#: the protocol column of events written by retention, trash and hold operations
-PROTOCOL = "admin"
-
 
 class Place(NamedTuple):
     """A path as given (``parts``), normalised (``path``) and as the core compares it."""
@@ -40,8 +36,10 @@ def place(path: str | None, case_insensitive: bool) -> Place:
 def event(tenant: admin.Tenant, action: str, *, path: str | None = None,
           reason: str | None = None, nbytes: int | None = None,
           result: str = "ok") -> AuditEvent:
-    return AuditEvent(action=action, protocol=PROTOCOL, chain=tenant.id, tenant=tenant.name,
-                      user="admin", path=path, reason=reason, bytes=nbytes, result=result)
+    who = actor.current()  # the CLI's admin, or the admin API's token
+    return AuditEvent(action=action, protocol=who.protocol, chain=tenant.id, tenant=tenant.name,
+                      user=who.user, remote_addr=who.remote_addr, path=path, reason=reason,
+                      bytes=nbytes, result=result)
 
 
 def utc(ts: datetime | str | None) -> datetime | None:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from gateway import actor
 from gateway.audit import AuditEvent
 from gateway.compliance.subject.account import account_data
 from gateway.compliance.subject.events import EVENT_COLUMNS, iter_events
@@ -141,9 +142,11 @@ def export_subject(core: Core, criteria: Criteria, out: Path | str) -> ExportRes
         raise
     result = ExportResult(str(out), nfiles, nevents, nbytes, out.stat().st_size,
                           len(archive.manifest) + 1)
+    who = actor.current()
     core.audit.write_now([AuditEvent(
-        action="subject-export", protocol="admin", chain=scope.tenant_id,
-        tenant=scope.criteria.tenant, user=ADMIN, bytes=nbytes,
+        action="subject-export", protocol=who.protocol, chain=scope.tenant_id,
+        tenant=scope.criteria.tenant, user=who.user, remote_addr=who.remote_addr,
+        bytes=nbytes,
         reason=f"data-subject export: files={nfiles}, events={nevents}, "
                f"account={int(account is not None)}")])
     return result
