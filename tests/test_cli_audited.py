@@ -53,9 +53,6 @@ READ_ONLY = {
     "alert rule list": "read", "alert list": "read",
     "alert rule test": "evaluates stored events; stores and sends nothing",
     "retention show": "read", "trash list": "read", "hold list": "read",
-    "subject find": "read: lists what is stored about a person",
-    "report activity": "reads the audit trail (like audit query); writes only its --out file",
-    "report logins": "reads the audit trail; writes only its --out file",
     "breach list": "read", "breach show": "read",
 }
 
@@ -144,6 +141,9 @@ STATE_CHANGING = {
     "trash restore": "trash-restore", "trash purge": "trash-purge",
     "hold set": "hold-set", "hold release": "hold-release",
     "subject export": "subject-export", "subject erase": "subject-erase",
+    # reads of personal data: who looked is audited (never the values looked for)
+    "subject find": "subject-find",
+    "report activity": "report-activity", "report logins": "report-logins",
     "breach report": "breach-report", "breach record": "breach-record",
 }
 
@@ -217,6 +217,10 @@ def test_every_state_changing_command_is_audited(audited: Audited, tmp_path: Pat
     a("admin-token revoke", "ops", expect=ex["admin-token revoke"])
     a("user delete", "bob@acme", expect=ex["user delete"])
     a("audit erase", "--tenant", "acme", "--user", "bob", "--yes", expect=ex["audit erase"])
+    a("report activity", "--tenant", "acme", "--user", "alice", "--format", "csv",
+      expect=ex["report activity"])
+    a("report logins", "--tenant", "acme", "--format", "json", expect=ex["report logins"])
+    a("subject find", "--tenant", "acme", "--user", "alice", expect=ex["subject find"])
     a("subject export", "--tenant", "acme", "--user", "alice", "--out",
       str(tmp_path / "alice.zip"), expect=ex["subject export"])
     a("subject erase", "--tenant", "acme", "--user", "alice", "--yes",

@@ -65,7 +65,7 @@ def _write(pieces: Iterable[str], out: TextIO) -> None:
 
 def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
     from gateway.compliance.reports import progress
-    from gateway.compliance.reports.scope import make_scope
+    from gateway.compliance.reports.scope import make_scope, record_report
 
     fmt = _format(args)
     limit = _max_rows(args.max_events)
@@ -81,6 +81,7 @@ def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
                 _activity(core, scope, fmt, limit, out, show, verify=not args.no_verify)
             else:
                 _logins(core, scope, fmt, limit, out, show)
+        record_report(core, args.kind, scope, fmt)
     if args.out:
         print(f"report written: {args.out}", file=sys.stderr)
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
@@ -22,6 +22,9 @@ from gateway.names import normalize_path
 from gateway.policy.logins import MAX_TENANT_CHARS, canonical_name
 
 ev = audit_events.c
+
+if TYPE_CHECKING:
+    from gateway.core import Core
 
 
 class ReportError(GatewayError):
@@ -122,3 +125,15 @@ def conditions(scope: Scope, *, action: str | None = None) -> ColumnElement[bool
     elif scope.path == "/":
         conds.append(or_(ev.path.is_not(None), ev.dest_path.is_not(None)))
     return and_(*conds)
+
+
+def record_report(core: Core, kind: str, scope: Scope, fmt: str) -> None:
+    """Audit a report (``report-activity``, ``report-logins``): who read the trail of which
+    period, with which filters (named, not their values)."""
+    from gateway.compliance.auditing import filters_named, record_read
+
+    named = filters_named({k: v for k, v in scope.as_dict().items()
+                           if k not in ("tenant", "since", "until")})
+    record_read(core, f"report-{kind}", scope.tenant,
+                f"{fmt} report of {_iso(scope.since) or 'the start'} to {_iso(scope.until)}; "
+                f"filters: {named}")

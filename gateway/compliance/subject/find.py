@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gateway.compliance.auditing import filters_named, record_read
 from gateway.compliance.subject.account import account_data
 from gateway.compliance.subject.events import iter_events
 from gateway.compliance.subject.scope import Criteria, resolve
@@ -34,5 +35,10 @@ def find(core: Core, criteria: Criteria, *, event_limit: int | None = None) -> F
         if event_limit is not None and len(events) >= event_limit:
             break
         events.append(event)
+    by = filters_named(scope.criteria.describe() | {"tenant": ""})
+    record_read(core, "subject-find", scope.criteria.tenant,
+                f"data-subject search by {by}: "
+                f"files={len(scope.files)}, folders={len(scope.folders)}, events={len(events)}, "
+                f"account={int(account is not None)}")
     return Findings(scope.criteria.describe(), account, [f.to_dict() for f in scope.files],
                     list(scope.folders), events)
