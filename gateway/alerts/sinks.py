@@ -2,27 +2,21 @@
 
 ``log`` writes one line to stderr (the gateway's log), control characters escaped. The
 notification sinks (``webhook:<id>``, ``mail:<address>``) hand the alert's payload to the
-notification outbox (``gateway.notify.outbox.enqueue``), which signs, sends and retries;
-while that module is absent from a build, their delivery state says so.
+notification outbox (``gateway.notify.outbox.enqueue``), which signs, sends and retries
+(webhooks get the alert's JSON; e-mails a subject line and a readable text).
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Protocol, TextIO
 
 from gateway.alerts.model import FiredAlert
 from gateway.catalog import Catalog
-from gateway.errors import GatewayError
-from gateway.textout import printable
+from gateway.textout import printable, printable_lines
 
 #: the outbox's message kind of alerts (its event kinds are e.g. ``file.uploaded``)
 ALERT_KIND = "security.alert"
-
-
-class SinkUnavailable(GatewayError):
-    """A configured sink cannot deliver in this build or configuration."""
 
 
 class Sink(Protocol):
@@ -60,14 +54,27 @@ class OutboxSink:
         self.name = f"{kind}:{target}"
 
     def deliver(self, alert: FiredAlert) -> None:
-        try:
-            outbox = importlib.import_module("gateway.notify.outbox")
-        except ImportError:
-            raise SinkUnavailable("the notification outbox (gateway.notify) is not part of "
-                                  "this build") from None
+        from gateway.notify import outbox
+
+        payload = alert.payload()
+        if self.kind == "mail":  # the outbox mails a payload's "subject" and "text"
+            payload = {"subject": f"[Lumanox alert] {alert.rule} ({alert.tenant or '-'}): "
+                                  f"{printable(alert.subject)}",
+                       "text": mail_text(alert), "alert": payload}
         outbox.enqueue(self.catalog, tenant_id=alert.tenant_id, kind=ALERT_KIND,
-                       target=self.name, payload=alert.payload(),
+                       target=self.name, payload=payload,
                        dedupe_key=f"alert:{alert.id}:{self.name}")
+
+
+def mail_text(alert: FiredAlert) -> str:
+    """The body of an alert e-mail: what fired, about whom, when, and what to look at."""
+    p = alert.payload()
+    lines = [p["summary"], "", f"rule:     {p['rule']} - {p['description']}",
+             f"tenant:   {p['tenant'] or '-'}", f"subject:  {p['subject']}",
+             f"at:       {p['at']}", f"alert id: {p['id']}", ""]
+    lines += [f"{k}: {v}" for k, v in sorted(p["details"].items())]
+    lines += ["", "See `lumanox-gateway alert list` and the audit trail for the events."]
+    return printable_lines("\n".join(lines))
 
 
 def build_sinks(names: list[str], catalog: Catalog) -> list[Sink]:

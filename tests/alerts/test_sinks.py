@@ -1,16 +1,13 @@
-"""The sinks: the log line escapes control characters; a notification sink without the
-outbox module in the build records why it could not deliver, and the log sink still does."""
+"""The log sink: one line, control characters escaped (delivery through the outbox:
+tests/alerts/test_delivery.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from datetime import UTC, datetime
 
-import pytest
-
 from gateway.alerts.model import FiredAlert
-from gateway.alerts.sinks import LogSink, OutboxSink, SinkUnavailable, log_line
+from gateway.alerts.sinks import LogSink, log_line
 
 
 def test_the_log_line_is_one_line_with_control_characters_escaped() -> None:
@@ -24,12 +21,3 @@ def test_the_log_line_is_one_line_with_control_characters_escaped() -> None:
     assert out.getvalue() == line + "\n"
     payload = alert.payload()
     assert payload["rule"] == "failed_logins_account" and payload["id"] == 7
-
-
-@pytest.mark.skipif(importlib.util.find_spec("gateway.notify") is not None,
-                    reason="the notification outbox is part of this build")
-def test_a_notification_sink_without_the_outbox_says_so() -> None:
-    sink = OutboxSink(None, "webhook", "soc")  # type: ignore[arg-type]
-    assert sink.name == "webhook:soc"
-    with pytest.raises(SinkUnavailable, match=r"gateway\.notify"):
-        sink.deliver(FiredAlert("new_network", "acme", "x", datetime.now(UTC), "y", id=1))
