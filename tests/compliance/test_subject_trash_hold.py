@@ -100,3 +100,23 @@ def test_a_legal_hold_refuses_the_erasure_until_released(gw: CliEnv) -> None:
     assert gw.json("subject", "find", "--tenant", "acme", "--name-pattern", "kept*")[
         "files"] == []
     gw.run("audit", "verify")
+
+
+def test_erasure_forgets_the_person_in_notifications_and_alerts(gw: CliEnv) -> None:
+    from gateway.catalog.tables import notify_outbox
+    from gateway.notify import outbox
+
+    with Core.open(load_config(gw.config), audit_log="off") as core:
+        with core.catalog.read() as conn:
+            tid = conn.execute(select(nodes.c.tenant_id).limit(1)).scalar()
+        for account, path in (("alice@acme", "/a/kept.txt"), ("bob@acme", "/bob.txt"),
+                              ("carol@acme", "/a/old-notes.txt")):
+            outbox.enqueue(core.catalog, tenant_id=tid, kind="file.uploaded",
+                           target="webhook:x", payload={"account": account, "path": path})
+    report = gw.json("subject", "erase", "--tenant", "acme", "--user", "alice", "--yes")
+    assert report["counts"]["notifications_about_subject"] == 2
+    assert report["counts"]["alerts_about_subject"] == 0
+    with Core.open(load_config(gw.config), audit_log="off") as core, \
+            core.catalog.read() as conn:
+        left = [json.loads(p) for p in conn.execute(select(notify_outbox.c.payload)).scalars()]
+    assert left == [{"account": "bob@acme", "path": "/bob.txt"}]

@@ -14,7 +14,8 @@
 3. the paths naming the files are cleared from every event about them, and the free text
    of others' events naming the account (``events.erase_mentions``); the account's own
    events lose every personal field
-   through ``gateway.auditv2.erase.erase_subject``: the chain still verifies;
+   through ``gateway.auditv2.erase.erase_subject``: the chain still verifies; the alert
+   state (seen networks, alert subjects) and the notification outbox forget them too;
 4. a ``subject-erase`` event records the categories and counts, never a value.
 
 ``dry_run=True`` resolves and counts exactly the same items and changes nothing.
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, func, select
 
 from gateway import actor, quota
+from gateway.alerts.ops import erase_subject as erase_alert_state
 from gateway.audit import AuditEvent
 from gateway.auditv2.erase import erase_subject
 from gateway.catalog import namespace as ns, nswrite
@@ -39,6 +41,7 @@ from gateway.compliance.subject.events import erase_mentions, iter_events
 from gateway.compliance.subject.scope import Criteria, Scope, resolve
 from gateway.contentstore import ContentStore
 from gateway.errors import LegalHold
+from gateway.notify.erasure import erase_mentions as erase_notifications
 
 if TYPE_CHECKING:
     from gateway.catalog.namespace import Node
@@ -121,6 +124,10 @@ def erase_request(core: Core, criteria: Criteria, *, dry_run: bool = False) -> E
         erased = erase_subject(core, c.tenant, c.user)
         counts["events_of_subject_erased"] = erased.get("events", 0)
         counts["admin_events_naming_subject"] = erased.get("admin_events_naming_user", 0)
+        counts["alerts_about_subject"] = erase_alert_state(core, c.tenant, c.user)
+    counts["notifications_about_subject"] = erase_notifications(
+        core.catalog, scope.tenant_id, f"{c.user}@{c.tenant}" if c.user else None,
+        scope.about_path)
     report.counts = counts
     summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
     who = actor.current()
