@@ -25,6 +25,9 @@ from gateway.compliance.reports.scope import make_scope
 from gateway.config import load_config
 from gateway.core import Core
 
+#: after the made-up trail (2025) and before the reports' own audit events
+UNTIL = "2026-01-01"
+
 ACME = Trail(1500, days=200)
 OTHER = Trail(300, tenant="other", chain="other-chain", days=200)
 
@@ -57,7 +60,7 @@ def _check_totals(report: dict, want: dict) -> None:
 
 
 def test_activity_totals_equal_an_independent_count(gw: CliEnv) -> None:
-    report = gw.json("report", "activity", "--tenant", "ACME")  # canonical: acme
+    report = gw.json("report", "activity", "--tenant", "ACME", "--until", UNTIL)  # canonical: acme
     _check_totals(report, ACME.expected())
     assert report["chain"]["verified"] is True and report["chain"]["status"] == "VERIFIED INTACT"
     events = report["events"]
@@ -78,7 +81,8 @@ def test_filters_narrow_exactly(gw: CliEnv) -> None:
     _check_totals(report, want)
     assert len(report["events"]) == want["events"]
     path = "/projects/p6"
-    report = gw.json("report", "activity", "--tenant", "acme", "--path", path + "/",
+    report = gw.json("report", "activity", "--tenant", "acme", "--until", UNTIL,
+                     "--path", path + "/",
                      "--action", "write", "--max-events", "0")
     want = ACME.expected(lambda e: (e["path"] or "").startswith(path + "/"), action="write")
     assert want["events"] > 0
@@ -88,7 +92,8 @@ def test_filters_narrow_exactly(gw: CliEnv) -> None:
 
 def test_csv_streams_every_event_and_escapes_controls(gw: CliEnv) -> None:
     out = gw.base / "acme.csv"
-    gw.run("report", "activity", "--tenant", "acme", "--format", "csv", "--out", str(out))
+    gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL,
+           "--format", "csv", "--out", str(out))
     lines = out.read_text().splitlines()
     assert lines[0].startswith("seq,ts,tenant,user")
     assert len(lines) == ACME.n + 1
@@ -114,7 +119,8 @@ def test_keyset_pages_keep_ties_and_order(gw: CliEnv) -> None:
 
 def test_tampered_event_makes_the_period_not_verified(gw: CliEnv) -> None:
     html = gw.base / "acme.html"
-    gw.run("report", "activity", "--tenant", "acme", "--format", "html", "--out", str(html))
+    gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL,
+           "--format", "html", "--out", str(html))
     text = html.read_text()
     assert 'class="ok" id="chain"' in text and "VERIFIED INTACT" in text
     assert "NOT VERIFIED" not in text
@@ -128,20 +134,22 @@ def test_tampered_event_makes_the_period_not_verified(gw: CliEnv) -> None:
                 .values(duration_ms=audit_events.c.duration_ms + 1))
     finally:
         catalog.dispose()
-    gw.run("report", "activity", "--tenant", "acme", "--format", "html", "--out", str(html))
+    gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL,
+           "--format", "html", "--out", str(html))
     text = html.read_text()
     assert 'class="bad" id="chain"' in text and "NOT VERIFIED" in text
     assert "event 700: modified" in text
     assert "VERIFIED INTACT" not in text
-    csv_run = gw.run("report", "activity", "--tenant", "acme", "--format", "csv")
+    csv_run = gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL, "--format", "csv")
     assert "NOT VERIFIED" in csv_run.stderr and "event 700: modified" in csv_run.stderr
-    report = gw.json("report", "activity", "--tenant", "acme", "--max-events", "0")
+    report = gw.json("report", "activity", "--tenant", "acme", "--until", UNTIL,
+                     "--max-events", "0")
     assert report["chain"]["verified"] is False
     assert report["chain"]["problems"][0]["seq"] == 700
     # the other tenant's chain was not touched: its period still verifies
-    assert gw.json("report", "activity", "--tenant", "other", "--max-events", "0"
+    assert gw.json("report", "activity", "--tenant", "other", "--until", UNTIL, "--max-events", "0"
                    )["chain"]["verified"] is True
-    skipped = gw.json("report", "activity", "--tenant", "acme", "--no-verify",
+    skipped = gw.json("report", "activity", "--tenant", "acme", "--until", UNTIL, "--no-verify",
                       "--max-events", "0")
     assert skipped["chain"]["status"] == "NOT CHECKED"
 
@@ -164,7 +172,8 @@ def test_logins_report(gw: CliEnv) -> None:
 
 
 def test_activity_table_for_people(gw: CliEnv) -> None:
-    text = gw.run("report", "activity", "--tenant", "acme", "--max-events", "3").stdout
+    text = gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL,
+                  "--max-events", "3").stdout
     assert "audit chain: VERIFIED INTACT" in text
     for title in ("per user", "per protocol", "per action", "per day", "top paths",
                   "\nfailed logins\n", "admin actions: none"):
@@ -226,12 +235,13 @@ def _run_on_pty(gw: CliEnv, *args: str) -> str:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_progress_only_on_a_terminal(gw: CliEnv) -> None:
     out = gw.base / "r.csv"
-    drawn = _run_on_pty(gw, "report", "activity", "--tenant", "acme", "--format", "csv",
+    drawn = _run_on_pty(gw, "report", "activity", "--tenant", "acme", "--until", UNTIL,
+                        "--format", "csv",
                         "--max-events", "all", "--out", str(out))
     assert "\x1b[" in drawn and "events" in drawn  # rich's bar, on the terminal
-    piped = gw.run("report", "activity", "--tenant", "acme", "--format", "csv",
+    piped = gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL, "--format", "csv",
                    "--out", str(out))
     assert piped.stderr.strip() == f"report written: {out}"
     assert "\x1b" not in piped.stdout + piped.stderr
-    assert json.loads(gw.run("report", "activity", "--tenant", "acme", "--json",
+    assert json.loads(gw.run("report", "activity", "--tenant", "acme", "--until", UNTIL, "--json",
                              "--max-events", "1").stdout)["events_listed"] == 1

@@ -13,6 +13,9 @@ from cli_runner import CLI, CliEnv, clean_env
 from reports_trail import Trail, run_measured, write_fast_sqlite
 from test_reports import _check_totals
 
+#: after the made-up trail (2025) and before the reports' own audit events
+UNTIL = "2026-01-01"
+
 N = 1_000_000
 BUDGET = 200 * 1024 * 1024
 YEAR = Trail(N, days=365)
@@ -26,7 +29,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliEnv, dict]:
 
 
 def _report(gw: CliEnv, *args: str) -> int:
-    code, rss, err = run_measured([*CLI, "report", "activity", "--tenant", "acme", *args],
+    code, rss, err = run_measured([*CLI, "report", "activity", "--tenant", "acme", "--until", UNTIL,
+                                  *args],
                                   env=clean_env(LUMANOX_CONFIG=str(gw.config)), cwd=gw.base)
     assert code == 0, err
     print(f"report {' '.join(args)}: peak RSS {rss / 2**20:.0f} MiB", file=sys.stderr)
