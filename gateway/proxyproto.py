@@ -17,6 +17,9 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import ConfigError
 
 V1_PREFIX = b"PROXY "
 V1_MAX_BYTES = 107  # the specification's bound, CRLF included
@@ -177,3 +180,18 @@ class HeaderReader:
                 raise BadProxyHeader("connection closed inside a PROXY header")
             got += chunk
         return got
+
+
+# --- configuration ------------------------------------------------------------------------
+def validate_proxy(source: str, listeners: dict[str, Any]) -> None:
+    """``[webdav]`` / ``[sftp]`` ``proxy_protocol`` and ``proxy_trusted``: one-line errors."""
+    for name, section in listeners.items():
+        try:
+            nets = networks(section.proxy_trusted)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {name}.proxy_trusted: {exc}; expected addresses or "
+                              "networks like \"10.0.0.5/32\"") from None
+        if section.proxy_protocol and not nets:
+            raise ConfigError(f"{source}: {name}.proxy_protocol = true needs "
+                              f"{name}.proxy_trusted: the load balancers' addresses, e.g. "
+                              "[\"10.0.0.5/32\"]")

@@ -6,8 +6,7 @@ import socket
 import struct
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from gateway.proxyproto import (
     MAX_V2_BYTES,
