@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ key_file = "certs/gw.key"
 defender_max_score = 3
 credential_cache_ttl_s = 0
 [webdav]
+handshake_timeout_s = 2
 port = {webdav}
 workers = 1
 threads = 8
@@ -141,16 +143,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                         (["user", "create", "alice@acme", "--password-stdin"], PASSWORD + "\n")):
         subprocess.run([*run, *args], env=env, cwd=base, input=stdin, check=True,
                        capture_output=True, text=True, timeout=120)
+    log = (base / "serve.log").open("w")  # a file: a full pipe would block the gateway
     proc = subprocess.Popen([*run, "serve"], env=env, cwd=base, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=log, stderr=subprocess.STDOUT)
     s = Stack(base, env, webdav, sftp, 0, 0, proc, [])
     try:
         def alive() -> None:
             if proc.poll() is not None:
-                raise AssertionError(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(f"serve exited: {(base / 'serve.log').read_text()}")
 
-        localnet.wait_port(webdav, 60, alive)
-        localnet.wait_port(sftp, 60, alive)
+        # not localnet.wait_port: a connection without a header would be a refusal
+        deadline = time.monotonic() + 60
+        while "ready (" not in (base / "serve.log").read_text():
+            alive()
+            assert time.monotonic() < deadline, "serve did not get ready"
+            time.sleep(0.1)
         s.lb_webdav, s.lb_sftp = s.haproxy(2)
         yield s
     finally:

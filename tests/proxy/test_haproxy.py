@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import paramiko
@@ -70,6 +71,14 @@ def proxy_v2(src: str, dst_port: int) -> bytes:
 def addresses(stack: Stack, protocol: str, action: str) -> set[str]:
     return {e["remote_addr"] for e in stack.events(action=action)
             if e["protocol"] == protocol}
+
+
+def test_health_checks_pass_and_are_not_refused(stack: Stack) -> None:
+    """``check check-send-proxy``: HAProxy's checks carry a header too (v2 LOCAL), so
+    they are served, not logged as refused connections of the load balancer."""
+    time.sleep(6)  # at least one check round (inter 5s) on a fresh HAProxy
+    log = (stack.base / "serve.log").read_text(encoding="utf-8")
+    assert "load balancer" not in log, log
 
 
 def test_the_audit_log_shows_the_real_clients(stack: Stack, tmp_path: Path) -> None:
@@ -151,3 +160,11 @@ def test_proxy_protocol_v1(stack: Stack, tmp_path: Path) -> None:
 def test_the_documented_config_is_the_tested_one() -> None:
     docs = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     assert EXAMPLE.read_text(encoding="utf-8").strip() in docs
+
+
+def test_a_silent_load_balancer_connection_is_closed_at_the_deadline(stack: Stack) -> None:
+    """The header must arrive in time (webdav.handshake_timeout_s = 2 here; SFTP: 10 s)."""
+    for port in (stack.webdav, stack.sftp):
+        with connect_from("127.0.0.1", port) as sock:
+            sock.settimeout(30)
+            assert sock.recv(64) == b""
