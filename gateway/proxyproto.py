@@ -27,8 +27,8 @@ V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V2_FIXED = 16  # signature, version/command, family/transport, length
 MAX_V2_BYTES = 16 + 2048  # addresses + TLVs HAProxy sends (unique id, TLS facts) fit
 MAX_HEADER_BYTES = MAX_V2_BYTES
-_V2_ADDR = {0x11: (socket.AF_INET, 12), 0x12: (socket.AF_INET, 12),  # TCP/UDP over IPv4
-            0x21: (socket.AF_INET6, 36), 0x22: (socket.AF_INET6, 36)}  # TCP/UDP over IPv6
+#: v2 family/transport byte -> size of the address block (TCP/UDP over IPv4, IPv6)
+_V2_ADDR = {0x11: 12, 0x12: 12, 0x21: 36, 0x22: 36}
 
 
 class BadProxyHeader(ValueError):
@@ -84,6 +84,14 @@ def _address(text: str, family: int) -> str:
         raise BadProxyHeader("PROXY v1 address malformed") from None
     if ip.version != family:
         raise BadProxyHeader("PROXY v1 address malformed")
+    return _plain(ip)
+
+
+def _plain(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An IPv4 client seen by an IPv6 proxy socket (``::ffff:a.b.c.d``) is ``a.b.c.d``:
+    the policy's IPv4 networks and the audit log must see it as such."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
     return str(ip)
 
 
@@ -114,12 +122,12 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
         if fam >> 4 in (0, 3):
             return ProxyHeader(2, total)
         raise BadProxyHeader("PROXY v2 address family unsupported")
-    af, size = _V2_ADDR[fam]
+    size = _V2_ADDR[fam]
     if length < size:
         raise BadProxyHeader("PROXY v2 address block too short")
     body = data[V2_FIXED:V2_FIXED + size]
     half = (size - 4) // 2
-    src = socket.inet_ntop(af, body[:half])
+    src = _plain(ipaddress.ip_address(body[:half]))
     sport = struct.unpack("!H", body[2 * half:2 * half + 2])[0]
     return ProxyHeader(2, total, src, sport)
 

@@ -165,14 +165,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             hp.terminate()
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            code = -1
+        log.close()
         for hp in s.haproxies:
             try:
                 hp.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 hp.kill()
+    assert code == 0, f"serve did not stop cleanly: {(base / 'serve.log').read_text()}"
 
 
 def connect_from(source: str, port: int) -> socket.socket:

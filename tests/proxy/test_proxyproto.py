@@ -38,6 +38,9 @@ def test_v1_tcp4_and_tcp6() -> None:
     assert h.length == len(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 8443\r\n")
     h6 = parse(b"PROXY TCP6 2001:db8::5 ::1 1 2\r\n")
     assert h6 is not None and h6.source == "2001:db8::5"
+    mapped = parse(b"PROXY TCP6 ::ffff:192.0.2.8 ::1 1 2\r\n")
+    assert mapped is not None and mapped.source == "192.0.2.8"
+    assert parse(v2("::ffff:192.0.2.9", 7)).source == "192.0.2.9"  # type: ignore[union-attr]
     unknown = parse(b"PROXY UNKNOWN\r\n")
     assert unknown is not None and unknown.source is None
 
