@@ -3,6 +3,8 @@ client address; nobody else may speak (or forge) the PROXY protocol to it."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -168,3 +170,20 @@ def test_a_silent_load_balancer_connection_is_closed_at_the_deadline(stack: Stac
         with connect_from("127.0.0.1", port) as sock:
             sock.settimeout(30)
             assert sock.recv(64) == b""
+
+
+def test_openssh_sftp_through_haproxy(stack: Stack, tmp_path: Path) -> None:
+    sftp, sshpass = shutil.which("sftp"), shutil.which("sshpass")
+    if not (sftp and sshpass):
+        pytest.skip("OpenSSH sftp and sshpass are needed (scripts/install-system-deps.sh)")
+    (tmp_path / "openssh.txt").write_bytes(b"from OpenSSH\n")
+    p = subprocess.run(
+        [sshpass, "-e", sftp, "-o", "BindAddress=127.0.0.13", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+         "-o", "PreferredAuthentications=password", "-o", "BatchMode=no",
+         "-P", str(stack.lb_sftp), "-b", "-", "alice@acme@127.0.0.1"],
+        input="put openssh.txt\n", text=True, capture_output=True, cwd=tmp_path,
+        env={**os.environ, "SSHPASS": PASSWORD}, timeout=120, start_new_session=True)
+    assert p.returncode == 0, p.stderr
+    writes = {e["path"]: e["remote_addr"] for e in stack.events(action="write")}
+    assert writes["/openssh.txt"] == "127.0.0.13"
