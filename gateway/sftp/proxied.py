@@ -109,6 +109,8 @@ class ProxiedAcceptor:
             await asyncssh.run_server(sock, options=self.options)
         except (TimeoutError, OSError, asyncssh.Error):
             pass  # the connection is gone; asyncssh and the gateway logged/audited it
+        except Exception:  # a fire-and-forget task: never an unretrieved exception
+            log.exception("sftp: connection from %s failed", header.source or peer[0])
         finally:
             _REAL.pop(peer, None)
 
