@@ -65,6 +65,24 @@ def handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> None:
         t.join()
 
 
+def sftp_handoff_options(n: int) -> float:
+    """What ``asyncssh.run_server(sock, options=...)`` adds per proxied SFTP connection:
+    a copy of the prepared server options (in asyncio's default executor)."""
+    import asyncio
+
+    import asyncssh
+
+    async def run() -> float:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        base = await asyncssh.SSHServerConnectionOptions.construct(server_host_keys=[key])
+        t = time.perf_counter()
+        for _ in range(n):
+            await asyncssh.SSHServerConnectionOptions.construct(base)
+        return (time.perf_counter() - t) / n * 1e6
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
@@ -76,6 +94,7 @@ def main() -> None:
             ("parse v2", per_op(lambda: parse(V2), n)),
             ("socket + read v1 header", per_op(lambda: read_from_socket(V1), n // 10)),
             ("socket + read v2 header", per_op(lambda: read_from_socket(V2), n // 10)),
+            ("SFTP hand-off options copy", sftp_handoff_options(max(50, n // 50))),
             ("TLS handshake (reference)", tls)]
     for name, us in rows:
         print(f"{name:28s} {us:9.1f} us   {us / tls:7.4f} x TLS handshake")
