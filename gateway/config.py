@@ -22,6 +22,7 @@ from typing import Any
 from gateway.config_alerts import AlertsSection, validate_alerts
 from gateway.config_notify import NotifySection, validate_notify
 from gateway.errors import ConfigError
+from gateway.proxyproto import validate_proxy
 
 ENV_CONFIG = "LUMANOX_CONFIG"
 ENV_DATA_DIR = "LUMANOX_DATA_DIR"
@@ -94,6 +95,8 @@ class WebDAVSection:
     max_xml_body_bytes: int = 1048576  # body of every method but PUT; larger: 413
     max_connections_per_address: int = 128  # open connections from one client address
     max_lock_timeout_s: int = 3600  # longest LOCK lifetime granted/refreshed ("Infinite" too)
+    proxy_protocol: bool = False  # PROXY v1/v2 header required (gateway/proxyproto.py)
+    proxy_trusted: list[str] = field(default_factory=list)  # load balancers' networks
 
 
 @dataclass
@@ -119,6 +122,8 @@ class SFTPSection:
     max_channels_per_connection: int = 10
     max_handles_per_connection: int = 128
     max_write_buffer_bytes_per_connection: int = 16 * 1024 * 1024
+    proxy_protocol: bool = False  # PROXY v1/v2 header required (gateway/proxyproto.py)
+    proxy_trusted: list[str] = field(default_factory=list)  # load balancers' networks
 
 
 @dataclass
@@ -390,6 +395,7 @@ def _validate(cfg: Config) -> None:
     if cfg.storage.gc_grace_seconds < 0:
         raise ConfigError(f"{src}: storage.gc_grace_seconds: must be >= 0")
     _validate_sftp(cfg)
+    validate_proxy(src, {"webdav": cfg.webdav, "sftp": cfg.sftp})
     validate_notify(src, cfg.notify)
     validate_alerts(src, cfg.alerts)
     if not 4096 <= cfg.webdav.block_size <= 16 * 1024 * 1024:

@@ -40,6 +40,7 @@ from gateway.principal import Principal
 from gateway.sftp.asyncssh_ext import ACCEPT, CONTINUE, REJECT
 from gateway.sftp.handler import GatewaySFTPServer
 from gateway.sftp.protocol import GatewayChannel
+from gateway.sftp.proxied import real_address
 
 log = logging.getLogger("gateway.sftp")
 
@@ -71,8 +72,7 @@ class GatewaySSHServer(asyncssh.SSHServer):
     # --- connection ---------------------------------------------------------------------
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
-        peer = conn.get_extra_info("peername") or ("", 0)
-        self.addr = str(peer[0])
+        self.addr = real_address(conn.get_extra_info("peername"))  # behind a proxy too
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.principal is not None and self.ticket is not None:

@@ -71,7 +71,7 @@ def check_port_free(host: str, port: int) -> None:
 
 async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: int) -> None:
     from gateway.access import Access
-    from gateway.sftp import asyncssh_ext, quietlog
+    from gateway.sftp import asyncssh_ext, proxied, quietlog
     from gateway.sftp.algorithms import policy_from_config
     from gateway.sftp.connection import GuardedSSHServer
 
@@ -84,7 +84,8 @@ async def _worker_main(config: Config, keys: list[asyncssh.SSHKey], ready_fd: in
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        server = await asyncssh.listen(
+        listen = proxied.listener_for(config.sftp)  # asyncssh.listen unless proxy_protocol
+        server = await listen(
             config.sftp.host, config.sftp.port, reuse_port=True, reuse_address=True,
             server_factory=lambda: GuardedSSHServer(access, executor),
             server_host_keys=keys, login_timeout=config.sftp.login_timeout,

@@ -22,7 +22,7 @@ from pathlib import Path
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.frontends import notify_ready, takeover
-from gateway.webdav import listener
+from gateway.webdav import listener, proxied
 
 PROG = "lumanox-gateway webdav"
 MODERN_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -135,7 +135,7 @@ def run_worker(cfg: Config, plan: Plan, ready_fd: int) -> int:
         if plan.tls:
             server.ssl_adapter = _ssl_adapter(plan)
         server.prepare()
-        listener.install(server, listener_limits(cfg))
+        proxied.install_listener(server, listener_limits(cfg), cfg.webdav)
     except Exception as exc:
         access.close()
         _report(ready_fd, f"cannot listen on {plan.host}:{plan.port}: {_one_line(exc)}")
