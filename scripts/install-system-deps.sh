@@ -9,8 +9,7 @@ declare -A NEEDED=(
   [slapd]=slapd [ldapsearch]=ldap-utils [litmus]=litmus [sftp]=openssh-client
   [sshd]=openssh-server [rclone]=rclone [lftp]=lftp [sshfs]=sshfs [fusermount3]=fuse3
   [curl]=curl [cadaver]=cadaver [apache2]=apache2 [sshpass]=sshpass [openssl]=openssl
-  [setsid]=util-linux [zip]=zip
-  [setsid]=util-linux [chromium]=chromium [haproxy]=haproxy
+  [setsid]=util-linux [zip]=zip [chromium]=chromium [haproxy]=haproxy
 )
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
