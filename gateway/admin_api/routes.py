@@ -26,6 +26,12 @@ RESOURCE_MODULES = (
     "gateway.admin_api.r_locks",
     "gateway.admin_api.r_audit",
     "gateway.admin_api.r_metrics",
+    "gateway.admin_api.r_reports",
+    "gateway.admin_api.r_subject",
+    "gateway.admin_api.r_retention",
+    "gateway.admin_api.r_breach",
+    "gateway.admin_api.r_alerts",
+    "gateway.admin_api.r_notify",
 )
 
 #: who may call a route: ``public`` (no token), ``read`` (any token), or a token scope
@@ -35,12 +41,16 @@ ROUTE_SCOPES = ("public", "read", "tenants", "users", "reports")
 
 @dataclass
 class Reply:
-    """What a handler answers: a JSON body (or raw bytes with ``content_type``)."""
+    """What a handler answers: a JSON body (or raw bytes with ``content_type``), or a
+    ``stream`` sent as it is read: an iterable of ``bytes``/``str`` pieces or an open binary
+    file (closed by the server when sent; ``length`` its size when known)."""
 
     body: Any = None
     status: int = 200
     content_type: str | None = None  # set: ``body`` is bytes sent as they are
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Any = None
+    length: int | None = None
 
 
 @dataclass(frozen=True)
