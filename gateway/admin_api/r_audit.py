@@ -17,7 +17,7 @@ FILTERS = (Param("tenant", "only this tenant's events"), Param("user", "only thi
 
 
 def register(api: Registry) -> None:
-    @api.route("GET", "/v1/audit/events", scope="reports", paginated=True,
+    @api.route("GET", "/v1/audit/events", scope="reports", paginated=True, content=("text/plain",),
                query=(*FILTERS, Param("wait", "long poll: wait up to this many seconds "
                                       f"(0-{auditfeed.MAX_WAIT_S}) for an event past the "
                                       "cursor", "integer"),

@@ -36,6 +36,7 @@ def register(api: Registry) -> None:
                       Param("accounts", "user names, comma-separated"),
                       Param("discovered", "when the breach was discovered (72-hour clock)"),
                       Param("format", "json (default) or html (one self-contained file)")),
+               content=("text/html",),
                summary="What an incident's addresses/accounts touched in a window")
     def report(call: Call) -> Any:
         from gateway.admin import record_admin_action

@@ -29,6 +29,7 @@ ACTIVITY = (Param("path", "only this path and below"),
             Param("verify", "check the audit chains of the period (default true)", "boolean"),
             Param("limit", "events per page (1-500, default 100; json)", "integer"),
             Param("cursor", "opaque cursor from the previous page's next_cursor (json)"))
+DOWNLOADS = ("text/csv", "text/html")
 CONTENT = {"csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
 
 
@@ -90,6 +91,7 @@ def event_page(call: Call, scope: Any, action: str | None = None
 
 def register(api: Registry) -> None:
     @api.route("GET", f"{REPORT}/activity", scope="reports", query=PERIOD + ACTIVITY,
+               content=DOWNLOADS,
                summary="Who did what, when, where, over which protocol (report activity)")
     def activity(call: Call) -> Any:
         from gateway.compliance.reports.activity import activity_report
@@ -110,6 +112,7 @@ def register(api: Registry) -> None:
         return {**report.head(), "events": rows, "next_cursor": cursor}
 
     @api.route("GET", f"{REPORT}/logins", scope="reports", query=PERIOD + ACTIVITY[-2:],
+               content=DOWNLOADS,
                summary="Login history: success/failure, address, method, client")
     def logins(call: Call) -> Any:
         from gateway.compliance.reports.html import logins_html

@@ -56,6 +56,7 @@ def register(api: Registry) -> None:
                             event_limit=call.int_arg("limit"))
 
     @api.route("POST", f"{SUBJECT}/export", scope="users", body=obj(**WHO),
+               content=("application/zip",),
                summary="One ZIP of the person's files (decrypted), account, events, manifest")
     def export(call: Call) -> Reply:
         from gateway.compliance.subject import export_subject

@@ -78,6 +78,8 @@ class Route:
     global_only: bool = False
     #: health probes: answered without a token and never audited
     audited: bool = True
+    #: other media types of the success answer (downloads: text/csv, application/zip)
+    content: tuple[str, ...] = ()
 
 
 class Registry:
@@ -89,7 +91,8 @@ class Registry:
     def route(self, method: str, path: str, *, scope: str, summary: str,
               query: tuple[Param, ...] = (), body: dict[str, Any] | None = None,
               status: int = 200, paginated: bool = False, global_only: bool = False,
-              audited: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              audited: bool = True, content: tuple[str, ...] = ()
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if scope not in ROUTE_SCOPES:
             raise ValueError(f"route {method} {path}: unknown scope {scope!r}")
         if paginated:
@@ -100,7 +103,7 @@ class Registry:
             if any(r.method == method and r.path == path for r in self.routes):
                 raise ValueError(f"route {method} {path} declared twice")
             self.routes.append(Route(method, path, handler, scope, summary, query, body,
-                                     status, paginated, global_only, audited))
+                                     status, paginated, global_only, audited, content))
             return handler
 
         return add
