@@ -60,6 +60,7 @@ def test_every_compliance_route(api: Api, tmp_path: Path) -> None:
             "limit": 3, "verify": "false", "until": until,
             **({"cursor": cursor} if cursor else {})}).json()
         seen += [(e["ts"], e["seq"]) for e in page["events"]]
+        assert page["chain"]["checked"] is False  # verify=false: not checked
         if not (cursor := page["next_cursor"]):
             break
     assert len(seen) == len(set(seen)) == page["summary"]["events"]
@@ -173,6 +174,9 @@ def test_every_compliance_route(api: Api, tmp_path: Path) -> None:
     assert by["breach-record"]["user"] == "token:t-reports"
     assert by["subject-export"]["user"] == "token:t-users"
     assert {"hold-set", "trash-restore", "webhook-add", "breach-report"} <= set(by)
+    refused = [e for e in acted if e["action"] == "subject-erase" and e["result"] == "denied"]
+    assert refused and refused[0]["user"] == "token:t-users"
+    assert hold["id"] in refused[0]["reason"]
     every = {(r.method, r.path) for r in build_registry(COMPLIANCE_MODULES).routes}
     assert every <= w.seen, f"not exercised: {every - w.seen}"
 
