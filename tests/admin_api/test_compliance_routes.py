@@ -199,6 +199,14 @@ def test_tenant_tokens_and_scopes_are_enforced(api: Api) -> None:
         r = api.call(method, path, token, json={})
         assert r.status_code == 403, (token, method, path, r.text)
         assert r.json()["error"]["code"] == "insufficient_scope"
+    # an object addressed by id alone: another tenant's is not found
+    b = api.call("POST", "/v1/tenants/beta/breaches", "reports", json={
+        "discovered": "2026-11-30T08:00", "nature": "mail sent to the wrong list"}).json()
+    assert api.call("GET", f"/v1/breaches/{b['id']}", "acme-all").status_code == 404
+    assert api.call("GET", f"/v1/breaches/{b['id']}", "read").status_code == 403
+    assert api.call("GET", f"/v1/breaches/{b['id']}", "all").status_code == 200
+    assert b["id"] not in [x["id"] for x in api.call("GET", "/v1/breaches", "acme-all"
+                                                     ).json()["items"]]
     # listings of every tenant are cut to the token's tenant
     assert api.call("GET", "/v1/webhooks", "acme-read", params={"tenant": "beta"}
                     ).status_code == 404
