@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import falcon
@@ -134,7 +135,13 @@ class Dispatcher:
         for name, value in reply.headers.items():
             resp.set_header(name, value)
         resp.set_header("Cache-Control", "no-store")
-        if reply.content_type is not None:
+        if reply.stream is not None:
+            resp.content_type = reply.content_type or "application/octet-stream"
+            resp.stream = reply.stream if hasattr(reply.stream, "read") else _encoded(
+                reply.stream)
+            if reply.length is not None:
+                resp.content_length = reply.length
+        elif reply.content_type is not None:
             resp.content_type = reply.content_type
             resp.data = reply.body
         elif reply.status != 204:
@@ -166,6 +173,14 @@ class Dispatcher:
         with self.core.catalog.read() as conn:
             found = conn.execute(select(tenants.c.id).where(tenants.c.name == tenant)).scalar()
         return found or NO_TENANT_CHAIN
+
+
+def _encoded(pieces: Iterable[bytes | str]) -> Iterator[bytes]:
+    """A streamed body's pieces as UTF-8 bytes (empty pieces dropped: WSGI would end)."""
+    for piece in pieces:
+        data = piece.encode("utf-8") if isinstance(piece, str) else piece
+        if data:
+            yield data
 
 
 def _error_serializer(_req: falcon.Request, resp: falcon.Response,

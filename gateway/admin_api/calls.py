@@ -25,6 +25,7 @@ from gateway.errors import (
     Conflict,
     GatewayError,
     InvalidName,
+    LegalHold,
     NotFound,
     PermissionDenied,
 )
@@ -58,6 +59,8 @@ def from_gateway_error(exc: Exception) -> ApiError:
         return ApiError(409, "already_exists", text)
     if isinstance(exc, Conflict):
         return ApiError(409, "conflict", text)
+    if isinstance(exc, LegalHold):
+        return ApiError(409, "legal_hold", text)
     if isinstance(exc, PermissionDenied | AuthenticationFailed):
         return ApiError(403, "forbidden", text)
     if isinstance(exc, ConfigError | InvalidName | ValueError):

@@ -44,6 +44,8 @@ def _operation(route: Route) -> dict[str, Any]:
         success = {"text/plain": {"schema": {"type": "string"}}}
     else:
         success = {"application/json": {"schema": {"type": "object"}}}
+    for media in route.content:  # downloads (streamed) and other text forms
+        success = {**success, media: {"schema": {"type": "string", "format": "binary"}}}
     responses: dict[str, Any] = {str(route.status): {"description": "success",
                                                      "content": success}}
     if route.path == "/readyz":
@@ -82,8 +84,8 @@ def _operation(route: Route) -> dict[str, Any]:
 def build_spec(registry: Registry) -> dict[str, Any]:
     """The document as a dict (served at ``/openapi.json``)."""
     spec = APISpec(title="Lumanox Gateway admin API", version="1", openapi_version="3.0.3",
-                   info={"description": "Tenants, users, credentials, policy, locks and the "
-                         "audit trail over HTTPS with bearer tokens "
+                   info={"description": "Tenants, users, credentials, policy, locks, the "
+                         "audit trail and the compliance operations over HTTPS with bearer tokens "
                          "(`lumanox-gateway admin-token create`). See docs/admin-api.md."})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", ERROR_SCHEMA)

@@ -26,6 +26,12 @@ RESOURCE_MODULES = (
     "gateway.admin_api.r_locks",
     "gateway.admin_api.r_audit",
     "gateway.admin_api.r_metrics",
+    "gateway.admin_api.r_reports",
+    "gateway.admin_api.r_subject",
+    "gateway.admin_api.r_retention",
+    "gateway.admin_api.r_breach",
+    "gateway.admin_api.r_alerts",
+    "gateway.admin_api.r_notify",
 )
 
 #: who may call a route: ``public`` (no token), ``read`` (any token), or a token scope
@@ -35,12 +41,16 @@ ROUTE_SCOPES = ("public", "read", "tenants", "users", "reports")
 
 @dataclass
 class Reply:
-    """What a handler answers: a JSON body (or raw bytes with ``content_type``)."""
+    """What a handler answers: a JSON body (or raw bytes with ``content_type``), or a
+    ``stream`` sent as it is read: an iterable of ``bytes``/``str`` pieces or an open binary
+    file (closed by the server when sent; ``length`` its size when known)."""
 
     body: Any = None
     status: int = 200
     content_type: str | None = None  # set: ``body`` is bytes sent as they are
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Any = None
+    length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class Route:
     global_only: bool = False
     #: health probes: answered without a token and never audited
     audited: bool = True
+    #: other media types of the success answer (downloads: text/csv, application/zip)
+    content: tuple[str, ...] = ()
 
 
 class Registry:
@@ -79,7 +91,8 @@ class Registry:
     def route(self, method: str, path: str, *, scope: str, summary: str,
               query: tuple[Param, ...] = (), body: dict[str, Any] | None = None,
               status: int = 200, paginated: bool = False, global_only: bool = False,
-              audited: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              audited: bool = True, content: tuple[str, ...] = ()
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if scope not in ROUTE_SCOPES:
             raise ValueError(f"route {method} {path}: unknown scope {scope!r}")
         if paginated:
@@ -90,7 +103,7 @@ class Registry:
             if any(r.method == method and r.path == path for r in self.routes):
                 raise ValueError(f"route {method} {path} declared twice")
             self.routes.append(Route(method, path, handler, scope, summary, query, body,
-                                     status, paginated, global_only, audited))
+                                     status, paginated, global_only, audited, content))
             return handler
 
         return add

@@ -131,12 +131,19 @@ def test_every_route_does_what_the_cli_does(api: Api) -> None:
     assert api.call("GET", "/v1/tenants/delta/users").json()["items"] == []
     with api.core() as core:
         new_id = admin.get_tenant(core, "delta").id
-    calls = api.events_until(lambda es: any("users 200" in (e["reason"] or "") for e in es),
-                             action="api-call", tenant="delta")
+    calls = api.events_until(lambda es: any(  # the purged tenant's calls are there too
+        "users 200" in (e["reason"] or "") and e["chain"] == new_id for e in es),
+        action="api-call", tenant="delta")
     listed = [e for e in calls if e["reason"] == "GET /v1/tenants/{tenant}/users 200"]
     assert listed and listed[-1]["chain"] == new_id
-    every = {(r.method, r.path) for r in build_registry().routes}
+    every = {(r.method, r.path) for r in build_registry().routes} - {  # their own walk
+        (r.method, r.path) for r in build_registry(COMPLIANCE_MODULES).routes}
     assert w.seen == every, f"not exercised: {every - w.seen}"
+
+
+#: routes exercised by tests/admin_api/test_compliance_routes.py's walk
+COMPLIANCE_MODULES = tuple(f"gateway.admin_api.r_{m}" for m in (
+    "reports", "subject", "retention", "breach", "alerts", "notify"))
 
 
 def test_app_password_needs_a_totp_code_when_the_user_has_totp(api: Api) -> None:
