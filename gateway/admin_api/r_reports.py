@@ -103,6 +103,7 @@ def register(api: Registry) -> None:
     def activity(call: Call) -> Any:
         from gateway.compliance.reports.activity import activity_report
         from gateway.compliance.reports.html import activity_html
+        from gateway.compliance.reports.scope import record_report
         from gateway.compliance.reports.textformats import events_csv
 
         fmt = _format(call)
@@ -111,6 +112,7 @@ def register(api: Registry) -> None:
         report = activity_report(call.core.catalog, scope, key=call.core.audit.key,
                                  checkpoint_file=call.core.config.audit_checkpoint_file,
                                  verify=_verify(call, fmt))
+        record_report(call.core, "activity", scope, fmt)  # who read the trail, as the CLI
         if fmt == "csv":
             return _download(events_csv(report.events()), fmt, f"activity-{scope.tenant}")
         if fmt == "html":
@@ -124,11 +126,13 @@ def register(api: Registry) -> None:
     def logins(call: Call) -> Any:
         from gateway.compliance.reports.html import logins_html
         from gateway.compliance.reports.logins import iter_logins, login_report, login_row
+        from gateway.compliance.reports.scope import record_report
         from gateway.compliance.reports.textformats import logins_text
 
         fmt = _format(call)
         scope = _scope(call)
         report = login_report(call.core.catalog, scope)
+        record_report(call.core, "logins", scope, fmt)
         rows = iter_logins(call.core.catalog, scope)
         if fmt == "csv":
             return _download(logins_text(report, rows, "csv"), fmt, f"logins-{scope.tenant}")

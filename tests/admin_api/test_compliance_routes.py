@@ -173,6 +173,9 @@ def test_every_compliance_route(api: Api, tmp_path: Path) -> None:
     assert by["retention-set"]["user"] == "token:t-tenants"
     assert by["breach-record"]["user"] == "token:t-reports"
     assert by["subject-export"]["user"] == "token:t-users"
+    # reads of personal data are audited as the token too (never "admin")
+    assert all(by[a]["user"].startswith("token:t-")
+               for a in ("report-activity", "report-logins", "subject-find"))
     assert {"hold-set", "trash-restore", "webhook-add", "breach-report"} <= set(by)
     refused = [e for e in acted if e["action"] == "subject-erase" and e["result"] == "denied"]
     assert refused and refused[0]["user"] == "token:t-users"
