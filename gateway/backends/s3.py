@@ -41,7 +41,7 @@ class S3BlobStore(BlobStore):
 
     @classmethod
     def validate_options(cls, config: Config, options: dict[str, Any]) -> str | None:
-        if not options["bucket"]:
+        if not options["bucket"] and config.storage.backend == "s3":
             return "storage.s3.bucket: required; set the name of an existing bucket"
         if options["addressing_style"] not in ("auto", "path", "virtual"):
             return "storage.s3.addressing_style: must be auto, path or virtual"
