@@ -52,11 +52,11 @@ class S3BlobSink(BlobSink):
             self._buf += view[:room]
             view = view[room:]
             if len(self._buf) >= self._part_size:
-                self._send_part(bytes(self._buf))
-                self._buf = bytearray()
+                body, self._buf = self._buf, bytearray()  # handed over, not copied
+                self._send_part(body)
                 self._check_open("write")
 
-    def _send_part(self, body: bytes) -> None:
+    def _send_part(self, body: bytearray) -> None:
         store = self._store
         if self._upload_id is None:
             resp = c.call_retrying("create-multipart-upload", store.opts["max_attempts"],
@@ -79,7 +79,7 @@ class S3BlobSink(BlobSink):
             raise
         self._parts.append((number, future))
 
-    def _upload_part(self, number: int, body: bytes) -> str:
+    def _upload_part(self, number: int, body: bytearray) -> str:
         store = self._store
         try:
             resp = c.call_retrying("upload-part", store.opts["max_attempts"],
@@ -102,7 +102,8 @@ class S3BlobSink(BlobSink):
                                 Bucket=store.bucket, Key=self._key, Body=bytes(self._buf))
             else:
                 if self._buf:
-                    self._send_part(bytes(self._buf))
+                    body, self._buf = self._buf, bytearray()
+                    self._send_part(body)
                 etags = [{"PartNumber": n, "ETag": f.result()} for n, f in self._parts]
                 c.call_retrying("complete-multipart-upload", store.opts["max_attempts"],
                                 store.client.complete_multipart_upload, Bucket=store.bucket,
