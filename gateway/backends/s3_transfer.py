@@ -27,7 +27,7 @@ class S3BlobSink(BlobSink):
     def __init__(self, store: S3BlobStore, key: str) -> None:
         self._store, self._key = store, key
         self._part_size = store.opts["part_size"]
-        self._buf = bytearray()
+        self._buf, self._fill = bytearray(), 0
         self._size = 0
         self._upload_id: str | None = None
         self._parts: list[tuple[int, Future[str]]] = []
@@ -48,13 +48,32 @@ class S3BlobSink(BlobSink):
         view = memoryview(data).cast("B")
         self._size += len(view)
         while len(view):
-            room = self._part_size - len(self._buf)
-            self._buf += view[:room]
-            view = view[room:]
-            if len(self._buf) >= self._part_size:
-                body, self._buf = self._buf, bytearray()  # handed over, not copied
+            n = min(len(view), self._part_size - self._fill)
+            if self._fill + n > len(self._buf):
+                self._grow(self._fill + n)
+            self._buf[self._fill:self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == self._part_size:
+                body, self._buf, self._fill = self._buf, bytearray(), 0  # handed over
                 self._send_part(body)
                 self._check_open("write")
+
+    def _grow(self, need: int) -> None:
+        """Exact-size buffers (no over-allocation): the first part starts small and
+        doubles, so a small blob costs what it holds; later parts get a whole part."""
+        size = self._part_size if self._parts else min(
+            self._part_size, max(need, 2 * len(self._buf), 256 * 1024))
+        grown = bytearray(size)
+        grown[:self._fill] = memoryview(self._buf)[:self._fill]
+        self._buf = grown
+
+    def _tail(self) -> bytearray:
+        """The part being filled, cut to its length in place."""
+        body, self._buf = self._buf, bytearray()
+        del body[self._fill:]
+        self._fill = 0
+        return body
 
     def _send_part(self, body: bytearray) -> None:
         store = self._store
@@ -99,11 +118,10 @@ class S3BlobSink(BlobSink):
         try:
             if self._upload_id is None:
                 c.call_retrying("put", store.opts["max_attempts"], store.client.put_object,
-                                Bucket=store.bucket, Key=self._key, Body=bytes(self._buf))
+                                Bucket=store.bucket, Key=self._key, Body=self._tail())
             else:
-                if self._buf:
-                    body, self._buf = self._buf, bytearray()
-                    self._send_part(body)
+                if self._fill:
+                    self._send_part(self._tail())
                 etags = [{"PartNumber": n, "ETag": f.result()} for n, f in self._parts]
                 c.call_retrying("complete-multipart-upload", store.opts["max_attempts"],
                                 store.client.complete_multipart_upload, Bucket=store.bucket,
@@ -136,7 +154,8 @@ class S3BlobSink(BlobSink):
 
 class S3BlobSource(BlobSource):
     """A window of ``read_ahead`` bytes is fetched with one ranged GET and segments are
-    served from it; the next window is fetched only when a read leaves the current one.
+    served from it; once a reader is past its middle the next window is fetched in the
+    background (memory per reader: two windows).
     Later GETs carry ``If-Match`` on the ETag seen first, so a blob replaced under an open
     reader fails with ``BlobNotFound`` instead of mixing two versions."""
 
@@ -146,6 +165,7 @@ class S3BlobSource(BlobSource):
         self._lock = threading.Lock()
         self._start, self._data = 0, b""
         self._etag: str | None = None
+        self._ahead: tuple[int, Future[tuple[int, bytes, int, str | None]]] | None = None
         self.size = 0
         try:
             self._start, self._data, self.size, self._etag = self._get(0, self._window)
@@ -181,18 +201,39 @@ class S3BlobSource(BlobSource):
             while done < want:
                 pos = offset + done
                 if not (self._start <= pos < self._start + len(self._data)):
-                    length = max(self._window, want - done)
-                    self._start, self._data, _total, _etag = self._get(pos, length)
+                    self._load(pos, want - done)
                     if not self._data:
                         break
                 lo = pos - self._start
                 n = min(want - done, len(self._data) - lo)
                 buf[done:done + n] = self._data[lo:lo + n]
                 done += n
+                self._maybe_prefetch(pos + n)
         return done
+
+    def _load(self, pos: int, need: int) -> None:
+        """Make the window hold ``pos``: the prefetched next window if it starts there."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == pos and need <= self._window:
+            self._start, self._data, _total, _etag = ahead[1].result()
+            return
+        if ahead is not None:
+            ahead[1].cancel()
+        self._start, self._data, _total, _etag = self._get(pos, max(self._window, need))
+
+    def _maybe_prefetch(self, pos: int) -> None:
+        """Past the middle of the window, fetch the next one in the background: a
+        sequential reader then overlaps S3's latency with its own work (decrypting)."""
+        end = self._start + len(self._data)
+        if (self._ahead is None and end < self.size
+                and pos >= self._start + len(self._data) // 2):
+            self._ahead = (end, self._store.pool.submit(self._get, end, self._window))
 
     def close(self) -> None:
         self._data = b""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead[1].cancel()
 
 
 class _EmptyObject(Exception):
