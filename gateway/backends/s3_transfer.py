@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor, Future
+from typing import Any, Protocol
 
 from gateway.backends import s3_client as c
 from gateway.backends.base import BlobSink, BlobSource
 from gateway.errors import BackendError, BlobNotFound
 
-if TYPE_CHECKING:
-    from gateway.backends.s3 import S3BlobStore
+
+class S3Bucket(Protocol):
+    """What a transfer needs of its store (``gateway.backends.s3.S3BlobStore``)."""
+
+    opts: dict[str, Any]
+    client: Any
+    bucket: str
+    pool: Executor
 
 
 class S3BlobSink(BlobSink):
-    def __init__(self, store: S3BlobStore, key: str) -> None:
+    def __init__(self, store: S3Bucket, key: str) -> None:
         self._store, self._key = store, key
         self._part_size = store.opts["part_size"]
         self._buf, self._fill = bytearray(), 0
@@ -159,7 +165,7 @@ class S3BlobSource(BlobSource):
     Later GETs carry ``If-Match`` on the ETag seen first, so a blob replaced under an open
     reader fails with ``BlobNotFound`` instead of mixing two versions."""
 
-    def __init__(self, store: S3BlobStore, key: str) -> None:
+    def __init__(self, store: S3Bucket, key: str) -> None:
         self._store, self._key = store, key
         self._window = store.opts["read_ahead"]
         self._lock = threading.Lock()
