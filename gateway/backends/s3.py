@@ -144,9 +144,11 @@ class S3BlobStore(BlobStore):
 
     def check(self) -> None:
         try:
-            c.call("head-bucket", self.client.head_bucket, Bucket=self.bucket)
-        except BackendError as exc:
-            raise BackendError(f"s3 bucket {self.bucket!r} is not usable: {exc}") from None
+            self.client.head_bucket(Bucket=self.bucket)
+        except (c.ClientError, c.BotoCoreError) as exc:
+            raise BackendError(f"s3 bucket {self.bucket!r} is not usable ({c.error_code(exc)}):"
+                               f" check storage.s3.bucket, endpoint_url and the credentials"
+                               ) from None
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "endpoint_url": self.opts["endpoint_url"] or "aws",

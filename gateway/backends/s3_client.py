@@ -22,6 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gateway.errors import BackendError, BlobNotFound
 
 T = TypeVar("T")
+#: rounds of the outer loop of ``call_retrying`` (each round is botocore's own retries)
+OUTER_ATTEMPTS = 3
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
 _RETRYABLE = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
               "InternalError", "ServiceUnavailable", "500", "502", "503", "504"}
@@ -99,6 +101,7 @@ def call_retrying(operation: str, attempts: int, fn: Callable[..., T], *args: An
     botocore already retried each request; this rides out a longer outage of a few
     seconds (throttling, a restarting endpoint) before the upload gives up."""
     delay = 0.2
+    attempts = min(attempts, OUTER_ATTEMPTS)
     for attempt in range(1, attempts + 1):
         try:
             return fn(*args, **kwargs)

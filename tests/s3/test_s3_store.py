@@ -170,3 +170,14 @@ def test_parallel_uploads_share_the_client_safely(tmp_path: Path) -> None:
         t.join(60)
     assert {b.blob_id: b.size for b in store.enumerate()} == {k: len(v) for k, v in
                                                               blobs.items()}
+
+
+def test_a_missing_bucket_fails_the_startup_check_in_one_line(tmp_path: Path) -> None:
+    server = moto_server.shared()
+    creds = moto_server.write_credentials(tmp_path / "creds")
+    store = store_of(tmp_path, credentials_file=str(creds),
+                     **server.options("no-such-bucket-" + secrets.token_hex(4)))
+    with pytest.raises(BackendError) as err:
+        store.check()
+    msg = str(err.value)
+    assert "\n" not in msg and "is not usable (404)" in msg and "storage.s3.bucket" in msg
