@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from gateway.config import Config
 
 #: name -> "module:Class"
-BUILTIN: dict[str, str] = {"local": "gateway.backends.local:LocalBlobStore"}
+BUILTIN: dict[str, str] = {"local": "gateway.backends.local:LocalBlobStore",
+                           "s3": "gateway.backends.s3:S3BlobStore"}
 _registered: dict[str, type[BlobStore]] = {}
 
 
