@@ -100,9 +100,8 @@ def test_residency_refusal_over_webdav_and_sftp(tmp_path: Path) -> None:
                        allow_agent=False, look_for_keys=False, timeout=20)
         try:
             sftp = client.open_sftp()
-            with pytest.raises(PermissionError):
-                with sftp.open("/y.txt", "wb") as f:
-                    f.write(b"nor this")
+            with pytest.raises(PermissionError), sftp.open("/y.txt", "wb") as f:
+                f.write(b"nor this")
         finally:
             client.close()
     finally:
