@@ -100,6 +100,12 @@ class StoreSet(BlobStore):
     def from_config(cls, config: Config, options: dict[str, Any]) -> StoreSet:
         return load_stores(config)
 
+    def __getattr__(self, attr: str) -> Any:
+        """Anything else is the default store's (e.g. a local store's ``root``)."""
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._stores[DEFAULT], attr)
+
     # --- by name --------------------------------------------------------------------------
     def names(self) -> list[str]:
         return list(self._stores)

@@ -17,9 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("blobs") as batch:
-        batch.add_column(sa.Column("store", sa.String(64), nullable=False,
-                                   server_default="default"))
+    # a plain ALTER (SQLite and PostgreSQL): rebuilding ``blobs`` in batch mode would trip
+    # the foreign keys that reference it
+    op.add_column("blobs", sa.Column("store", sa.String(64), nullable=False,
+                                     server_default="default"))
     op.create_table(
         "store_releases",
         sa.Column("store", sa.String(64), nullable=False),
@@ -31,5 +32,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("store_releases")
-    with op.batch_alter_table("blobs") as batch:
-        batch.drop_column("store")
+    op.execute("ALTER TABLE blobs DROP COLUMN store")
