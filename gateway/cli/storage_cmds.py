@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--tenant", required=True)
     a.add_argument("--to", required=True, help="the target store's name")
     a.add_argument("--dry-run", action="store_true", help="count what would move")
+    a.add_argument("--batch-files", type=int, default=32, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_storage)
 
 
@@ -85,7 +86,7 @@ def cmd_storage(args: argparse.Namespace, cfg: Config) -> int:
             start, progress, close = _bar(not args.json and not args.dry_run and wanted())
             try:
                 r = migrate(core, args.tenant, args.to, dry_run=args.dry_run,
-                            progress=progress, start=start)
+                            batch=max(1, args.batch_files), progress=progress, start=start)
             finally:
                 close()
             verb = "would move" if r.dry_run else "moved"

@@ -2,11 +2,12 @@
 
 Per blob: copy the ciphertext to the target under the same id, read it back from the
 target and decrypt it all (every segment's tag checked, and the content MAC compared with
-the catalog's), then switch ``blobs.store`` in one short transaction that also queues the
-old copy in ``store_releases``; only after that commit is the old copy deleted (and its
-queue row dropped). The catalog is the only progress record, so a run killed at any
-point loses nothing and a rerun finishes: blobs still pointing at another store are
-copied again (a copy replaces a half-done one), queued old copies are deleted first.
+the catalog's), then switch ``blobs.store`` in one short transaction per small batch that
+also queues the old copies in ``store_releases``; only after that commit are the old
+copies deleted (and their queue rows dropped). The catalog is the only progress record,
+so a run killed at any point loses nothing and a rerun finishes: blobs still pointing at
+another store are copied again (a copy replaces a half-done one), queued old copies are
+deleted first.
 The target must lie in one of the tenant's allowed regions (refused and audited).
 """
 
@@ -83,16 +84,8 @@ def drain_releases(core: Core) -> int:
     """Delete the old copies a switch queued (a killed run's leftovers); returns how many."""
     with core.catalog.read() as conn:
         rows = conn.execute(select(store_releases.c.store, store_releases.c.blob_id)).all()
-    for store, blob_id in rows:
-        _release(core, store, blob_id)
+    _release_many(core, [(r[0], r[1]) for r in rows])
     return len(rows)
-
-
-def _release(core: Core, store: str, blob_id: str) -> None:
-    core.stores.named(store).delete(blob_id)
-    with core.catalog.write() as conn:
-        conn.execute(delete(store_releases).where(store_releases.c.store == store,
-                                                  store_releases.c.blob_id == blob_id))
 
 
 def _copy(src: BlobStore, dst: BlobStore, blob_id: str) -> int:
@@ -126,21 +119,36 @@ def _verify(core: Core, dst: BlobStore, tenant_id: str, row: Any) -> None:
                                  "the catalog's content MAC; nothing was switched")
 
 
-def _switch(core: Core, tenant_id: str, row: Any, to: str) -> bool:
-    """Point the row at ``to`` and queue the old copy; False if the blob went away or
-    moved meanwhile."""
+def _switch(core: Core, tenant_id: str, rows: list[Any], to: str) -> list[Any]:
+    """Point the rows at ``to`` and queue their old copies, in one transaction; returns
+    the rows switched (a blob deleted or moved meanwhile is not, and its copy goes)."""
+    switched, gone = [], []
     with core.catalog.write() as conn:
-        done = conn.execute(update(blobs).where(and_(
-            blobs.c.id == row.id, blobs.c.tenant_id == tenant_id, blobs.c.store == row.store))
-            .values(store=to)).rowcount
-        if done:
-            conn.execute(insert(store_releases).values(
-                store=row.store, blob_id=row.id, queued_at=datetime.now(UTC)))
-            return True
-        now = conn.execute(select(blobs.c.store).where(blobs.c.id == row.id)).scalar()
-    if now != to:  # deleted (or moved elsewhere): our copy is nobody's
-        core.stores.named(to).delete(row.id)
-    return False
+        for row in rows:
+            done = conn.execute(update(blobs).where(and_(
+                blobs.c.id == row.id, blobs.c.tenant_id == tenant_id,
+                blobs.c.store == row.store)).values(store=to)).rowcount
+            if done:
+                conn.execute(insert(store_releases).values(
+                    store=row.store, blob_id=row.id, queued_at=datetime.now(UTC)))
+                switched.append(row)
+            elif conn.execute(select(blobs.c.store).where(blobs.c.id == row.id)
+                              ).scalar() != to:
+                gone.append(row.id)  # deleted (or moved elsewhere): our copy is nobody's
+    for blob_id in gone:
+        core.stores.named(to).delete(blob_id)
+    return switched
+
+
+def _release_many(core: Core, pairs: list[tuple[str, str]]) -> None:
+    """Delete old copies ``(store, blob id)`` after their switch, then their queue rows."""
+    for store, blob_id in pairs:
+        core.stores.named(store).delete(blob_id)
+    if pairs:
+        with core.catalog.write() as conn:
+            for store, blob_id in pairs:
+                conn.execute(delete(store_releases).where(
+                    store_releases.c.store == store, store_releases.c.blob_id == blob_id))
 
 
 def _maybe_pause(copied: int) -> None:
@@ -151,7 +159,31 @@ def _maybe_pause(copied: int) -> None:
             time.sleep(3600)
 
 
-def migrate(core: Core, tenant: str, to: str, *, dry_run: bool = False,
+def _move_batch(core: Core, tid: str, rows: list[Any], dst: BlobStore, to: str,
+                result: MigrateResult) -> None:
+    """Copy and verify each blob, switch them in one transaction, release the old copies.
+    A failure before the switch removes this batch's copies (after a failed switch they
+    stay: the commit's outcome is unknown, and a rerun replaces them anyway)."""
+    copied: list[Any] = []
+    try:
+        for row in rows:
+            _copy(core.stores.named(row.store), dst, row.id)
+            copied.append(row)
+            _maybe_pause(result.files + result.skipped + len(copied))
+            _verify(core, dst, tid, row)
+    except BaseException:
+        for row in copied:
+            dst.delete(row.id)
+        raise
+    switched = _switch(core, tid, copied, to)
+    _release_many(core, [(r.store, r.id) for r in switched])
+    result.files += len(switched)
+    result.released += len(switched)
+    result.skipped += len(rows) - len(switched)
+    result.bytes += sum(r.stored_size for r in switched)
+
+
+def migrate(core: Core, tenant: str, to: str, *, dry_run: bool = False, batch: int = 32,
             progress: Progress | None = None,
             start: Callable[[int, int], None] | None = None) -> MigrateResult:
     """Move every blob of ``tenant`` kept in another store to store ``to``."""
@@ -176,22 +208,9 @@ def migrate(core: Core, tenant: str, to: str, *, dry_run: bool = False,
     after, finished = "", False
     try:
         while rows := _pending(core, tid, to, after):
-            for row in rows:
-                after = row.id
-                _copy(core.stores.named(row.store), dst, row.id)
-                _maybe_pause(result.files + result.skipped + 1)
-                try:
-                    _verify(core, dst, tid, row)
-                except BaseException:
-                    dst.delete(row.id)
-                    raise
-                if not _switch(core, tid, row, to):
-                    result.skipped += 1
-                    continue
-                _release(core, row.store, row.id)
-                result.files += 1
-                result.released += 1
-                result.bytes += row.stored_size
+            after = rows[-1].id
+            for i in range(0, len(rows), batch):
+                _move_batch(core, tid, rows[i:i + batch], dst, to, result)
                 if progress:
                     progress(result.files, result.bytes)
         finished = True
