@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 
 from gateway import actor
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
+from gateway.backends.stores import placement_of
 from gateway.catalog import namespace as ns, retention_policy
 from gateway.catalog.tables import blobs, nodes, tenant_keys, tenants, users
 from gateway.core import Core
@@ -338,7 +339,8 @@ def principal_for(core: Core, tenant_name: str, name: str, *, auth_method: str =
     if t.disabled or u.disabled:
         raise AuthenticationFailed("account or tenant disabled")
     return Principal(t.id, t.name, u.id, u.name, u.kind, t.case_insensitive,
-                     parse_rules(u.permissions), auth_method=auth_method)
+                     parse_rules(u.permissions), auth_method=auth_method,
+                     placement=placement_of(t.settings))
 
 
 def check_password(core: Core, tenant_name: str, name: str, password: str) -> Principal:

@@ -37,6 +37,7 @@ class BlobRecord:
     wrapped_key: bytes
     content_mac: str  # HMAC-SHA256 of the plaintext under the tenant's content-MAC key
     inline: bytes | None = None  # the ciphertext, when kept in the catalog
+    store: str = "default"  # the named blob store that holds it (gateway/backends/stores.py)
 
     @property
     def in_store(self) -> bool:
@@ -57,8 +58,9 @@ class BlobWriter:
     QUEUE_CHUNKS = 8
 
     def __init__(self, store: BlobStore, keyring: Keyring, tenant_id: str,
-                 inline_max: int = 0) -> None:
+                 inline_max: int = 0, store_name: str = "default") -> None:
         self.store = store
+        self.store_name = store_name
         self.tenant_id = tenant_id
         self.blob_id = uuid.uuid4().hex
         dk = keyring.new_data_key(tenant_id, self.blob_id)
@@ -138,10 +140,11 @@ class BlobWriter:
             inline = bytes(self._memory)
             self._memory = None
             return BlobRecord(self.blob_id, self.tenant_id, size, len(inline),
-                              self._key_version, self._wrapped, self._mac.hexdigest(), inline)
+                              self._key_version, self._wrapped, self._mac.hexdigest(), inline,
+                              self.store_name)
         stored = self._sink.commit()
         return BlobRecord(self.blob_id, self.tenant_id, size, stored, self._key_version,
-                          self._wrapped, self._mac.hexdigest())
+                          self._wrapped, self._mac.hexdigest(), None, self.store_name)
 
     def abort(self) -> None:
         try:

@@ -55,6 +55,8 @@ class StorageSection:
     inline_max_bytes: int = 65536
     # no file may grow larger than this, whatever the quota (0: no limit)
     max_file_bytes: int = 64 * 1024 ** 3
+    # region label of this (the "default") store, for data residency (docs/storage.md)
+    region: str = "local"
 
 
 @dataclass
@@ -198,6 +200,8 @@ class Config:
     retention: RetentionSection = field(default_factory=RetentionSection)
     #: [storage.<name>] tables: each blob store's own options, checked by that store
     storage_backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: [stores.<name>] tables: further named blob stores (gateway/backends/stores.py)
+    stores: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def backend_options(self, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The ``[storage.<name>]`` options over the store's defaults."""
@@ -243,7 +247,7 @@ class Config:
 
 SECTIONS = {
     f.name: f.type for f in dataclasses.fields(Config)
-    if f.name not in ("base_dir", "source", "storage_backends")
+    if f.name not in ("base_dir", "source", "storage_backends", "stores")
 }
 
 
@@ -275,6 +279,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def config_from_dict(raw: dict[str, Any], *, base_dir: Path, source: str) -> Config:
     cfg = Config(base_dir=base_dir, source=source)
     for section_name, values in raw.items():
+        if section_name == "stores":
+            from gateway.backends.stores import parse_stores
+
+            cfg.stores = parse_stores(source, values)
+            continue
         if section_name not in SECTIONS:
             raise ConfigError(
                 f"{source}: unknown section [{section_name}]; known: {', '.join(SECTIONS)}"

@@ -14,7 +14,8 @@ from gateway.audit import AuditEvent, AuditLog
 from gateway.auditv2.checkpoint import CheckpointWriter
 from gateway.auditv2.export import audit_cursor_file, audit_target, export_to_target
 from gateway.auditv2.verify import seal_v1_chains
-from gateway.backends import BlobStore, load
+from gateway.backends import BlobStore
+from gateway.backends.stores import StoreSet, load_stores
 from gateway.catalog import Catalog
 from gateway.config import Config
 from gateway.keyring import Keyring
@@ -34,6 +35,9 @@ class Core:
         self.audit_target = audit_target
         self.catalog = catalog
         self.store = store
+        #: every named store (``store`` is the same set, maybe wrapped, routing by blob id)
+        self.stores = store if isinstance(store, StoreSet) else StoreSet(
+            {"default": store}, {"default": config.storage.region})
         self.keyring = keyring
         self.audit = audit
         #: tenant id -> root node id; fixed for a tenant's lifetime (a purged tenant's
@@ -49,7 +53,7 @@ class Core:
             catalog.ensure_schema(
                 auto_migrate=config.catalog.auto_migrate if migrate is None else migrate)
             config.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            store = load(config)
+            store = load_stores(config)
             store.check()
             keyring = Keyring.open(catalog, config.master_key_file)
             audit_key = keyring.audit_key()

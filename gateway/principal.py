@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.backends.stores import Placement
 from gateway.errors import ConfigError, InvalidName
 from gateway.names import name_key, normalize_path
 
@@ -84,6 +85,8 @@ class Principal:
     scope_prefix: str = "/"
     scope_perms: frozenset[str] = field(default=ALL_PERMISSIONS)
     auth_method: str = ""
+    #: where the tenant's new blobs go and which regions it allows (read at login)
+    placement: Placement = field(default=Placement())
 
     @property
     def display(self) -> str:

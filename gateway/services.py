@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.backends import BlobStore
+    from gateway.backends.stores import StoreSet
     from gateway.catalog import Catalog
     from gateway.config import Config
     from gateway.keyring import Keyring
@@ -27,6 +28,9 @@ class CoreServices(Protocol):
 
     @property
     def store(self) -> BlobStore: ...
+
+    @property
+    def stores(self) -> StoreSet: ...
 
     @property
     def keyring(self) -> Keyring: ...

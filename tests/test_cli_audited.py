@@ -33,6 +33,7 @@ READ_ONLY = {
     "serve": "long-running; every login and operation of its sessions is audited by the "
              "front-ends (tests/webdav, tests/sftp), not the command itself",
     "tenant list": "read", "tenant show": "read",
+    "storage stores": "read (the configuration's stores and regions)",
     "user list": "read", "user show": "read",
     "keys list": "read",
     "audit verify": "read (a failed verification is audited: audit-verify, result error)",
@@ -145,6 +146,7 @@ STATE_CHANGING = {
     "subject find": "subject-find",
     "report activity": "report-activity", "report logins": "report-logins",
     "breach report": "breach-report", "breach record": "breach-record",
+    "storage migrate": "storage-migrate",
 }
 
 
@@ -255,6 +257,7 @@ def _retention_scenario(a: Audited, local: Path) -> None:
     a("retention set", "--tenant", "acme", "--files-days", "30", expect=ex["retention set"])
     a("retention run", "--tenant", "acme", expect=ex["retention run"])
     a("retention clear", "--tenant", "acme", expect=ex["retention clear"])
+    a("storage migrate", "--tenant", "acme", "--to", "default", expect=ex["storage migrate"])
 
 
 def test_admin_events_name_no_secret(audited: Audited) -> None:

@@ -126,7 +126,9 @@ class LocalBlobStore(BlobStore):
 
     @classmethod
     def from_config(cls, config: Config, options: dict[str, Any]) -> LocalBlobStore:
-        return cls(config.blob_dir)  # [storage.local] path, else the older [storage] path
+        # [storage.local] path, else the older [storage] path; a [stores.<name>] its own
+        path = options.get("path")
+        return cls(config.path(path) if path else config.blob_dir)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)

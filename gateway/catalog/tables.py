@@ -124,6 +124,8 @@ blobs = Table(
     # HMAC-SHA256 of the content under the tenant's content-MAC key (gateway/contentmac.py);
     # NULL until computed for a blob stored before migration 0004
     Column("content_mac", String(64), nullable=True),
+    # the named blob store holding it (gateway/backends/stores.py; migration 0012)
+    Column("store", String(64), nullable=False, server_default="default"),
     Index(None, "tenant_id", "key_version"),
 )
 
@@ -313,4 +315,12 @@ auth_sessions = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", UTC_TIME, nullable=False),
     Index(None, "tenant_id", "user_id"),
+)
+
+store_releases = Table(
+    "store_releases",  # old copies of moved blobs, deleted after the move committed
+    metadata,
+    Column("store", String(64), primary_key=True),
+    Column("blob_id", String(32), primary_key=True),
+    Column("queued_at", UTC_TIME, nullable=False),
 )

@@ -48,12 +48,21 @@ def cmd_tenant(args: argparse.Namespace, cfg: Config) -> int:
             emit(args, ts, table([_tenant_row(t) for t in ts], TENANT_HEADERS))
         elif args.action == "show":
             t = admin.get_tenant(core, args.name)
+            from gateway.cli.storage_cmds import placement_text
             from gateway.policy import manage
+            from gateway.storage_migrate.placement import show_placement
 
-            emit(args, {**asdict(t), "policy": manage.show(core, t.name)},
+            where = show_placement(core, t.name)
+            emit(args, {**asdict(t), "policy": manage.show(core, t.name), "storage": where},
                  table([_tenant_row(t)], TENANT_HEADERS) + "\n"
-                 + "\n".join(manage.summary_lines(core, t.name)))
+                 + "\n".join(manage.summary_lines(core, t.name)) + "\n"
+                 + placement_text(where))
         elif args.action == "set":
+            if args.store is not None or args.regions is not None:
+                from gateway.storage_migrate.placement import set_placement
+
+                set_placement(core, args.name, store=args.store,
+                              regions=None if args.regions is None else csv_list(args.regions))
             t = admin.set_tenant(
                 core, args.name, display_name=args.display_name,
                 protocols=csv_list(args.protocols) if args.protocols is not None else None,
@@ -216,6 +225,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         if action == "set":
             a.add_argument("--disable", dest="disabled", action="store_true", default=None)
             a.add_argument("--enable", dest="disabled", action="store_false")
+            a.add_argument("--store", help="the named blob store for new files (docs/storage.md)")
+            a.add_argument("--regions", help="comma list of allowed store regions; '' = any")
     tsub.add_parser("list", parents=[common], help="every tenant with usage and state")
     tsub.add_parser("show", parents=[common],
                     help="one tenant: usage against quota and its policy").add_argument("name")

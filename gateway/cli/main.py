@@ -50,6 +50,7 @@ EXTENSIONS = (
     "gateway.cli.metrics_cmds",
     "gateway.cli.alert_cmds",
     "gateway.cli.retention_cmds",
+    "gateway.cli.storage_cmds",
     "gateway.cli.subject_cmds",
     "gateway.cli.report_cmds",
     "gateway.cli.breach_cmds",

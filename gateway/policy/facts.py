@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from gateway.backends.stores import placement_of
 from gateway.catalog.tables import auth_failures, tenants, users
 from gateway.policy import apppasswords, totp
 from gateway.policy.decision import Decision, Facts, TenantFacts, UserFacts
@@ -76,7 +77,7 @@ def principal_of(loaded: Loaded, method: str,
         scope_prefix=app.prefix if app else "/",
         scope_perms=(READ_ONLY if app.read_only else ALL_PERMISSIONS) if app
         else ALL_PERMISSIONS,
-        auth_method=method)
+        auth_method=method, placement=placement_of(t.settings))
 
 
 def may_provision(pre: Decision, facts: Facts) -> bool:

@@ -58,7 +58,7 @@ class SessionBase:
         self._locks = SessionLocks(self)
         #: the tenant's blobs (cheap to make: it reads its configuration when used)
         self.content = ContentStore(core.catalog, core.store, core.keyring, core.config,
-                                    self.tenant_id)
+                                    self.tenant_id, core.stores, principal.placement)
         self._ahead = Lookahead()
 
     # --- audit plumbing -------------------------------------------------------------------

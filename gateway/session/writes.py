@@ -56,6 +56,7 @@ class SessionPartWrite(SessionBase):
             if not parts:
                 raise IsADirectory("the root folder cannot be written as a file")
             self._require("write", norm)
+            self.content.check_residency()  # data residency: no statement (placement at login)
             facts = self._ahead.of(parts)  # looked up with prepare="write" in this request
             if facts is None or facts.locks is None:
                 with self.core.catalog.read() as conn:

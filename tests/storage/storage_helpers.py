@@ -1,0 +1,125 @@
+"""Shared by the named-store tests: a CLI config with three local stores in different
+regions (default: eu-central, ``ch1``: ch, ``us1``: us-east), a tenant, a user, and
+``serve`` with curl for WebDAV."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cli_runner import CLI, CliEnv, clean_env
+from sqlalchemy import select
+
+from gateway import admin
+from gateway.catalog.tables import audit_events, blobs
+from gateway.config import load_config
+from gateway.core import Core
+
+PASSWORD = "alice-secret-pw-1"
+#: every blob in a store (none inline), three stores in three regions
+STORES = ('[storage]\ninline_max_bytes = 0\nregion = "eu-central"\n'
+          '[stores.ch1]\nbackend = "local"\nregion = "ch"\npath = "store-ch1"\n'
+          '[stores.us1]\nbackend = "local"\nregion = "us-east"\npath = "store-us1"\n')
+
+
+def make_env(base: Path, db_url: str | None = None, *, extra: str = "",
+             sftp_extra: str = "", stores: str = STORES) -> CliEnv:
+    env = CliEnv(base, db_url, extra=stores + extra, sftp_extra=sftp_extra)
+    env.run("init")
+    env.run("tenant", "create", "acme")
+    env.run("user", "create", "alice@acme", "--password-stdin", stdin=PASSWORD + "\n")
+    return env
+
+
+@contextmanager
+def core_of(env: CliEnv) -> Iterator[Core]:
+    with Core.open(load_config(env.config), audit_log="off") as core:
+        yield core
+
+
+def session(core: Core):  # type: ignore[no-untyped-def]
+    return core.session(admin.principal_for(core, "acme", "alice"), "test", "127.0.0.1")
+
+
+def store_dir(env: CliEnv, store: str) -> Path:
+    return env.base / "var" / "blobs" if store == "default" else env.base / f"store-{store}"
+
+
+def stored_ids(env: CliEnv, store: str) -> set[str]:
+    root = store_dir(env, store)
+    return {p.name for p in root.rglob("*")
+            if p.is_file() and ".tmp" not in p.parts and len(p.name) == 32}
+
+
+def blob_stores(env: CliEnv) -> dict[str, str]:
+    """blob id -> the store its catalog row names."""
+    with core_of(env) as core, core.catalog.read() as conn:
+        return dict(conn.execute(select(blobs.c.id, blobs.c.store)).all())
+
+
+def events(env: CliEnv, action: str) -> list[dict]:
+    with core_of(env) as core, core.catalog.read() as conn:
+        return [dict(r) for r in conn.execute(select(audit_events).where(
+            audit_events.c.action == action).order_by(audit_events.c.id)).mappings()]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Served:
+    """``serve`` (one WebDAV worker) over the env's catalog; curl as alice."""
+
+    def __init__(self, base: Path, db_url: str | None) -> None:
+        import localnet
+
+        self.dav_port, self.ssh_port = localnet.free_port(), localnet.free_port()
+        self.env = make_env(base, db_url,
+                            sftp_extra=f"port = {self.ssh_port}\nworkers = 1\n",
+                            extra=f"[webdav]\nport = {self.dav_port}\nworkers = 1\n")
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> Served:
+        import localnet
+
+        self.proc = subprocess.Popen(
+            [*CLI, "serve"], cwd=self.env.base, env=clean_env(LUMANOX_CONFIG=str(self.env.config)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def alive() -> None:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+
+        for port in (self.dav_port, self.ssh_port):
+            localnet.wait_port(port, 60, alive)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def curl(self, method: str, path: str, *args: str) -> tuple[int, bytes]:
+        """(HTTP status, body) of one request as alice."""
+        p = subprocess.run(
+            ["curl", "-sk", "-X", method, "-u", f"alice@acme:{PASSWORD}", "-o", "-",
+             "-w", "\n%{http_code}", *args, f"https://127.0.0.1:{self.dav_port}{path}"],
+            capture_output=True, timeout=60, check=False)
+        body, _, status = p.stdout.rpartition(b"\n")
+        return int(status or 0), body
+
+
+@contextmanager
+def served(base: Path, db_url: str | None = None) -> Iterator[Served]:
+    s = Served(base, db_url)
+    try:
+        yield s.start()
+    finally:
+        s.stop()
