@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config_alerts import AlertsSection, validate_alerts
+from gateway.config_features import (
+    AdminAPISection as AdminAPISection,
+    MetricsSection as MetricsSection,
+    RetentionSection as RetentionSection,
+)
 from gateway.config_notify import NotifySection, validate_notify
 from gateway.errors import ConfigError
 from gateway.proxyproto import validate_proxy
@@ -129,19 +134,6 @@ class SFTPSection:
 
 
 @dataclass
-class AdminAPISection:
-    """The admin HTTP API (gateway/admin_api, docs/admin-api.md)."""
-
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8444
-    tls: bool = True  # false only on a loopback address
-    threads: int = 8
-    max_body_bytes: int = 65536  # larger request bodies: 413
-    request_timeout_s: int = 15  # a slow client's socket is closed after this
-
-
-@dataclass
 class PolicySection:
     """Identity and policy knobs (see docs/policy.md)."""
 
@@ -157,25 +149,6 @@ class PolicySection:
     defender_window_s: int = 600
     defender_ban_s: int = 900
     session_recheck_s: int = 30  # long-lived sessions re-decide their login this often
-
-
-@dataclass
-class MetricsSection:
-    """Prometheus metrics of ``serve`` (gateway/metrics)."""
-
-    enabled: bool = True
-    status_errors: int = 10  # `status` shows this many recent error/denied events
-
-
-@dataclass
-class RetentionSection:
-    """The retention job of ``serve`` (gateway/compliance/retention)."""
-
-    job: bool = True  # run retention inside serve (one node at a time, via a catalog lease)
-    run_every_s: int = 86400
-    check_every_s: int = 300  # how often serve looks whether a run is due
-    lease_s: int = 3600  # a node that died holding the lease loses it after this
-    batch_files: int = 500  # files per transaction
 
 
 @dataclass
