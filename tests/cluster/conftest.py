@@ -3,7 +3,7 @@
 ``cluster`` (one per test module: starting nodes is the slow part) runs ``serve`` twice,
 nodes ``nodea`` and ``nodeb``, each with its own data dir, over a database created for
 the module. Tenant ``acme`` (WebDAV + SFTP) has users ``alice`` (password ``PW``) and
-``sam`` (at most one session at a time).
+``sam`` (at most one session at a time) and ``uma`` (64 MiB quota).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def populate(node: Node) -> None:
         admin.create_user(core, "acme", "alice", password=PW)
         admin.create_user(core, "acme", "sam", password=PW)
         set_user_policy(core, "acme", "sam", max_sessions=1)
+        admin.create_user(core, "acme", "uma", password=PW, quota_bytes=64 * 1024 * 1024)
 
 
 @pytest.fixture(scope="module")

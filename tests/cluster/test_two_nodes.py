@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import socket
@@ -163,3 +164,46 @@ def test_address_banned_on_a_is_banned_on_b(cluster: Cluster) -> None:
     assert curl(f"{cluster.b.url}/").stdout in ("200", "207")
     events = cluster.b.cli("audit", "query", "--result", "denied", "--format", "json").stdout
     assert "127.0.0.77" in events
+
+
+def test_concurrent_uploads_through_both_nodes_keep_chain_and_quota_exact(
+        cluster: Cluster) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    paths = [f"/load/f{i:03d}.bin" for i in range(50)]
+    # 100 uploads: every path twice, once through each node, all at once; sizes on both
+    # sides of the inline limit (64 KiB), so catalog rows and blobs both take part
+    jobs = [(node, path, os.urandom(1000 + (i * 7919 + k * 104729) % 150_000))
+            for i, path in enumerate(paths) for k, node in enumerate(cluster.nodes)]
+    assert curl("-X", "MKCOL", f"{cluster.a.url}/load", user="uma@acme").stdout == "201"
+
+    def put(job: tuple[Node, str, bytes]) -> int:
+        node, path, body = job
+        with requests.Session() as s:
+            return s.put(f"{node.url}{path}", data=body, auth=("uma@acme", PW),
+                         verify=False, timeout=120).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(put, jobs))
+    assert all(c in (201, 204) for c in codes), codes
+    client, s = sftp(cluster.b, "uma@acme")
+    try:
+        sizes = {a.filename: a.st_size for a in s.listdir_attr("/load")}
+    finally:
+        client.close()
+    assert len(sizes) == 50
+    # each file holds one of the two bodies sent for it, whole
+    sent = {path: {len(body) for n, p, body in jobs if p == path} for path in paths}
+    assert all(sizes[p.rsplit("/", 1)[1]] in sent[p] for p in paths)
+    shown = cluster.a.cli("user", "show", "uma@acme", "--json").stdout
+    usage = json.loads(shown)
+    assert usage["used_files"] == 50
+    assert usage["used_bytes"] == sum(sizes.values())
+    verify = cluster.b.cli("audit", "verify", "--json", ok=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert json.loads(verify.stdout)["intact"] is True
+    events = cluster.a.cli("audit", "query", "--tenant", "acme", "--user", "uma",
+                           "--action", "write", "--format", "json").stdout
+    assert events.count('"result": "ok"') + events.count('"result":"ok"') == 100
