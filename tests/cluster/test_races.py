@@ -85,3 +85,21 @@ def test_first_failures_of_an_address_on_two_nodes_at_once_all_count(
         assert not [r for r in results if isinstance(r, Exception)], results
         entry = next(e for e in defenders[0].list() if e.key == address_key(addr))
         assert round(entry.score) == 8
+
+
+def test_a_node_with_its_own_app_password_secret_is_refused(two_cores: tuple[Core, Core],
+                                                            tmp_path: Path) -> None:
+    from gateway.errors import ConfigError
+    from gateway.policy import apppasswords, sealing
+
+    a, b = two_cores
+    admin.create_tenant(a, "acme")
+    user = admin.create_user(a, "acme", "alice", password="correct horse battery")
+    a.config.policy.app_password_secret_file = str(tmp_path / "a" / "app.key")
+    b.config.policy.app_password_secret_file = str(tmp_path / "b" / "app.key")
+    record, secret = apppasswords.create(a, "acme", "alice", "laptop")  # a makes the key
+    with pytest.raises(ConfigError, match="not the app-password secret of this catalog"):
+        sealing.server_secret(b)  # node b made its own: refused, not silently different
+    (tmp_path / "b" / "app.key").write_bytes((tmp_path / "a" / "app.key").read_bytes())
+    found = apppasswords.find(b, user.id, secret)  # made through a, checked on b
+    assert found is not None and found.id == record.id
