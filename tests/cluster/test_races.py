@@ -5,6 +5,7 @@ race from many threads against a real PostgreSQL database."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,3 +104,25 @@ def test_a_node_with_its_own_app_password_secret_is_refused(two_cores: tuple[Cor
     (tmp_path / "b" / "app.key").write_bytes((tmp_path / "a" / "app.key").read_bytes())
     found = apppasswords.find(b, user.id, secret)  # made through a, checked on b
     assert found is not None and found.id == record.id
+
+
+def test_a_totp_code_and_a_recovery_code_are_accepted_once_across_two_nodes(
+        two_cores: tuple[Core, Core]) -> None:
+    import pyotp
+
+    from gateway.policy import totp
+
+    a, b = two_cores
+    admin.create_tenant(a, "acme")
+    user = admin.create_user(a, "acme", "alice", password="correct horse battery")
+    enrolment = totp.enroll(a, "acme", "alice")
+    previous = pyotp.TOTP(enrolment.secret).at(time.time() - totp.STEP_S)
+    recovery = totp.confirm(a, "acme", "alice", previous)
+    now_code = pyotp.TOTP(enrolment.secret).now()
+    # the same code presented to both nodes at once (a replayed code): one acceptance
+    results = race([lambda c=c: totp.verify(c, user.tenant_id, user.id, now_code)
+                    for c in (a, b, a, b)])
+    assert sorted(map(str, results)) == ["False", "False", "False", "True"], results
+    results = race([lambda c=c: totp.use_recovery_code(c, user.id, recovery[0])
+                    for c in (a, b, a, b)])
+    assert sorted(map(str, results)) == ["False", "False", "False", "True"], results
