@@ -10,6 +10,8 @@ declare -A NEEDED=(
   [sshd]=openssh-server [rclone]=rclone [lftp]=lftp [sshfs]=sshfs [fusermount3]=fuse3
   [curl]=curl [cadaver]=cadaver [apache2]=apache2 [sshpass]=sshpass [openssl]=openssl
   [setsid]=util-linux [zip]=zip [chromium]=chromium [haproxy]=haproxy
+  [pg_dump]=postgresql-client
+  [setsid]=util-linux [zip]=zip
 )
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()

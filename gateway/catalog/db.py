@@ -66,6 +66,17 @@ def migration_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+def known_revisions() -> set[str]:
+    """Every revision id of this version's migration files."""
+    found: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            if kind == "revision":
+                with contextlib.suppress(ValueError, SyntaxError):
+                    found.add(str(ast.literal_eval(value)))
+    return found
+
+
 class Catalog:
     """The SQL catalog: an engine plus transaction helpers."""
 
@@ -194,6 +205,11 @@ class Catalog:
         current, head = self.schema_status()
         if current == head:
             return
+        if current is not None and current not in known_revisions():
+            raise SchemaOutOfDate(
+                f"catalog schema is at revision {current}, newer than this version knows "
+                f"(its newest is {head}): a newer version migrated it; install that version "
+                "on this node (docs/deployment.md, Rolling upgrade)")
         if not auto_migrate:
             raise SchemaOutOfDate(
                 f"catalog schema is at revision {current or 'none'}, this version needs {head}: "

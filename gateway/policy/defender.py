@@ -15,16 +15,23 @@ the directory account stays usable through other services.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, Insert, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.catalog.tables import auth_failures
 from gateway.core import Core
 
 MAX_BAN = timedelta(days=1)
+#: a process re-reads the banned addresses at most this often for logins answered from
+#: its credential cache (bans made on another node reach it within this time)
+BAN_SNAPSHOT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,15 @@ def account_key(tenant: str, user: str) -> str:
     return f"acct:{tenant}/{user}".lower()[:200]
 
 
+def _insert_new(conn: Connection, key: str, now: datetime) -> Insert:
+    """INSERT of a fresh score row that does nothing if the key has one already (it
+    returns the key when it inserted)."""
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return ins(auth_failures).values(key=key, score=1.0, updated_at=now, banned_until=None,
+                                     ban_count=0).on_conflict_do_nothing().returning(
+        auth_failures.c.key)
+
+
 def _aware(t: datetime | None) -> datetime | None:
     return t if t is None or t.tzinfo else t.replace(tzinfo=UTC)
 
@@ -65,6 +81,27 @@ class Defender:
             account_max=float(getattr(pol, "defender_account_max_score", 4)),
             window_s=float(getattr(pol, "defender_window_s", 600)),
             ban_s=float(getattr(pol, "defender_ban_s", 900)))
+        self._snapshot: tuple[float, dict[str, datetime]] = (-BAN_SNAPSHOT_S, {})
+        self._snapshot_lock = threading.Lock()
+
+    def address_banned(self, remote_addr: str) -> str | None:
+        """The address's ban key if it is banned, from a snapshot of every ban at most
+        ``BAN_SNAPSHOT_S`` old (one query per second per process, whatever the request
+        rate): for logins answered from the credential cache, which read nothing else.
+        Bans made by any process or node show here within that time."""
+        now_m = time.monotonic()
+        with self._snapshot_lock:
+            taken, bans = self._snapshot
+            if now_m - taken >= BAN_SNAPSHOT_S:
+                now = datetime.now(UTC)
+                with self.core.catalog.read() as conn:
+                    rows = conn.execute(select(auth_failures.c.key, auth_failures.c.banned_until)
+                                        .where(auth_failures.c.banned_until > now)).all()
+                bans = {r.key: _aware(r.banned_until) for r in rows}  # type: ignore[misc]
+                self._snapshot = (now_m, bans)
+        key = address_key(remote_addr)
+        until = bans.get(key)
+        return key if until is not None and until > datetime.now(UTC) else None
 
     def _decay(self, score: float, since: datetime, now: datetime) -> float:
         age = max(0.0, (now - since).total_seconds())
@@ -95,12 +132,13 @@ class Defender:
             pairs.append((account_key(tenant, user), self.limits.account_max))
         with self.core.catalog.write() as conn:
             for key, limit in pairs:
+                # the row exists before it is locked: two nodes scoring a new key at once
+                # would otherwise both insert it (one failing on the primary key)
+                created = conn.execute(_insert_new(conn, key, now)).first() is not None
                 row = conn.execute(select(auth_failures).where(auth_failures.c.key == key)
                                    .with_for_update()).first()
-                if row is None:
+                if created or row is None:
                     score, count, until = 1.0, 0, None
-                    conn.execute(auth_failures.insert().values(
-                        key=key, score=score, updated_at=now, banned_until=None, ban_count=0))
                 else:
                     score = self._decay(row.score, _aware(row.updated_at), now) + 1.0
                     count, until = row.ban_count, _aware(row.banned_until)
@@ -119,6 +157,9 @@ class Defender:
                     tenant=tenant or None, user=user or None, remote_addr=remote_addr,
                     reason=f"banned {k} until {u.isoformat(timespec='seconds')}")
                     for k, u in newly])
+        if newly:
+            with self._snapshot_lock:
+                self._snapshot[1].update(dict(newly))
         return [k for k, _ in newly]
 
     def success(self, tenant: str, user: str) -> None:

@@ -139,7 +139,10 @@ class Gate:
         hit = self.credential_cache.get(tenant_name, user_name, password) if password else None
         if hit is not None:
             facts, factor, principal = hit
-            d = decide(replace(facts, remote_addr=attempt.remote_addr, now=datetime.now(UTC)),
+            # the cached facts do not know of bans made since: the address is checked
+            # against the defender's shared ban list (a snapshot of at most 1 s)
+            d = decide(replace(facts, remote_addr=attempt.remote_addr, now=datetime.now(UTC),
+                               banned=self.defender.address_banned(attempt.remote_addr)),
                        (factor,))
             if d.verdict is Verdict.ALLOW:
                 return principal  # verified < ttl ago: no new login event

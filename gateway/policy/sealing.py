@@ -5,7 +5,8 @@
   a tenant destroys its keys and so shreds these too.
 * ``server_secret``: a 32-byte HMAC key for app passwords and recovery codes, in a file
   created on first use under the data dir (mode 0600). It is not the master key; losing it
-  only invalidates app passwords and recovery codes.
+  only invalidates app passwords and recovery codes. The catalog records the secret's id:
+  a node given another file (e.g. one it made itself) refuses to use it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from gateway.catalog.tables import catalog_meta
 from gateway.core import Core
 from gateway.errors import ConfigError, KeyUnavailable
 
 _AAD = b"lumanox/policy-secret/v1\0"
 _lock = threading.Lock()
 _secrets: dict[str, bytes] = {}
+#: ``catalog_meta`` key of the id of the secret the catalog's app passwords are made with
+ID_META = "app_password_secret_id"
 
 
 def _aad(tenant_id: str, purpose: str, owner: str) -> bytes:
@@ -95,8 +101,38 @@ def server_secret(core: Core) -> bytes:
         key = path.read_bytes()
         if len(key) != 32:
             raise ConfigError(f"{path}: must hold exactly 32 bytes")
-        _secrets[cache_key] = key
+        if _bind(core, key, path):
+            _secrets[cache_key] = key
         return key
+
+
+def _bind(core: Core, key: bytes, path: Path) -> bool:
+    """Refuse a secret other than the one the catalog's app passwords were made with (a
+    second node that made its own file would reject them all, silently); the first
+    process to use a secret records its id in ``catalog_meta``. False: not recorded yet
+    (called inside a write transaction of this thread; the next call records it)."""
+    key_id = hashlib.sha256(b"lumanox/app-password-secret-id\0" + key).hexdigest()[:32]
+    query = select(catalog_meta.c.value).where(catalog_meta.c.key == ID_META)
+    with core.catalog.read() as conn:
+        recorded = conn.execute(query).scalar()
+    if recorded is None:
+        try:
+            with core.catalog.write() as conn:
+                recorded = conn.execute(query).scalar()
+                if recorded is None:
+                    conn.execute(catalog_meta.insert().values(key=ID_META, value=key_id))
+                    return True
+        except RuntimeError:  # a write transaction inside another one (SQLite, same thread)
+            return False
+        except IntegrityError:  # another process recorded one at the same moment
+            with core.catalog.read() as conn:
+                recorded = conn.execute(query).scalar()
+    if recorded != key_id:
+        raise ConfigError(
+            f"{path} is not the app-password secret of this catalog (id {key_id}, the "
+            f"catalog's is {recorded}): every node must use a copy of the same file "
+            "(policy.app_password_secret_file; docs/deployment.md, Several nodes)")
+    return True
 
 
 def keyed_hash(core: Core, purpose: str, value: str) -> str:

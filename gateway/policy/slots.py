@@ -4,7 +4,8 @@ gateway nodes in the catalog (table ``auth_sessions``).
 ``open_session`` admits one more session of a principal or raises ``TooManySessions``
 (audited as a refused login); the ``SessionTicket`` it returns re-decides the login now
 and then (``recheck``) and frees the slot on ``close``. Slots of processes of this node
-that no longer run are reaped whenever a slot is taken.
+that no longer run are reaped whenever a slot is taken. Counting and taking a slot is one
+transaction serialised per tenant (``serialise``), so limits hold across nodes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, text
 
 from gateway.catalog.tables import auth_sessions
 from gateway.errors import AuthenticationFailed
@@ -78,6 +79,7 @@ def open_session(gate: GateLike, principal: Principal, protocol: str,
                    if x is not None]
     sid = uuid.uuid4().hex
     with gate.core.catalog.write() as conn:
+        serialise(conn, t.id)
         reap(conn, gate.node)
         base = select(func.count()).select_from(auth_sessions).where(
             auth_sessions.c.tenant_id == t.id)
@@ -99,6 +101,17 @@ def open_session(gate: GateLike, principal: Principal, protocol: str,
         raise TooManySessions(detail)
     return SessionTicket(principal, protocol, id=sid, gate=gate, remote_addr=remote_addr,
                          checked_at=time.monotonic())
+
+
+def serialise(conn: Connection, tenant_id: str) -> None:
+    """Make this transaction the only one counting the tenant's sessions until it ends.
+
+    Under PostgreSQL's READ COMMITTED two nodes could both count N-1 sessions and both
+    insert the Nth: a transaction-scoped advisory lock per tenant (not the tenant row,
+    which uploads lock) orders them. SQLite's ``BEGIN IMMEDIATE`` orders every writer."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                     {"k": f"lumanox/sessions/{tenant_id}"})
 
 
 def reap(conn: Connection, node: str) -> None:

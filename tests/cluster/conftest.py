@@ -1,0 +1,93 @@
+"""Fixtures: two real gateway nodes over one PostgreSQL database and one blob folder.
+
+``cluster`` (one per test module: starting nodes is the slow part) runs ``serve`` twice,
+nodes ``nodea`` and ``nodeb``, each with its own data dir, over a database created for
+the module. Tenant ``acme`` (WebDAV + SFTP) has users ``alice`` (password ``PW``) and
+``sam`` (at most one session at a time) and ``uma`` (64 MiB quota).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.nodes import Node, make_cluster
+from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
+
+PW = "Correct-Horse-7-battery"
+
+
+@dataclass
+class Cluster:
+    a: Node
+    b: Node
+    db_url: str
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.a, self.b]
+
+
+def new_database() -> tuple[str, str]:
+    """(URL of a new empty PostgreSQL database, its name)."""
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI requires PostgreSQL: {problem}")
+        pytest.skip(problem)
+    import psycopg
+
+    name = f"lumanox_cluster_{os.getpid()}_{secrets.token_hex(3)}"
+    dsn = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", name
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    dsn = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def populate(node: Node) -> None:
+    """Tenant ``acme`` with ``alice`` and ``sam`` (one session at most)."""
+    from gateway import admin
+    from gateway.config import load_config
+    from gateway.core import Core
+    from gateway.policy.manage import set_user_policy
+
+    with Core.open(load_config(node.config)) as core:
+        admin.create_tenant(core, "acme")
+        admin.create_user(core, "acme", "alice", password=PW)
+        admin.create_user(core, "acme", "sam", password=PW)
+        set_user_policy(core, "acme", "sam", max_sessions=1)
+        admin.create_user(core, "acme", "uma", password=PW, quota_bytes=64 * 1024 * 1024)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    url, name = new_database()
+    root = tmp_path_factory.mktemp("cluster")
+    nodes = make_cluster(root, url)
+    try:
+        populate(nodes[0])
+        for node in nodes:
+            node.start()
+        yield Cluster(nodes[0], nodes[1], url)
+    finally:
+        for node in nodes:
+            node.stop()
+        drop_database(name)
+
+
+@pytest.fixture
+def files_dir(tmp_path: Path) -> Path:
+    return tmp_path
