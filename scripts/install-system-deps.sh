@@ -11,7 +11,6 @@ declare -A NEEDED=(
   [curl]=curl [cadaver]=cadaver [apache2]=apache2 [sshpass]=sshpass [openssl]=openssl
   [setsid]=util-linux [zip]=zip [chromium]=chromium [haproxy]=haproxy
   [pg_dump]=postgresql-client
-  [setsid]=util-linux [zip]=zip
 )
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
