@@ -26,6 +26,8 @@ class MetricsSection:
 
     enabled: bool = True
     status_errors: int = 10  # `status` shows this many recent error/denied events
+    #: GET /metrics of the admin API answers loopback clients without a token
+    loopback_without_token: bool = False
 
 
 @dataclass

@@ -80,6 +80,9 @@ class Route:
     audited: bool = True
     #: other media types of the success answer (downloads: text/csv, application/zip)
     content: tuple[str, ...] = ()
+    #: answered without a token to a loopback client when this returns true for the
+    #: configuration (``/metrics`` with ``metrics.loopback_without_token``)
+    loopback_open: Callable[[Any], bool] | None = None
 
 
 class Registry:
@@ -91,7 +94,8 @@ class Registry:
     def route(self, method: str, path: str, *, scope: str, summary: str,
               query: tuple[Param, ...] = (), body: dict[str, Any] | None = None,
               status: int = 200, paginated: bool = False, global_only: bool = False,
-              audited: bool = True, content: tuple[str, ...] = ()
+              audited: bool = True, content: tuple[str, ...] = (),
+              loopback_open: Callable[[Any], bool] | None = None
               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if scope not in ROUTE_SCOPES:
             raise ValueError(f"route {method} {path}: unknown scope {scope!r}")
@@ -103,7 +107,8 @@ class Registry:
             if any(r.method == method and r.path == path for r in self.routes):
                 raise ValueError(f"route {method} {path} declared twice")
             self.routes.append(Route(method, path, handler, scope, summary, query, body,
-                                     status, paginated, global_only, audited, content))
+                                     status, paginated, global_only, audited, content,
+                                     loopback_open))
             return handler
 
         return add
