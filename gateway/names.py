@@ -7,6 +7,7 @@ NUL bytes and the like cannot reach anything outside the tenant's namespace.
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
 
 MAX_NAME_BYTES = 255
@@ -54,3 +55,13 @@ def join_path(parts: list[str]) -> str:
 def normalize_path(path: str) -> str:
     """Canonical form of a path: validated, NFC, leading slash, no trailing slash."""
     return join_path(split_path(path))
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); a name or junk is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

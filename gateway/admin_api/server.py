@@ -14,8 +14,9 @@ import threading
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.frontends import notify_ready, takeover
+from gateway.names import is_loopback_host
 from gateway.webdav import listener
-from gateway.webdav.server import StartupError, _is_loopback, probe_port, tls_context
+from gateway.webdav.server import StartupError, probe_port, tls_context
 
 PROG = "lumanox-gateway admin_api"
 MAX_HEADER_BYTES = 16384  # request line + headers; larger: 431
@@ -25,7 +26,7 @@ def check_config(cfg: Config) -> None:
     a = cfg.admin_api
     if not a.enabled:
         raise StartupError("admin_api.enabled is false in the configuration")
-    if not a.tls and not _is_loopback(a.host):
+    if not a.tls and not is_loopback_host(a.host):
         raise StartupError(f"admin_api.tls = false is only allowed on a loopback address, "
                            f"not {a.host}")
     if a.tls:

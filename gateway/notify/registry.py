@@ -3,7 +3,6 @@ event of an administrative change (in the caller's transaction), URL rules."""
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select
@@ -13,6 +12,7 @@ from gateway.audit import NO_TENANT_CHAIN, AuditEvent
 from gateway.catalog.tables import tenants
 from gateway.core import Core
 from gateway.errors import ConfigError, NotFound
+from gateway.names import is_loopback_host
 from gateway.policy.logins import canonical_name
 
 
@@ -45,15 +45,6 @@ def audit_change(core: Core, conn: Connection, action: str, tenant: tuple[str, s
                                         result=result)])
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, *, allow_plain_http: bool) -> str:
     """The URL if the gateway may POST to it: https://, or http:// to a loopback address
     (or anywhere with ``notify.allow_plain_http``); never with credentials in it."""
@@ -64,7 +55,7 @@ def check_url(url: str, *, allow_plain_http: bool) -> str:
     if parts.username or parts.password:
         raise UnsafeURL("webhook URL: no user or password in the URL; the receiver checks "
                         "the signature instead")
-    if parts.scheme == "http" and not allow_plain_http and not _loopback(host):
+    if parts.scheme == "http" and not allow_plain_http and not is_loopback_host(host):
         raise UnsafeURL(f"webhook URL {url!r}: plain http is allowed only to loopback; use "
                         "https, or set notify.allow_plain_http = true")
     return url

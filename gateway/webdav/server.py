@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ipaddress
 import logging
 import os
 import select
@@ -22,6 +21,7 @@ from pathlib import Path
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.frontends import notify_ready, takeover
+from gateway.names import is_loopback_host
 from gateway.webdav import listener, proxied
 
 PROG = "lumanox-gateway webdav"
@@ -50,20 +50,11 @@ class Plan:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def make_plan(cfg: Config) -> Plan:
     w = cfg.webdav
     if not w.enabled:
         raise StartupError("webdav.enabled is false in the configuration")
-    if not w.tls and not _is_loopback(w.host):
+    if not w.tls and not is_loopback_host(w.host):
         raise StartupError(f"webdav.tls = false is only allowed on a loopback address, "
                            f"not {w.host}")
     cert = cfg.path(cfg.tls.cert_file) if w.tls else None

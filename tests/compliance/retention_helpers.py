@@ -3,14 +3,13 @@ files written through a real Session, and what the blob store and the catalog ho
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cli_runner import CLI, CliEnv, clean_env
+from cli_runner import CliEnv
+from served_gateway import PASSWORD, ServedGateway
 from sqlalchemy import select
 
 from gateway import admin
@@ -80,10 +79,9 @@ def days_from_now(days: float) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
 
-PASSWORD = "alice-secret-pw-1"
 
 
-class Served:
+class Served(ServedGateway):
     """``serve`` (WebDAV + SFTP, one worker each) over a CLI catalog; curl and paramiko."""
 
     def __init__(self, base: Path, extra: str = "") -> None:
@@ -96,39 +94,6 @@ class Served:
         self.env.run("init")
         self.env.run("tenant", "create", "acme")
         self.env.run("user", "create", "alice@acme", "--password-stdin", stdin=PASSWORD + "\n")
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> Served:
-        import localnet
-
-        self.proc = subprocess.Popen(
-            [*CLI, "serve"], cwd=self.env.base, env=clean_env(LUMANOX_CONFIG=str(self.env.config)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-        def alive() -> None:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-
-        for port in (self.dav_port, self.ssh_port):
-            localnet.wait_port(port, 60, alive)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def curl(self, method: str, path: str, *args: str) -> tuple[int, bytes]:
-        """(HTTP status, body) of one request as alice."""
-        p = subprocess.run(
-            ["curl", "-sk", "-X", method, "-u", f"alice@acme:{PASSWORD}", "-o", "-",
-             "-w", "\n%{http_code}", *args, f"https://127.0.0.1:{self.dav_port}{path}"],
-            capture_output=True, timeout=60, check=False)
-        body, _, status = p.stdout.rpartition(b"\n")
-        return int(status or 0), body
 
     def sftp(self):  # type: ignore[no-untyped-def]
         import paramiko

@@ -5,13 +5,12 @@ regions (default: eu-central, ``ch1``: ch, ``us1``: us-east), a tenant, a user, 
 from __future__ import annotations
 
 import hashlib
-import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli_runner import CLI, CliEnv, clean_env
+from cli_runner import CliEnv
+from served_gateway import PASSWORD, ServedGateway
 from sqlalchemy import select
 
 from gateway import admin
@@ -19,7 +18,6 @@ from gateway.catalog.tables import audit_events, blobs
 from gateway.config import load_config
 from gateway.core import Core
 
-PASSWORD = "alice-secret-pw-1"
 #: every blob in a store (none inline), three stores in three regions
 STORES = ('[storage]\ninline_max_bytes = 0\nregion = "eu-central"\n'
           '[stores.ch1]\nbackend = "local"\nregion = "ch"\npath = "store-ch1"\n'
@@ -71,7 +69,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class Served:
+class Served(ServedGateway):
     """``serve`` (one WebDAV worker) over the env's catalog; curl as alice."""
 
     def __init__(self, base: Path, db_url: str | None) -> None:
@@ -81,39 +79,6 @@ class Served:
         self.env = make_env(base, db_url,
                             sftp_extra=f"port = {self.ssh_port}\nworkers = 1\n",
                             extra=f"[webdav]\nport = {self.dav_port}\nworkers = 1\n")
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> Served:
-        import localnet
-
-        self.proc = subprocess.Popen(
-            [*CLI, "serve"], cwd=self.env.base, env=clean_env(LUMANOX_CONFIG=str(self.env.config)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-        def alive() -> None:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-
-        for port in (self.dav_port, self.ssh_port):
-            localnet.wait_port(port, 60, alive)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def curl(self, method: str, path: str, *args: str) -> tuple[int, bytes]:
-        """(HTTP status, body) of one request as alice."""
-        p = subprocess.run(
-            ["curl", "-sk", "-X", method, "-u", f"alice@acme:{PASSWORD}", "-o", "-",
-             "-w", "\n%{http_code}", *args, f"https://127.0.0.1:{self.dav_port}{path}"],
-            capture_output=True, timeout=60, check=False)
-        body, _, status = p.stdout.rpartition(b"\n")
-        return int(status or 0), body
 
 
 @contextmanager
