@@ -92,7 +92,28 @@ def list_alerts(core: Core, tenant: str | None = None, limit: int = 100) -> list
     """Fired alerts, newest first, with their delivery state and repeat counts."""
     name = _tenant(core, tenant) if tenant else None
     with core.catalog.read() as conn:
-        return state.fired(conn, name, limit)
+        alerts = state.fired(conn, name, limit)
+        outcome = _outbox_states(conn, alerts)
+    for a in alerts:  # a notification sink: what the outbox made of it (sent = queued)
+        for sink in a.delivery:
+            a.delivery[sink] = outcome.get(f"alert:{a.id}:{sink}", a.delivery[sink])
+    return alerts
+
+
+def _outbox_states(conn, alerts: list[FiredAlert]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """``dedupe key -> "delivered" | "pending (N attempts)" | "dead after N attempts:
+    <last error>"`` of the alerts' webhook and mail deliveries."""
+    from gateway.catalog.tables import notify_outbox as o
+
+    keys = [f"alert:{a.id}:{s}" for a in alerts for s in a.delivery if s != "log"]
+    out: dict[str, str] = {}
+    for i in range(0, len(keys), 500):
+        for key, st, tries, err in conn.execute(select(
+                o.c.dedupe_key, o.c.state, o.c.attempts, o.c.last_error).where(
+                o.c.dedupe_key.in_(keys[i:i + 500]))):
+            out[key] = {"delivered": "delivered", "pending": f"pending ({tries} attempts)"}.get(
+                st, f"dead after {tries} attempts: {err or '?'}")
+    return out
 
 
 def erase_subject(core: Core, tenant: str, user: str) -> int:

@@ -11,6 +11,7 @@ import time
 from email import message_from_bytes
 from pathlib import Path
 
+from localnet import free_port
 from security.conftest import prepare_gateway
 from sftp.conftest import need
 from standardwebhooks.webhooks import Webhook
@@ -37,14 +38,18 @@ def test_an_alert_arrives_signed_at_the_webhook_and_as_mail(tmp_path: Path) -> N
         admin.create_user(core, "acme", "wd", password=PW)
         new = add_endpoint(core, None, hook.url, ["security.alert"])
         made.update(id=new.endpoint.id, secret=new.secret)
+        down = add_endpoint(core, None, f"http://127.0.0.1:{free_port()}/hook")  # nobody
+        made["down"] = down.endpoint.id
 
     extra = ('[alerts]\ninterval_ms = 200\nsinks = ["log", "webhook:ENDPOINT", '
-             '"mail:soc@example.com"]\n[notify]\npoll_interval_ms = 200\n'
+             '"webhook:DOWN", "mail:soc@example.com"]\n[notify]\npoll_interval_ms = 200\n'
+             'retry_base_ms = 100\nretry_max_ms = 200\nmax_attempts = 3\n'
              f'[notify.smtp]\nhost = "127.0.0.1"\nport = {mail.port}\nca_file = "{ca}"\n'
              f'user = "gateway"\npassword_file = "{tmp_path / "smtp.pw"}"\n'
              'from_address = "gateway@example.com"\ntimeout_s = 10\n')
     gw = prepare_gateway(tmp_path / "gw", setup, policy_extra=POLICY, extra=extra)
-    gw.config_path.write_text(gw.config_path.read_text().replace("ENDPOINT", made["id"]))
+    gw.config_path.write_text(gw.config_path.read_text().replace(
+        "ENDPOINT", made["id"]).replace("DOWN", made["down"]))
     gw.start()
     agw = AlertGateway(gw)
     try:
@@ -75,8 +80,20 @@ def test_an_alert_arrives_signed_at_the_webhook_and_as_mail(tmp_path: Path) -> N
 
         time.sleep(1)  # more evaluator and dispatcher rounds: nothing more is sent
         assert len(hook.requests) == 1 and len(mail.messages) == 1
-        listed = json.loads(agw.cli("alert", "list", "--json").stdout)
+        # what the outbox made of each sink: delivered, and retried then dead-lettered
+        deadline = time.monotonic() + 60
+        while True:
+            listed = json.loads(agw.cli("alert", "list", "--json").stdout)
+            state = listed[0]["delivery"]
+            if state[f"webhook:{made['down']}"].startswith("dead") or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         assert [a["rule"] for a in listed] == ["failed_logins_account"]
+        assert state[f"webhook:{made['id']}"] == "delivered"
+        assert state["mail:soc@example.com"] == "delivered"
+        assert state[f"webhook:{made['down']}"].startswith("dead after 3 attempts")
+        assert state["log"] == "sent"
         assert SMTP_PASSWORD not in gw.output()
     finally:
         agw.close()
