@@ -1,7 +1,9 @@
-"""What the metrics cost: small-file WebDAV ops/s of ``serve`` with ``[metrics] enabled``
-true vs false, and the observer's own cost per audited event.
+"""What the metrics (or the alert evaluator, or both with notifications) cost: small-file
+WebDAV ops/s of ``serve`` with the feature's ``enabled`` true vs false, and the metrics
+observer's own cost per audited event.
 
     .venv/bin/python bench/bench_metrics_cost.py [--files 1000] [--clients 8] [--rounds 2]
+        [--feature metrics|alerts|monitoring]   # monitoring: metrics + alerts + notify
 
 Each round starts ``serve`` twice (metrics off, then on; 2 WebDAV workers), PUTs then GETs
 ``--files`` 4 KiB files from ``--clients`` keep-alive connections, and prints the ops/s of
@@ -31,7 +33,17 @@ from gateway.cli.setup import ensure_tls_certificate
 PAYLOAD = os.urandom(4096)
 
 
-def start(base: Path, enabled: bool) -> ServeRun:
+FEATURES = {"metrics": ("metrics",), "alerts": ("alerts",),
+            "monitoring": ("metrics", "alerts", "notify")}
+
+
+def switches(feature: str, enabled: bool) -> str:
+    """The config sections that turn ``feature`` on or off (the others stay at defaults)."""
+    value = "true" if enabled else "false"
+    return "".join(f"[{section}]\nenabled = {value}\n" for section in FEATURES[feature])
+
+
+def start(base: Path, enabled: bool, feature: str = "metrics") -> ServeRun:
     base.mkdir(parents=True)
     dav, sftp = free_port(), free_port()
     cert, key = base / "gw.crt", base / "gw.key"
@@ -39,9 +51,7 @@ def start(base: Path, enabled: bool) -> ServeRun:
     client_key = base / "client_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)],
                    check=True)
-    prepare_gateway(base, f"""[metrics]
-enabled = {"true" if enabled else "false"}
-[tls]
+    prepare_gateway(base, f"""{switches(feature, enabled)}[tls]
 cert_file = "{cert}"
 key_file = "{key}"
 [webdav]
@@ -126,14 +136,17 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--feature", choices=sorted(FEATURES), default="metrics")
     args = ap.parse_args()
     totals = {False: [0.0, 0.0, 0.0], True: [0.0, 0.0, 0.0]}
-    print(f"cores: {os.cpu_count()}; load before: {os.getloadavg()[0]:.2f}")
+    print(f"feature: {args.feature}; cores: {os.cpu_count()}; "
+          f"load before: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="lmx-metrics-") as tmp:
         for r in range(args.rounds):
             got = {}
             for enabled in ((False, True) if r % 2 == 0 else (True, False)):
-                run = start(Path(tmp) / f"r{r}-{'on' if enabled else 'off'}", enabled)
+                run = start(Path(tmp) / f"r{r}-{'on' if enabled else 'off'}", enabled,
+                            args.feature)
                 try:
                     got[enabled] = small_files(run, args.files, args.clients)
                 finally:
