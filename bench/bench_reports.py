@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "compliance"), str(ROOT)]
 
 from cli_runner import CLI, CliEnv, clean_env  # noqa: E402
-from reports_trail import Trail, run_measured, write_chained, write_fast_sqlite  # noqa: E402
+from peak_rss import run_measured  # noqa: E402
+from reports_trail import Trail, write_chained, write_fast_sqlite  # noqa: E402
 
 from gateway.config import load_config  # noqa: E402
 from gateway.core import Core  # noqa: E402

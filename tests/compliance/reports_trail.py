@@ -14,9 +14,7 @@ the peak memory of a command, pixels of a screenshot.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -152,19 +150,6 @@ def write_fast_sqlite(db_file: Path, trail: Trail, batch: int = 50_000) -> dict[
     finally:
         con.close()
     return tally.result()
-
-
-def run_measured(argv: list[str], env: dict[str, str], cwd: Path | None = None,
-                 timeout: float = 300) -> tuple[int, int, str]:
-    """Run a command; (exit code, its own peak RSS in bytes, stderr). ``os.wait4`` gives
-    the rusage of exactly this child (RUSAGE_CHILDREN would mix in earlier children)."""
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024, err
 
 
 def count_colour(path: Path, rgb: tuple[int, int, int]) -> int:

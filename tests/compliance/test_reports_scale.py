@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CLI, CliEnv, clean_env
-from reports_trail import Trail, run_measured, write_fast_sqlite
+from peak_rss import run_measured
+from reports_trail import Trail, write_fast_sqlite
 from test_reports import _check_totals
 
 #: after the made-up trail (2025) and before the reports' own audit events
