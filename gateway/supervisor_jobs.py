@@ -1,6 +1,7 @@
 """Background jobs of ``serve``'s supervisor: threads that start once every front-end is
 ready and stop after the front-ends did (in reverse order, so the audit follower, first in
-the list, runs its last round after every other job stopped).
+the list, runs its last round after every other job stopped). Their threads run at nice
+``JOB_NICE``: on a busy machine the request workers go first.
 
 A job is a module in ``SUPERVISOR_JOBS`` with ``start_job(config) -> Job``; the module
 decides from the configuration whether it has anything to do (a disabled job returns an
@@ -9,10 +10,16 @@ object whose ``stop()`` does nothing).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import threading
 from typing import Protocol
 
 from gateway.config import Config
+
+#: the background jobs' nice value: request workers come first on a busy machine
+JOB_NICE = 10
 
 #: modules with ``start_job(config)``, started in this order and stopped in reverse
 SUPERVISOR_JOBS: tuple[str, ...] = (
@@ -36,7 +43,19 @@ def start_jobs(config: Config) -> list[Job]:
     except BaseException:
         stop_jobs(started)
         raise
+    lower_priority_of_job_threads()
     return started
+
+
+def lower_priority_of_job_threads() -> None:
+    """Renice every thread of this process but the main one (the jobs' threads; threads
+    they start later inherit it). The main thread keeps its priority: the front-end
+    workers it forks on a reload must not inherit the jobs' nice value."""
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or not thread.native_id:
+            continue
+        with contextlib.suppress(OSError):  # gone already: nothing to do
+            os.setpriority(os.PRIO_PROCESS, thread.native_id, JOB_NICE)
 
 
 def stop_jobs(jobs: list[Job]) -> None:
