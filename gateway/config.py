@@ -302,6 +302,8 @@ def _backend_section(source: str, name: str, values: dict[str, Any]) -> dict[str
     try:
         defaults = registry.store_class(name).options
     except ConfigError as exc:
+        if name in registry.BUILTIN:  # an optional store not installed: checked once chosen
+            return dict(values)
         raise ConfigError(f"{source}: [storage.{name}]: {exc}") from None
     for key, value in values.items():
         if key not in defaults:
@@ -320,6 +322,8 @@ def _validate_storage(cfg: Config) -> None:
     except ConfigError as exc:
         raise ConfigError(f"{src}: storage.backend: {exc}") from None
     for name in {cfg.storage.backend, *cfg.storage_backends}:
+        if name != cfg.storage.backend and not registry.loadable(name):
+            continue  # the section of an optional store that is not installed (nor chosen)
         cls = store_class if name == cfg.storage.backend else registry.store_class(name)
         problem = cls.validate_options(cfg, cfg.backend_options(name, cls.options))
         if problem:

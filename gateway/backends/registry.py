@@ -49,6 +49,16 @@ def store_class(name: str) -> type[BlobStore]:
     return cls
 
 
+def loadable(name: str) -> bool:
+    """Whether the store ``name`` can be built here (an optional store's library may be
+    missing: its ``[storage.<name>]`` section is then left alone until it is chosen)."""
+    try:
+        store_class(name)
+    except ConfigError:
+        return False
+    return True
+
+
 def load(config: Config) -> BlobStore:
     """The blob store the configuration selects, built from its ``[storage.<name>]``."""
     name = config.storage.backend
