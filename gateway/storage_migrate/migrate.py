@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, insert, select, update
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from gateway.core import Core
 
 #: test-only: "N" pauses (sleeps) after the N-th copy, before its switch, so a test can
-#: SIGKILL the run at the most delicate point
+#: SIGKILL the run at the most delicate point; "N:B" pauses inside the N-th copy once B
+#: bytes of it were written (a half-written target, e.g. an open S3 multipart upload)
 PAUSE_ENV = "LUMANOX_TEST_MIGRATE_PAUSE_AFTER"
 CHUNK = 1024 * 1024
 PAGE = 200
@@ -88,7 +90,8 @@ def drain_releases(core: Core) -> int:
     return len(rows)
 
 
-def _copy(src: BlobStore, dst: BlobStore, blob_id: str) -> int:
+def _copy(src: BlobStore, dst: BlobStore, blob_id: str,
+          written: Callable[[int], None] | None = None) -> int:
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     sink = dst.create(blob_id)
@@ -101,6 +104,8 @@ def _copy(src: BlobStore, dst: BlobStore, blob_id: str) -> int:
                     break
                 sink.write(view[:n])
                 offset += n
+                if written:
+                    written(offset)
         return sink.commit()
     except BaseException:
         sink.abort()
@@ -151,12 +156,21 @@ def _release_many(core: Core, pairs: list[tuple[str, str]]) -> None:
                     store_releases.c.store == store, store_releases.c.blob_id == blob_id))
 
 
-def _maybe_pause(copied: int) -> None:
-    after = os.environ.get(PAUSE_ENV)
-    if after and copied == int(after):
+def _maybe_pause(copied: int, written: int | None = None) -> None:
+    """The ``PAUSE_ENV`` test hook: called after copy ``copied`` and, with ``written``,
+    inside it."""
+    n, _, at = (os.environ.get(PAUSE_ENV) or "0").partition(":")
+    if copied != int(n):
+        return
+    if not at and written is None:
         print(f"migrate: paused after copy {copied}", file=sys.stderr, flush=True)
-        while True:
-            time.sleep(3600)
+    elif at and written is not None and written >= int(at):
+        print(f"migrate: paused in copy {copied} at {written} bytes", file=sys.stderr,
+              flush=True)
+    else:
+        return
+    while True:
+        time.sleep(3600)
 
 
 def _move_batch(core: Core, tid: str, rows: list[Any], dst: BlobStore, to: str,
@@ -167,9 +181,10 @@ def _move_batch(core: Core, tid: str, rows: list[Any], dst: BlobStore, to: str,
     copied: list[Any] = []
     try:
         for row in rows:
-            _copy(core.stores.named(row.store), dst, row.id)
+            nth = result.files + result.skipped + len(copied) + 1
+            _copy(core.stores.named(row.store), dst, row.id, partial(_maybe_pause, nth))
             copied.append(row)
-            _maybe_pause(result.files + result.skipped + len(copied))
+            _maybe_pause(nth)
             _verify(core, dst, tid, row)
     except BaseException:
         for row in copied:

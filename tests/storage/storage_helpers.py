@@ -5,11 +5,13 @@ regions (default: eu-central, ``ch1``: ch, ``us1``: us-east), a tenant, a user, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli_runner import CliEnv
+from cli_runner import CLI, CliEnv, clean_env
 from served_gateway import PASSWORD, ServedGateway
 from sqlalchemy import select
 
@@ -17,6 +19,7 @@ from gateway import admin
 from gateway.catalog.tables import audit_events, blobs
 from gateway.config import load_config
 from gateway.core import Core
+from gateway.storage_migrate.migrate import PAUSE_ENV
 
 #: every blob in a store (none inline), three stores in three regions
 STORES = ('[storage]\ninline_max_bytes = 0\nregion = "eu-central"\n'
@@ -72,19 +75,43 @@ def sha(data: bytes) -> str:
 class Served(ServedGateway):
     """``serve`` (one WebDAV worker) over the env's catalog; curl as alice."""
 
-    def __init__(self, base: Path, db_url: str | None) -> None:
+    def __init__(self, base: Path, db_url: str | None, stores: str = STORES) -> None:
         import localnet
 
         self.dav_port, self.ssh_port = localnet.free_port(), localnet.free_port()
-        self.env = make_env(base, db_url,
+        self.env = make_env(base, db_url, stores=stores,
                             sftp_extra=f"port = {self.ssh_port}\nworkers = 1\n",
                             extra=f"[webdav]\nport = {self.dav_port}\nworkers = 1\n")
 
 
 @contextmanager
-def served(base: Path, db_url: str | None = None) -> Iterator[Served]:
-    s = Served(base, db_url)
+def served(base: Path, db_url: str | None = None, stores: str = STORES) -> Iterator[Served]:
+    s = Served(base, db_url, stores)
     try:
         yield s.start()
     finally:
         s.stop()
+
+
+def killed_migrate(env: CliEnv, to: str, pause: str, batch: int,
+                   when_paused: Callable[[], None] | None = None) -> str:
+    """``storage migrate --tenant acme --to TO`` paused at ``pause`` (see ``PAUSE_ENV``),
+    then (after ``when_paused``) killed with SIGKILL; returns its pause line."""
+    proc = subprocess.Popen(
+        [*CLI, "storage", "migrate", "--tenant", "acme", "--to", to, "--batch-files",
+         str(batch)], cwd=env.base,
+        env=clean_env(LUMANOX_CONFIG=str(env.config), **{PAUSE_ENV: pause}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("migrate: paused "), (line, proc.stderr.read())
+        if when_paused:
+            when_paused()
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return line

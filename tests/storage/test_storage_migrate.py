@@ -6,16 +6,12 @@ at the target, and nothing is left in the old store. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 
-from cli_runner import CLI, clean_env
 from sqlalchemy import func, select
-from storage_helpers import blob_stores, core_of, events, served, sha, stored_ids
+from storage_helpers import blob_stores, core_of, events, killed_migrate, served, sha, stored_ids
 
 from gateway.catalog.tables import store_releases
-from gateway.storage_migrate.migrate import PAUSE_ENV
 
 
 def _files() -> dict[str, bytes]:
@@ -39,20 +35,8 @@ def test_migrate_killed_mid_way_resumes_without_loss(tmp_path: Path, db_url: str
         assert plan["files"] == len(files) and plan["sources"] == {"default": len(files)}
         assert set(blob_stores(env).values()) == {"default"}  # a dry run changes nothing
 
-        proc = subprocess.Popen(
-            [*CLI, "storage", "migrate", "--tenant", "acme", "--to", "ch1", "--batch-files", "2"],
-            cwd=env.base,
-            env=clean_env(LUMANOX_CONFIG=str(env.config), **{PAUSE_ENV: "6"}),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert proc.stderr is not None
-            line = proc.stderr.readline()
-            assert line.startswith("migrate: paused after copy 6"), (line, proc.stderr.read())
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        line = killed_migrate(env, "ch1", "6", batch=2)
+        assert line.startswith("migrate: paused after copy 6"), line
         mid = blob_stores(env)
         # batches of two: four switched, the fifth and sixth copied, not switched
         assert sorted(mid.values()).count("ch1") == 4
