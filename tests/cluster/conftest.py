@@ -1,9 +1,11 @@
-"""Fixtures: two real gateway nodes over one PostgreSQL database and one blob folder.
+"""Fixtures: two real gateway nodes over one PostgreSQL database and one blob store.
 
 ``cluster`` (one per test module: starting nodes is the slow part) runs ``serve`` twice,
 nodes ``nodea`` and ``nodeb``, each with its own data dir, over a database created for
-the module. Tenant ``acme`` (WebDAV + SFTP) has users ``alice`` (password ``PW``) and
-``sam`` (at most one session at a time) and ``uma`` (64 MiB quota).
+the module and one blob folder; ``s3_cluster`` the same over one bucket of a local S3
+server (moto's) instead of the folder. Tenant ``acme`` (WebDAV + SFTP) has users
+``alice`` (password ``PW``), ``sam`` (at most one session at a time) and ``uma`` (64 MiB
+quota).
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.cluster.nodes import Node, make_cluster
 from tests.conftest import IN_CI, PG_ADMIN_URL, _pg_available
+
+if TYPE_CHECKING:
+    from tests.s3.moto_server import MotoS3
 
 PW = "Correct-Horse-7-battery"
 
@@ -27,6 +34,8 @@ class Cluster:
     a: Node
     b: Node
     db_url: str
+    #: the shared store when it is S3: (server, bucket, key prefix); None: a folder
+    s3: tuple[MotoS3, str, str] | None = None
 
     @property
     def nodes(self) -> list[Node]:
@@ -72,20 +81,42 @@ def populate(node: Node) -> None:
         admin.create_user(core, "acme", "uma", password=PW, quota_bytes=64 * 1024 * 1024)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@contextmanager
+def running_cluster(root: Path, storage: str | None = None,
+                    s3: tuple[MotoS3, str, str] | None = None) -> Iterator[Cluster]:
+    """Two started nodes over a new database (dropped afterwards) and ``storage``."""
     url, name = new_database()
-    root = tmp_path_factory.mktemp("cluster")
-    nodes = make_cluster(root, url)
+    nodes = make_cluster(root, url, storage=storage)
     try:
         populate(nodes[0])
         for node in nodes:
             node.start()
-        yield Cluster(nodes[0], nodes[1], url)
+        yield Cluster(nodes[0], nodes[1], url, s3)
     finally:
         for node in nodes:
             node.stop()
         drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def s3_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    from tests.s3.moto_server import shared, write_credentials
+
+    root = tmp_path_factory.mktemp("s3cluster")
+    server, prefix = shared(), "blobs/"
+    bucket = server.new_bucket()
+    creds = write_credentials(root / "s3-credentials")
+    storage = (f'[storage]\nbackend = "s3"\n[storage.s3]\nendpoint_url = "{server.url}"\n'
+               f'bucket = "{bucket}"\nprefix = "{prefix}"\nregion = "us-east-1"\n'
+               f'addressing_style = "path"\ncredentials_file = "{creds}"\n')
+    with running_cluster(root, storage, (server, bucket, prefix)) as c:
+        yield c
 
 
 @pytest.fixture

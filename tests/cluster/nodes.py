@@ -2,8 +2,9 @@
 
 Each node has its own config and data dir (pid file, metrics dir, audit cursor, spool),
 and shares with the others what a real deployment shares: the PostgreSQL catalog, the
-blob folder, the master key, the app-password secret, the TLS certificate and the SSH
-host keys (a load balancer hands a client to any node: they must look like one server).
+blob store (a folder or an S3 bucket), the master key, the app-password secret, the TLS
+certificate and the SSH host keys (a load balancer hands a client to any node: they must
+look like one server).
 Used by tests/cluster/ and bench/bench_two_nodes.py.
 """
 
@@ -85,8 +86,11 @@ class Node:
 
 
 def write_node(root: Path, name: str, db_url: str, shared: Path, *, workers: int = 1,
-               extra: str = "") -> Node:
-    """The config of one node under ``root/name``; shared files live in ``shared``."""
+               extra: str = "", storage: str | None = None) -> Node:
+    """The config of one node under ``root/name``; shared files live in ``shared``.
+    ``storage``: the shared blob store's TOML (default: the folder ``shared/blobs``)."""
+    if storage is None:
+        storage = f'[storage.local]\npath = "{shared / "blobs"}"'
     base = root / name
     base.mkdir(parents=True, exist_ok=True)
     wport, sport = _free_port(), _free_port()
@@ -97,8 +101,7 @@ data_dir = "var"
 node_name = "{name}"
 [catalog]
 url = "{db_url}"
-[storage.local]
-path = "{shared / 'blobs'}"
+{storage}
 [keys]
 master_key_file = "{shared / 'master.key'}"
 [policy]
@@ -124,11 +127,11 @@ enabled = false
 
 
 def make_cluster(root: Path, db_url: str, count: int = 2, *, workers: int = 1,
-                 extra: str = "") -> list[Node]:
+                 extra: str = "", storage: str | None = None) -> list[Node]:
     """``count`` node configs; the first runs ``init`` (catalog, key, certs, host keys)."""
     shared = root / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     nodes = [write_node(root, f"node{chr(97 + i)}", db_url, shared, workers=workers,
-                        extra=extra) for i in range(count)]
+                        extra=extra, storage=storage) for i in range(count)]
     nodes[0].cli("init")
     return nodes

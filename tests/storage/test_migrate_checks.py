@@ -34,8 +34,8 @@ def test_a_damaged_copy_is_never_switched_to(tmp_path: Path, db_url: str,
     (blob_id,) = blob_stores(env)
     real_copy = mig._copy
 
-    def copy_then_damage(src, dst, bid):  # type: ignore[no-untyped-def]
-        n = real_copy(src, dst, bid)
+    def copy_then_damage(src, dst, bid, *hook):  # type: ignore[no-untyped-def]
+        n = real_copy(src, dst, bid, *hook)
         (f,) = [p for p in store_dir(env, "ch1").rglob(bid)]
         data = bytearray(f.read_bytes())
         data[100_000] ^= 1  # one bit flipped on the target's disk
