@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import secrets
 import threading
-import time
 from pathlib import Path
 
 import boto3
@@ -61,17 +60,6 @@ def write_credentials(path: Path) -> Path:
     path.write_text("[default]\n" + "".join(f"{k} = {v}\n" for k, v in CREDENTIALS.items()))
     path.chmod(0o600)
     return path
-
-
-def wait_for_multipart(server: MotoS3, bucket: str, timeout: float = 60) -> None:
-    """Return once the bucket holds an open multipart upload (fail after ``timeout``)."""
-    client = server.client()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.list_multipart_uploads(Bucket=bucket).get("Uploads"):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the large upload never reached S3")
 
 
 _shared: MotoS3 | None = None

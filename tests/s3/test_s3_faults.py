@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 from gateway.backends import load
 from gateway.config import load_config
 from gateway.core import Core
-from tests.s3.moto_server import MotoS3, wait_for_multipart, write_credentials
+from tests.s3.moto_server import MotoS3, write_credentials
 from tests.security.conftest import PW, SecGateway, started_gateway
 from tests.sftp.conftest import need
 
@@ -31,6 +32,16 @@ def put(gw: SecGateway, path: str, payload: Path) -> str:
     r = gw.curl("-X", "PUT", "--data-binary", f"@{payload}", "-o", "/dev/null",
                 "-w", "%{http_code}", path, login="alice@acme")
     return r.stdout
+
+
+def wait_for_multipart(server: MotoS3, bucket: str, timeout: float = 60) -> None:
+    client = server.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.list_multipart_uploads(Bucket=bucket).get("Uploads"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the large upload never reached S3")
 
 
 def test_s3_down_mid_upload(tmp_path: Path) -> None:

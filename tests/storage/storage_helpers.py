@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,10 +93,9 @@ def served(base: Path, db_url: str | None = None, stores: str = STORES) -> Itera
         s.stop()
 
 
-def killed_migrate(env: CliEnv, to: str, pause: str, batch: int,
-                   when_paused: Callable[[], None] | None = None) -> str:
+def killed_migrate(env: CliEnv, to: str, pause: str, batch: int) -> str:
     """``storage migrate --tenant acme --to TO`` paused at ``pause`` (see ``PAUSE_ENV``),
-    then (after ``when_paused``) killed with SIGKILL; returns its pause line."""
+    then killed with SIGKILL; returns its pause line."""
     proc = subprocess.Popen(
         [*CLI, "storage", "migrate", "--tenant", "acme", "--to", to, "--batch-files",
          str(batch)], cwd=env.base,
@@ -106,8 +105,6 @@ def killed_migrate(env: CliEnv, to: str, pause: str, batch: int,
         assert proc.stderr is not None
         line = proc.stderr.readline()
         assert line.startswith("migrate: paused "), (line, proc.stderr.read())
-        if when_paused:
-            when_paused()
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
