@@ -1,10 +1,11 @@
 """The rules' tests over a batch of new audit events.
 
-Window rules (failed logins, mass download) count by SQL over ``audit_events``: for each
-subject with new matching events, the matching events from one window before its first
-new event to its last are read and a sliding window finds whether the threshold was
-reached at one of the new events (so a burst is found wherever it lies in the batch, and
-whichever process stored the events). The other rules look at single events.
+Window rules (failed logins, mass download): for each subject with new matching events,
+the matching events from one window before its first new event to its last (kept
+between rounds by the evaluator's ``Windows``, or read from ``audit_events``) are slid
+over to find whether the threshold was reached at one of the new events (so a burst is
+found wherever it lies in the batch, and whichever process stored the events). The other
+rules look at single events.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
 from gateway.alerts.model import FiredAlert
+from gateway.alerts.windows import Windows
 from gateway.catalog.tables import audit_events as ev_t
 from gateway.timewindow import in_window
 
@@ -42,6 +44,12 @@ class Scope:
     conn: Connection
     params: Callable[[str | None, str], dict[str, Any]]  # (tenant, rule) -> parameters
     seen: Seen
+    #: the evaluator's windows kept between rounds, with the cursor the round started at
+    #: and each rule's (highest count threshold, widest window) over the defaults and every
+    #: tenant's override; without them each round reads its windows from the catalog
+    windows: Windows | None = None
+    cursor: dict[str, int] = field(default_factory=dict)
+    reach: Callable[[str], tuple[int, timedelta]] | None = None
 
 
 def network_of(addr: str | None) -> str | None:
@@ -84,10 +92,9 @@ def _bursts(scope: Scope, rule: str, groups: dict[tuple, list[Event]],
             keys: tuple[str, ...], where: dict[str, str]
             ) -> Iterator[tuple[tuple, dict[str, Any], tuple[Event, int, int]]]:
     """For each subject (``keys`` values) with new events: whether its window reached the
-    rule's threshold. One query per rule and round reads the matching stored events from
-    one window before the first new event to the last."""
-    from gateway.alerts.state import aware
-
+    rule's threshold. The windows come from the evaluator's ``Windows`` (the round's new
+    events added to those kept), else from one query per rule and round over the stored
+    events from one window before the first new event to the last."""
     params = {k: scope.params(new[0]["tenant"], rule) for k, new in groups.items()}
     live = {k: sorted(new, key=lambda e: e["ts"]) for k, new in groups.items()
             if params[k]["enabled"]}
@@ -96,20 +103,38 @@ def _bursts(scope: Scope, rule: str, groups: dict[tuple, list[Event]],
     widest = timedelta(seconds=max(params[k]["window_s"] for k in live))
     lo = min(new[0]["ts"] for new in live.values()) - widest
     hi = max(new[-1]["ts"] for new in live.values())
+    cap = 0
+    if scope.windows is not None and scope.reach is not None:
+        cap, reach = scope.reach(rule)
+        rows = scope.windows.advance(scope.conn, scope.cursor, rule, keys, where, groups,
+                                     live, lo, hi, cap, max(reach, widest))
+    else:
+        rows = _stored(scope.conn, keys, where, live, lo, hi)
+    for k, new in live.items():
+        p = params[k]
+        window, limit = timedelta(seconds=p["window_s"]), p.get("threshold") or p["max_files"]
+        hit = _slide(rows.get(k, []), new, window, limit, p.get("max_bytes"))
+        if hit and cap and hit[1] >= cap:  # the kept window may be cut: slide the stored one
+            stored = _stored(scope.conn, keys, where, {k: new}, new[0]["ts"] - window, hi)
+            hit = _slide(stored.get(k, []), new, window, limit, p.get("max_bytes"))
+        if hit:
+            yield k, p, hit
+
+
+def _stored(conn: Connection, keys: tuple[str, ...], where: dict[str, str],
+            live: dict[tuple, list[Event]], lo: Any, hi: Any) -> dict[tuple, list[tuple[Any, int]]]:
+    """The matching stored events of the ``live`` subjects from ``lo`` to ``hi``."""
+    from gateway.alerts.state import aware
+
     cols = [getattr(ev_t.c, k) for k in keys]
     q = select(ev_t.c.ts, ev_t.c.bytes, *cols).where(
         ev_t.c.ts >= lo, ev_t.c.ts <= hi,
         *(getattr(ev_t.c, k) == v for k, v in where.items())).order_by(ev_t.c.ts, ev_t.c.id)
     rows: dict[tuple, list[tuple[Any, int]]] = {}
-    for ts, nbytes, *key in scope.conn.execute(q):
+    for ts, nbytes, *key in conn.execute(q):
         if tuple(key) in live:
             rows.setdefault(tuple(key), []).append((aware(ts), nbytes or 0))
-    for k, new in live.items():
-        p = params[k]
-        hit = _slide(rows.get(k, []), new, timedelta(seconds=p["window_s"]),
-                     p.get("threshold") or p["max_files"], p.get("max_bytes"))
-        if hit:
-            yield k, p, hit
+    return rows
 
 
 def _grouped(events: Iterable[Event], match: Callable[[Event], bool],
