@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,11 +73,13 @@ def populate(node: Node) -> None:
         admin.create_user(core, "acme", "uma", password=PW, quota_bytes=64 * 1024 * 1024)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@contextmanager
+def running_cluster(root: Path, sections: Mapping[str, str] | None = None,
+                    ) -> Iterator[Cluster]:
+    """Two populated, started nodes over a new database (dropped at the end);
+    ``sections`` as in ``make_cluster``."""
     url, name = new_database()
-    root = tmp_path_factory.mktemp("cluster")
-    nodes = make_cluster(root, url)
+    nodes = make_cluster(root, url, sections=sections)
     try:
         populate(nodes[0])
         for node in nodes:
@@ -86,6 +89,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for node in nodes:
             node.stop()
         drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,13 +86,16 @@ class Node:
 
 
 def write_node(root: Path, name: str, db_url: str, shared: Path, *, workers: int = 1,
-               extra: str = "") -> Node:
-    """The config of one node under ``root/name``; shared files live in ``shared``."""
+               extra: str = "", sections: Mapping[str, str] | None = None) -> Node:
+    """The config of one node under ``root/name``; shared files live in ``shared``.
+
+    ``sections``: more lines for sections the config has already (``webdav``, ``sftp``,
+    ``policy``, ...); ``extra``: whole sections appended."""
     base = root / name
     base.mkdir(parents=True, exist_ok=True)
     wport, sport = _free_port(), _free_port()
     config = base / "gateway.toml"
-    config.write_text(f"""
+    text = f"""
 [gateway]
 data_dir = "var"
 node_name = "{name}"
@@ -119,16 +123,21 @@ host_keys = ["{shared / 'certs/ssh_host_ed25519_key'}", "{shared / 'certs/ssh_ho
 [notify]
 enabled = false
 {extra}
-""", encoding="utf-8")
+"""
+    for section, lines in (sections or {}).items():
+        header = f"\n[{section}]\n"
+        assert header in text, f"no [{section}] in the node config"
+        text = text.replace(header, f"{header}{lines.strip()}\n", 1)
+    config.write_text(text, encoding="utf-8")
     return Node(name, base, config, wport, sport)
 
 
 def make_cluster(root: Path, db_url: str, count: int = 2, *, workers: int = 1,
-                 extra: str = "") -> list[Node]:
+                 extra: str = "", sections: Mapping[str, str] | None = None) -> list[Node]:
     """``count`` node configs; the first runs ``init`` (catalog, key, certs, host keys)."""
     shared = root / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     nodes = [write_node(root, f"node{chr(97 + i)}", db_url, shared, workers=workers,
-                        extra=extra) for i in range(count)]
+                        extra=extra, sections=sections) for i in range(count)]
     nodes[0].cli("init")
     return nodes
