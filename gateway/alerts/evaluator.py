@@ -137,6 +137,9 @@ class Evaluator:
                     state.count_repeat(conn, dup, alert.at)
                     result.repeats += 1
                     continue
+                if alert.exact is not None:  # figures found over a cut window
+                    refined = alert.exact(conn)
+                    alert.summary, alert.details = refined.summary, refined.details
                 state.store(conn, alert, now)
                 self.core.audit.append(conn, [audit_event(alert)])
                 result.fired.append(alert)
