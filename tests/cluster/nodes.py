@@ -61,7 +61,8 @@ class Node:
         """Run ``serve`` and wait for its ready line."""
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"],
                                      env=self.env(), cwd=self.base, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # ``crash`` kills the group
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -74,6 +75,13 @@ class Node:
         self.stop()
         raise AssertionError(f"node {self.name} did not start:\n{''.join(self.output)}")
 
+    def crash(self) -> None:
+        """SIGKILL the whole process group (supervisor and workers): a machine gone, with
+        nobody left to free its session slots or say goodbye."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -85,8 +93,9 @@ class Node:
 
 
 def write_node(root: Path, name: str, db_url: str, shared: Path, *, workers: int = 1,
-               extra: str = "") -> Node:
-    """The config of one node under ``root/name``; shared files live in ``shared``."""
+               extra: str = "", gateway: str = "") -> Node:
+    """The config of one node under ``root/name``; shared files live in ``shared``;
+    ``gateway`` adds lines to its [gateway] table, ``extra`` tables of its own."""
     base = root / name
     base.mkdir(parents=True, exist_ok=True)
     wport, sport = _free_port(), _free_port()
@@ -95,6 +104,7 @@ def write_node(root: Path, name: str, db_url: str, shared: Path, *, workers: int
 [gateway]
 data_dir = "var"
 node_name = "{name}"
+{gateway}
 [catalog]
 url = "{db_url}"
 [storage.local]
@@ -124,11 +134,11 @@ enabled = false
 
 
 def make_cluster(root: Path, db_url: str, count: int = 2, *, workers: int = 1,
-                 extra: str = "") -> list[Node]:
+                 extra: str = "", gateway: str = "") -> list[Node]:
     """``count`` node configs; the first runs ``init`` (catalog, key, certs, host keys)."""
     shared = root / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     nodes = [write_node(root, f"node{chr(97 + i)}", db_url, shared, workers=workers,
-                        extra=extra) for i in range(count)]
+                        extra=extra, gateway=gateway) for i in range(count)]
     nodes[0].cli("init")
     return nodes
