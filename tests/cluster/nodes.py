@@ -62,7 +62,8 @@ class Node:
         """Run ``serve`` and wait for its ready line."""
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"],
                                      env=self.env(), cwd=self.base, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # ``crash`` kills the group
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -74,6 +75,13 @@ class Node:
                 return
         self.stop()
         raise AssertionError(f"node {self.name} did not start:\n{''.join(self.output)}")
+
+    def crash(self) -> None:
+        """SIGKILL the whole process group (supervisor and workers): a machine gone, with
+        nobody left to free its session slots or say goodbye."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
