@@ -9,6 +9,12 @@ evaluator keeps up with the writers; it runs in ``serve``'s supervisor, not in t
 path).
 Usage: .venv/bin/python bench/bench_alerts.py [--n 20000] [--accounts 200] [--networks 1]
        [--db-url URL]
+
+``--steady RATE`` instead plays what ``serve`` sees under a download flood: RATE audited
+downloads per second (8 accounts), a round every ``[alerts] interval_ms`` (2 s) for
+``--seconds`` (a window of 60 s and more), and prints the evaluator's CPU time per round
+and as a share of one core, once keeping its windows between rounds (as it does) and
+once reading them from the catalog every round (as it did before ``alerts/windows.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 from gateway import admin
 from gateway.alerts.evaluator import Evaluator
 from gateway.audit import AuditEvent
+from gateway.catalog.tables import alert_lease
 from gateway.config import Config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
@@ -65,6 +72,31 @@ def scratch_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def steady(core: Core, tenant: admin.Tenant, rate: int, seconds: int, keep: bool) -> str:
+    """Interleave RATE downloads/s of audit events with evaluator rounds every 2 s."""
+    ev = Evaluator(core, holder=f"steady-{keep}", sinks=[])
+    with core.catalog.write() as conn:  # a fresh lease, cursor at the current heads
+        conn.execute(alert_lease.delete())
+    t0 = datetime.now(UTC)
+    ev.run_once(now=t0)
+    cpu, rounds, step = 0.0, 0, 2.0
+    for r in range(int(seconds / step)):
+        at = t0 + timedelta(seconds=r * step)
+        core.audit.write_now([AuditEvent(
+            action="read", protocol="webdav", result="ok", chain=tenant.id,
+            tenant=tenant.name, user=f"u{i % 8}", remote_addr="192.0.2.9", bytes=4096,
+            path=f"/f{i}", ts=at + timedelta(seconds=step * i / (rate * step)))
+            for i in range(int(rate * step))])
+        if not keep:
+            ev.windows.reset()
+        start = time.process_time()
+        ev.run_once(now=at + timedelta(seconds=step))
+        cpu, rounds = cpu + time.process_time() - start, rounds + 1
+    per = cpu / rounds
+    return (f"{'kept windows' if keep else 'window read each round'}: {per * 1000:7.1f} ms "
+            f"CPU per round, {per / step:6.1%} of a core ({rate} downloads/s, {rounds} rounds)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
@@ -73,6 +105,9 @@ def main() -> None:
                     help="/24 networks the accounts use (more: new_network fires often)")
     ap.add_argument("--db-url", default="", help="a PostgreSQL server (URL of a database "
                     "to connect to): the bench creates and drops its own database there")
+    ap.add_argument("--steady", type=int, default=0, metavar="RATE",
+                    help="downloads/s to play with rounds every 2 s (see above)")
+    ap.add_argument("--seconds", type=int, default=120)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         cfg = Config(base_dir=Path(tmp))
@@ -83,6 +118,11 @@ def main() -> None:
         create_master_key_file(cfg.master_key_file)
         with Core.open(cfg) as core:
             tenant = admin.create_tenant(core, f"bench{random.randrange(10**6)}")
+            if args.steady:
+                print(f"database: {core.catalog.engine.dialect.name}")
+                for keep in (False, True, False, True):
+                    print(steady(core, tenant, args.steady, args.seconds, keep), flush=True)
+                return
             ev = Evaluator(core, holder="bench", sinks=[])
             t0 = datetime.now(UTC)
             ev.run_once(now=t0)

@@ -42,6 +42,10 @@ SEARCH_PATHS = (Path("conf/gateway.toml"), Path("/etc/lumanox/gateway.toml"))
 class GatewaySection:
     data_dir: str = "var"
     node_name: str = ""
+    # serve's supervisor refreshes this node's row in the catalog this often (0: never)
+    node_heartbeat_s: int = 15
+    # a node silent this long is dead: its session slots are freed (0: never)
+    node_stale_after_s: int = 60
 
 
 @dataclass
@@ -363,6 +367,17 @@ def _validate_webdav_limits(cfg: Config) -> None:
                               f"got {value}")
 
 
+def _validate_heartbeat(cfg: Config) -> None:
+    beat, stale = cfg.gateway.node_heartbeat_s, cfg.gateway.node_stale_after_s
+    if not 0 <= beat <= 3600:
+        raise ConfigError(f"{cfg.source}: gateway.node_heartbeat_s: expected 0 (off) to 3600 "
+                          f"seconds, got {beat}")
+    if stale < 0 or (stale and beat and stale < 2 * beat):
+        raise ConfigError(f"{cfg.source}: gateway.node_stale_after_s: expected 0 (never) or "
+                          f"at least twice gateway.node_heartbeat_s ({2 * beat} s), got "
+                          f"{stale}: a live node must not look dead")
+
+
 def _validate(cfg: Config) -> None:
     src = cfg.source
     for name in ("webdav", "sftp", "admin_api"):
@@ -371,6 +386,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{src}: {name}.port: expected 1 to 65535, got {port}")
         if getattr(getattr(cfg, name), "workers", 0) < 0:
             raise ConfigError(f"{src}: {name}.workers: must be 0 (one per core) or more")
+    _validate_heartbeat(cfg)
     _validate_storage(cfg)
     if not 0 <= cfg.storage.inline_max_bytes <= MAX_INLINE_BYTES:
         raise ConfigError(f"{src}: storage.inline_max_bytes: must be between 0 and "

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from gateway.backends import TempSweep
+from gateway.catalog.heartbeats import node_list
 from gateway.catalog.tables import audit_events, blobs, nodes, tenants, users
 from gateway.core import Core
 
@@ -97,6 +98,8 @@ def status(core: Core) -> dict:
                 .where(blobs.c.inline_data.is_not(None))).scalar()),
             "audit_events": conn.execute(select(func.count()).select_from(audit_events)).scalar(),
         }
+        # serve's heartbeats (gateway/heartbeat.py): which nodes live, which went silent
+        heartbeats = node_list(conn, core.config.gateway.node_stale_after_s)
     from gateway.runstate import front_end_status
 
     return {
@@ -107,4 +110,5 @@ def status(core: Core) -> dict:
         # configured (enabled in the config) vs running (from the pid file serve keeps)
         "front_ends": front_end_status(core.config),
         **counts,
+        "nodes": heartbeats,
     }

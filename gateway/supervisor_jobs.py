@@ -24,6 +24,7 @@ JOB_NICE = 10
 #: modules with ``start_job(config)``, started in this order and stopped in reverse
 SUPERVISOR_JOBS: tuple[str, ...] = (
     "gateway.auditv2.follower",
+    "gateway.heartbeat",
     "gateway.notify.job",
     "gateway.alerts.job",
     "gateway.compliance.retention.job",

@@ -38,6 +38,9 @@ def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
     ("[storage]\nbackend = 'ftp'\n", "storage.backend: unknown backend"),
     ("[storage]\ninline_max_bytes = 2000000\n", "storage.inline_max_bytes: must be between"),
     ("[storage]\ninline_max_bytes = -1\n", "storage.inline_max_bytes: must be between"),
+    ("[gateway]\nnode_heartbeat_s = 15\nnode_stale_after_s = 20\n",
+     "gateway.node_stale_after_s: expected 0 (never) or at least twice"),
+    ("[gateway]\nnode_heartbeat_s = -1\n", "gateway.node_heartbeat_s: expected 0"),
     ("this is not toml", "not valid TOML"),
 ])
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,6 +91,11 @@ class FiredAlert:
     fired_at: datetime | None = None
     delivery: dict[str, str] = field(default_factory=dict)
     repeats: int = 0
+    #: the same alert with its figures counted exactly from the catalog (given a
+    #: connection), when those were found over a window cut short in memory
+    #: (alerts/windows.py); the evaluator calls it only for an alert it stores
+    exact: Callable[[Any], FiredAlert] | None = field(default=None, repr=False,
+                                                       compare=False)
 
     @property
     def dedupe_key(self) -> str:

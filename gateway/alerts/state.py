@@ -60,6 +60,13 @@ def take_lease(conn: Connection, holder: str, now: datetime, lease_s: int) -> bo
     return True
 
 
+def renew(conn: Connection, now: datetime, lease_s: int) -> datetime:
+    """Extend the lease (its row locked by ``still_holder`` in this transaction)."""
+    until = now + timedelta(seconds=lease_s)
+    conn.execute(update(alert_lease).where(alert_lease.c.name == LEASE).values(expires_at=until))
+    return until
+
+
 def still_holder(conn: Connection, holder: str) -> dict[str, Any] | None:
     """The lease row (locked for this transaction) if ``holder`` still holds it."""
     row = conn.execute(select(alert_lease).where(alert_lease.c.name == LEASE)

@@ -15,7 +15,7 @@ in its ``settings`` JSON under ``"storage"``; ``placement_of`` reads it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,10 @@ class StoreSet(BlobStore):
         if attr.startswith("_"):
             raise AttributeError(attr)
         return getattr(self._stores[DEFAULT], attr)
+
+    def mapped(self, wrap: Callable[[str, BlobStore], BlobStore]) -> StoreSet:
+        """The same stores, each replaced by ``wrap(name, store)`` (e.g. timed)."""
+        return StoreSet({n: wrap(n, s) for n, s in self._stores.items()}, self._regions)
 
     # --- by name --------------------------------------------------------------------------
     def names(self) -> list[str]:

@@ -317,6 +317,15 @@ auth_sessions = Table(
     Index(None, "tenant_id", "user_id"),
 )
 
+gateway_nodes = Table(
+    "gateway_nodes",  # each node's heartbeat (gateway/heartbeat.py; migration 0013)
+    metadata,
+    Column("name", String(128), primary_key=True),  # [gateway] node_name (auth_sessions.node)
+    Column("pid", Integer, nullable=False),  # serve's supervisor
+    Column("started_at", UTC_TIME, nullable=False),  # of that supervisor
+    Column("last_seen", UTC_TIME, nullable=False),  # catalog time of the last heartbeat
+)
+
 store_releases = Table(
     "store_releases",  # old copies of moved blobs, deleted after the move committed
     metadata,

@@ -74,12 +74,16 @@ def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
         data = status(core)
         data["live"] = live_status(core)
     lines = [f"{k}: {json.dumps(v) if isinstance(v, dict) else v}" for k, v in data.items()
-             if k not in ("front_ends", "live")]
+             if k not in ("front_ends", "live", "nodes")]
     for name, fe in data["front_ends"].items():
         if isinstance(fe, dict):
             state = f"running (pid {fe['pid']})" if fe["running"] else "not running"
             lines.append(f"{name}: {'configured' if fe['configured'] else 'not configured'}"
                          f" on {fe['address']}, {state}")
+    for n in data["nodes"]:
+        lines.append(f"node {n['name']}: last heartbeat {_duration(int(n['age_s']))} ago "
+                     f"(supervisor pid {n['pid']}, started {n['started_at']})"
+                     f"{', STALE: its session slots are freed' if n['stale'] else ''}")
     lines += live_lines(data["live"])
     emit(args, data, "\n".join(printable(line) for line in lines))
     return 0

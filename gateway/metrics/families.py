@@ -37,7 +37,8 @@ BANS = Counter(f"{PREFIX}_defender_bans", "Addresses or accounts banned by the d
                ["protocol"], registry=_NO)
 ALERTS = Counter(f"{PREFIX}_alerts_fired", "Alerts fired, by rule", ["rule"], registry=_NO)
 STORE = Histogram(f"{PREFIX}_blob_store_seconds", "Time spent in the blob store per blob "
-                  "(put: create to commit, get: open to close, delete)", ["op"],
+                  "(put: create to commit, get: open to close, delete), by configured store "
+                  "(default or a [stores.<name>])", ["op", "store"],
                   buckets=STORE_BUCKETS, registry=_NO)
 BUILD = Gauge(f"{PREFIX}_build_info", "Version of the running gateway",
               ["version", "python"], multiprocess_mode="livemax", registry=_NO)

@@ -14,6 +14,7 @@ import platform
 import shutil
 from importlib import metadata
 
+from gateway.backends.stores import DEFAULT
 from gateway.config import Config
 from gateway.core import Core
 from gateway.metrics import ENV_DIR, active, metrics_dir
@@ -50,7 +51,11 @@ class Counting:
         self.observer = MetricsObserver()
         self.pid = os.getpid()
         core.audit.observer = self.observer
-        core.store = TimedStore(core.store)
+        # every configured store, by name: reads go to the blob's store, writes to the
+        # tenant's, so timing only ``core.store``'s default would miss the others
+        timed = core.stores.mapped(lambda name, store: TimedStore(store, name))
+        core.store = timed if core.store is core.stores else timed.named(DEFAULT)
+        core.stores = timed
         families.BUILD.labels(version=version(), python=platform.python_version()).set(1)
 
     def session(self, protocol: str, tenant: str, delta: int) -> None:

@@ -3,8 +3,10 @@ gateway nodes in the catalog (table ``auth_sessions``).
 
 ``open_session`` admits one more session of a principal or raises ``TooManySessions``
 (audited as a refused login); the ``SessionTicket`` it returns re-decides the login now
-and then (``recheck``) and frees the slot on ``close``. Slots of processes of this node
-that no longer run are reaped whenever a slot is taken. Counting and taking a slot is one
+and then (``recheck``) and frees the slot on ``close``. Whenever a slot is taken, the
+slots of processes of this node that no longer run are reaped, and so are the slots of
+other nodes whose heartbeat (gateway/heartbeat.py) is older than ``[gateway]
+node_stale_after_s`` (a crashed machine). Counting and taking a slot is one
 transaction serialised per tenant (``serialise``), so limits hold across nodes.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, func, select, text
 
+from gateway.catalog.heartbeats import stale_nodes
 from gateway.catalog.tables import auth_sessions
 from gateway.errors import AuthenticationFailed
 from gateway.policy.attempts import Attempt, LoginRefused
@@ -80,7 +83,7 @@ def open_session(gate: GateLike, principal: Principal, protocol: str,
     sid = uuid.uuid4().hex
     with gate.core.catalog.write() as conn:
         serialise(conn, t.id)
-        reap(conn, gate.node)
+        reap(conn, gate.node, gate.core.config.gateway.node_stale_after_s)
         base = select(func.count()).select_from(auth_sessions).where(
             auth_sessions.c.tenant_id == t.id)
         if t.policy.max_sessions is not None and \
@@ -114,10 +117,16 @@ def serialise(conn: Connection, tenant_id: str) -> None:
                      {"k": f"lumanox/sessions/{tenant_id}"})
 
 
-def reap(conn: Connection, node: str) -> None:
-    """Forget sessions of processes of this node that no longer run."""
+def reap(conn: Connection, node: str, stale_after_s: int = 0) -> None:
+    """Forget sessions of processes of this node that no longer run and, unless
+    ``stale_after_s`` is 0, every session of other nodes whose heartbeat is older than
+    that. A node that never heartbeat (an older version still running during an upgrade)
+    keeps its slots: only it knows whether its processes live."""
     rows = conn.execute(select(auth_sessions.c.id, auth_sessions.c.pid).where(
         auth_sessions.c.node == node[:128])).all()
     dead = [r.id for r in rows if not pid_alive(r.pid)]
     if dead:
         conn.execute(delete(auth_sessions).where(auth_sessions.c.id.in_(dead)))
+    if stale_after_s > 0:
+        conn.execute(delete(auth_sessions).where(
+            auth_sessions.c.node.in_(stale_nodes(conn, stale_after_s, but=node))))

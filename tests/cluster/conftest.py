@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +82,13 @@ def populate(node: Node) -> None:
 
 
 @contextmanager
-def running_cluster(root: Path, storage: str | None = None,
-                    s3: tuple[MotoS3, str, str] | None = None) -> Iterator[Cluster]:
-    """Two started nodes over a new database (dropped afterwards) and ``storage``."""
+def running_cluster(root: Path, sections: Mapping[str, str] | None = None, *,
+                    storage: str | None = None, s3: tuple[MotoS3, str, str] | None = None,
+                    ) -> Iterator[Cluster]:
+    """Two populated, started nodes over a new database (dropped at the end);
+    ``sections`` and ``storage`` as in ``make_cluster``; ``s3`` describes that store."""
     url, name = new_database()
-    nodes = make_cluster(root, url, storage=storage)
+    nodes = make_cluster(root, url, sections=sections, storage=storage)
     try:
         populate(nodes[0])
         for node in nodes:
@@ -115,7 +117,7 @@ def s3_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     storage = (f'[storage]\nbackend = "s3"\n[storage.s3]\nendpoint_url = "{server.url}"\n'
                f'bucket = "{bucket}"\nprefix = "{prefix}"\nregion = "us-east-1"\n'
                f'addressing_style = "path"\ncredentials_file = "{creds}"\n')
-    with running_cluster(root, storage, (server, bucket, prefix)) as c:
+    with running_cluster(root, storage=storage, s3=(server, bucket, prefix)) as c:
         yield c
 
 

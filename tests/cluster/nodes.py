@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,8 @@ class Node:
         """Run ``serve`` and wait for its ready line."""
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"],
                                      env=self.env(), cwd=self.base, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # ``crash`` kills the group
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -75,6 +77,13 @@ class Node:
         self.stop()
         raise AssertionError(f"node {self.name} did not start:\n{''.join(self.output)}")
 
+    def crash(self) -> None:
+        """SIGKILL the whole process group (supervisor and workers): a machine gone, with
+        nobody left to free its session slots or say goodbye."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -86,16 +95,20 @@ class Node:
 
 
 def write_node(root: Path, name: str, db_url: str, shared: Path, *, workers: int = 1,
-               extra: str = "", storage: str | None = None) -> Node:
+               extra: str = "", sections: Mapping[str, str] | None = None,
+               storage: str | None = None) -> Node:
     """The config of one node under ``root/name``; shared files live in ``shared``.
-    ``storage``: the shared blob store's TOML (default: the folder ``shared/blobs``)."""
+
+    ``sections``: more lines for sections the config has already (``webdav``, ``sftp``,
+    ``policy``, ...); ``extra``: whole sections appended; ``storage``: the shared blob
+    store's sections (default: the folder ``shared/blobs``)."""
     if storage is None:
         storage = f'[storage.local]\npath = "{shared / "blobs"}"'
     base = root / name
     base.mkdir(parents=True, exist_ok=True)
     wport, sport = _free_port(), _free_port()
     config = base / "gateway.toml"
-    config.write_text(f"""
+    text = f"""
 [gateway]
 data_dir = "var"
 node_name = "{name}"
@@ -122,16 +135,23 @@ host_keys = ["{shared / 'certs/ssh_host_ed25519_key'}", "{shared / 'certs/ssh_ho
 [notify]
 enabled = false
 {extra}
-""", encoding="utf-8")
+"""
+    for section, lines in (sections or {}).items():
+        header = f"\n[{section}]\n"
+        assert header in text, f"no [{section}] in the node config"
+        text = text.replace(header, f"{header}{lines.strip()}\n", 1)
+    config.write_text(text, encoding="utf-8")
     return Node(name, base, config, wport, sport)
 
 
 def make_cluster(root: Path, db_url: str, count: int = 2, *, workers: int = 1,
-                 extra: str = "", storage: str | None = None) -> list[Node]:
+                 extra: str = "", sections: Mapping[str, str] | None = None,
+                 storage: str | None = None) -> list[Node]:
     """``count`` node configs; the first runs ``init`` (catalog, key, certs, host keys)."""
     shared = root / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     nodes = [write_node(root, f"node{chr(97 + i)}", db_url, shared, workers=workers,
-                        extra=extra, storage=storage) for i in range(count)]
+                        extra=extra, sections=sections, storage=storage)
+             for i in range(count)]
     nodes[0].cli("init")
     return nodes

@@ -1,5 +1,6 @@
 """A real ``serve`` (2 WebDAV worker processes over TLS + 1 SFTP worker) on 127.0.0.1 for
-the metrics tests, one per module; clients are curl, OpenSSH sftp and paramiko."""
+the metrics tests, one per module; clients are curl, OpenSSH sftp and paramiko. Besides
+the default blob store it has a second named one, ``second`` (``[stores.second]``)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ workers = 1
 host_keys = ["certs/ssh_host_ed25519_key"]
 [metrics]
 enabled = {"true" if enabled else "false"}
+[stores.second]
+backend = "local"
+region = "local"
+path = "blobs-second"
 """)
     return cfg
 

@@ -62,7 +62,7 @@ def test_timed_store_passes_everything_through(tmp_path: Path) -> None:
     from gateway.metrics.timedstore import TimedStore
 
     store = TimedStore(LocalBlobStore(tmp_path / "blobs"))
-    before = families.STORE.labels(op="put")._sum.get()
+    before = families.STORE.labels(op="put", store="default")._sum.get()
     sink = store.create("a" * 32)
     sink.write(b"hello")
     assert sink.commit() == 5
@@ -72,7 +72,35 @@ def test_timed_store_passes_everything_through(tmp_path: Path) -> None:
     assert [b.blob_id for b in store.enumerate()] == ["a" * 32]
     store.delete("a" * 32)
     assert list(store.enumerate()) == []
-    assert families.STORE.labels(op="put")._sum.get() > before
+    assert families.STORE.labels(op="put", store="default")._sum.get() > before
+
+
+def test_every_named_store_is_timed_under_its_own_name(tmp_path: Path) -> None:
+    """``StoreSet.mapped`` wraps each store: a blob put into and read from the second
+    store moves that store's histogram only."""
+    from gateway.backends.stores import StoreSet
+    from gateway.metrics import families
+    from gateway.metrics.timedstore import TimedStore
+
+    stores = StoreSet({"default": LocalBlobStore(tmp_path / "a"),
+                       "second": LocalBlobStore(tmp_path / "b")},
+                      {"default": "here", "second": "there"})
+    timed = stores.mapped(lambda name, store: TimedStore(store, name))
+
+    def count(op: str, store: str) -> float:
+        return sum(s.value for m in families.STORE.collect() for s in m.samples
+                   if s.name.endswith("_count") and s.labels == {"op": op, "store": store})
+
+    before = {(op, s): count(op, s) for op in ("put", "get") for s in ("default", "second")}
+    sink = timed.named("second").create("b" * 32)
+    sink.write(b"there")
+    sink.commit()
+    with timed.open("b" * 32):  # by id: found in the second store
+        pass
+    assert count("put", "second") == before["put", "second"] + 1
+    assert count("get", "second") == before["get", "second"] + 1
+    assert count("put", "default") == before["put", "default"]
+    assert timed.region("second") == "there"
 
 
 def test_record_alert_counts_by_rule() -> None:

@@ -1,6 +1,7 @@
 """Metrics of a real ``serve`` (2 WebDAV workers, 1 SFTP worker): uploads by curl and
 OpenSSH sftp are counted exactly once across the processes, logins by result and method,
-the sessions gauge follows connections, and ``status`` shows the live picture."""
+the sessions gauge follows connections, every named blob store is timed under its own
+name, and ``status`` shows the live picture."""
 
 from __future__ import annotations
 
@@ -162,3 +163,30 @@ def test_build_info_and_json_output(served: Served, tmp_path: Path) -> None:
     assert any(s["labels"].get("action") == "write"
                for s in families["lumanox_operations"]["samples"])
     assert "lumanox_build_info" not in served.cli("status").stdout
+
+
+def test_a_tenant_on_the_second_store_moves_that_stores_histogram(
+        served: Served, tmp_path: Path) -> None:
+    """Writes go to the tenant's store and reads to the blob's: both are timed under the
+    store's name (not only the default store's)."""
+    from gateway import admin
+    from gateway.storage_migrate.placement import set_placement
+
+    with Core.open(served.cfg, migrate=False) as core:
+        admin.create_tenant(core, "vault")
+        admin.create_user(core, "vault", "val", password=PW)
+        set_placement(core, "vault", store="second")
+
+    def count(op: str, store: str) -> float:
+        return served.value("lumanox_blob_store_seconds_count", op=op, store=store)
+
+    before = {(op, s): count(op, s) for op in ("put", "get") for s in ("default", "second")}
+    f = tmp_path / "far.bin"
+    f.write_bytes(b"v" * BIG)  # beyond the inline limit: it reaches the store
+    assert served.curl("-u", f"val@vault:{PW}", "-T", str(f), "URL/far.bin").stdout == "201"
+    assert served.curl("-u", f"val@vault:{PW}", "URL/far.bin").stdout == "200"
+    assert any((served.base / "blobs-second").rglob("*")), "the blob is not in the second store"
+    assert count("put", "second") == before["put", "second"] + 1
+    assert wait_for(lambda: count("get", "second") == before["get", "second"] + 1)
+    assert count("put", "default") == before["put", "default"]
+    assert count("get", "default") == before["get", "default"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,25 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import localnet
 import pytest
 from localnet import free_port
 
+from tests.haproxy_lb import Balancer, haproxy_binary, start_haproxy
+
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "conf" / "examples" / "haproxy.cfg"
 PASSWORD = "alice-secret-pw-1"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def haproxy_binary() -> str:
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
-    if found:
-        return found
-    reason = "haproxy is not installed (scripts/install-system-deps.sh)"
-    if IN_CI:
-        pytest.fail(f"CI requires {reason}")
-    pytest.skip(reason)
-    raise AssertionError
 
 
 @dataclass
@@ -51,7 +37,7 @@ class Stack:
     lb_webdav: int  # HAProxy's (send-proxy-v2)
     lb_sftp: int
     proc: subprocess.Popen[str]
-    haproxies: list[subprocess.Popen[str]]
+    haproxies: list[Balancer]
 
     def cli(self, *args: str, stdin: str | None = None,
             ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -70,32 +56,11 @@ class Stack:
         return data if isinstance(data, list) else data.get("events", data.get("rows", []))
 
     def haproxy(self, version: int = 2) -> tuple[int, int]:
-        """Start another HAProxy from the example config (v1: ``send-proxy``); its ports."""
-        text = EXAMPLE.read_text(encoding="utf-8")
-        if version == 1:
-            text = text.replace("send-proxy-v2", "send-proxy")
-        cfg = self.base / f"haproxy-{len(self.haproxies)}.cfg"
-        cfg.write_text(text, encoding="utf-8")
-        lb_webdav, lb_sftp = free_port(), free_port()
-        env = {**os.environ,
-               "LUMANOX_LB_WEBDAV": f"127.0.0.1:{lb_webdav}",
-               "LUMANOX_LB_SFTP": f"127.0.0.1:{lb_sftp}",
-               # one node serves both server lines here (two nodes need PostgreSQL + S3)
-               "LUMANOX_NODE1_WEBDAV": f"127.0.0.1:{self.webdav}",
-               "LUMANOX_NODE2_WEBDAV": f"127.0.0.1:{self.webdav}",
-               "LUMANOX_NODE1_SFTP": f"127.0.0.1:{self.sftp}",
-               "LUMANOX_NODE2_SFTP": f"127.0.0.1:{self.sftp}"}
-        proc = subprocess.Popen([haproxy_binary(), "-db", "-f", str(cfg)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.haproxies.append(proc)
-
-        def alive() -> None:
-            if proc.poll() is not None:
-                raise AssertionError(f"haproxy exited: {proc.stderr.read() if proc.stderr else ''}")
-
-        localnet.wait_port(lb_webdav, 30, alive)
-        localnet.wait_port(lb_sftp, 30, alive)
-        return lb_webdav, lb_sftp
+        """Start another HAProxy from the example config (v1: ``send-proxy``); its ports.
+        The one node stands behind both ``server`` lines."""
+        lb = start_haproxy(self.base, [(self.webdav, self.sftp)] * 2, version)
+        self.haproxies.append(lb)
+        return lb.webdav, lb.sftp
 
 
 def write_config(base: Path, webdav: int, sftp: int) -> Path:
@@ -161,8 +126,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s.lb_webdav, s.lb_sftp = s.haproxy(2)
         yield s
     finally:
-        for hp in s.haproxies:
-            hp.terminate()
+        for lb in s.haproxies:
+            lb.stop()
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)
@@ -170,15 +135,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             proc.kill()
             code = -1
         log.close()
-        for hp in s.haproxies:
-            try:
-                hp.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                hp.kill()
     assert code == 0, f"serve did not stop cleanly: {(base / 'serve.log').read_text()}"
 
-
-def connect_from(source: str, port: int) -> socket.socket:
-    """A TCP connection to 127.0.0.1:``port`` from the loopback address ``source``."""
-    return socket.create_connection(("127.0.0.1", port), timeout=10,
-                                    source_address=(source, 0))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
@@ -14,60 +12,31 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from gateway.proxyproto import V2_SIGNATURE
-from tests.proxy.conftest import EXAMPLE, PASSWORD, ROOT, Stack, connect_from
+from tests.haproxy_lb import (
+    EXAMPLE,
+    closed_without_answer,
+    connect_from,
+    curl_from,
+    proxy_v2,
+    sftp_from,
+)
+from tests.proxy.conftest import PASSWORD, ROOT, Stack
 
 
 def curl(port: int, source: str, *args: str, password: str = PASSWORD) -> str:
-    """curl from ``source`` to the gateway (through whatever listens on ``port``): the
-    HTTP status, or ``fail:<exit code>`` when no HTTP answer came."""
-    p = subprocess.run(["curl", "-sk", "--interface", source, "-o", "/dev/null",
-                        "-w", "%{http_code}", "--max-time", "20",
-                        "-u", f"alice@acme:{password}", *args,
-                        f"https://127.0.0.1:{port}/"], capture_output=True, text=True,
-                       timeout=60)
-    if p.returncode != 0:
-        return f"fail:{p.returncode}"
-    return p.stdout.strip()
+    """curl as alice from ``source`` to the gateway (through whatever listens on ``port``):
+    the HTTP status, or ``fail:<exit code>`` when no HTTP answer came."""
+    return curl_from(port, source, *args, user="alice@acme", password=password)
 
 
 def put(port: int, source: str, name: str, body: Path, password: str = PASSWORD) -> str:
-    p = subprocess.run(["curl", "-sk", "--interface", source, "-o", "/dev/null",
-                        "-w", "%{http_code}", "--max-time", "20", "-u",
-                        f"alice@acme:{password}", "-T", str(body),
-                        f"https://127.0.0.1:{port}/{name}"], capture_output=True, text=True,
-                       timeout=60)
-    return p.stdout.strip() if p.returncode == 0 else f"fail:{p.returncode}"
+    return curl_from(port, source, "-T", str(body), user="alice@acme", password=password,
+                     path=f"/{name}")
 
 
 def sftp_write(port: int, source: str, name: str, data: bytes) -> None:
-    sock = connect_from(source, port)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.connect(username="alice@acme", password=PASSWORD)
-        sftp = paramiko.SFTPClient.from_transport(transport)
-        assert sftp is not None
-        with sftp.open(name, "wb") as f:
-            f.write(data)
-        sftp.close()
-    finally:
-        transport.close()
-
-
-def closed_without_answer(sock: socket.socket, send: bytes) -> bool:
-    """The server closes ``sock`` without a byte of TLS or SSH after ``send``."""
-    with sock:
-        sock.sendall(send)
-        try:
-            return sock.recv(4096) == b""
-        except ConnectionResetError:
-            return True
-
-
-def proxy_v2(src: str, dst_port: int) -> bytes:
-    body = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 1234,
-                                                                               dst_port)
-    return V2_SIGNATURE + b"\x21\x11" + struct.pack("!H", len(body)) + body
+    with sftp_from(port, source, "alice@acme", PASSWORD) as sftp, sftp.open(name, "wb") as f:
+        f.write(data)
 
 
 def addresses(stack: Stack, protocol: str, action: str) -> set[str]:
