@@ -50,13 +50,18 @@ def start_jobs(config: Config) -> list[Job]:
 
 def lower_priority_of_job_threads() -> None:
     """Renice every thread of this process but the main one (the jobs' threads; threads
-    they start later inherit it). The main thread keeps its priority: the front-end
-    workers it forks on a reload must not inherit the jobs' nice value."""
+    they start later inherit it) and give each its name in the system (``top -H``, ``ps
+    -L`` and /proc show ``alerts``, ``notify-watch``, ...: what a job costs can be read
+    per thread). The main thread keeps its priority: the front-end workers it forks on a
+    reload must not inherit the jobs' nice value."""
     for thread in threading.enumerate():
         if thread is threading.main_thread() or not thread.native_id:
             continue
         with contextlib.suppress(OSError):  # gone already: nothing to do
             os.setpriority(os.PRIO_PROCESS, thread.native_id, JOB_NICE)
+            name = thread.name.encode("ascii", "replace")[:15]  # the kernel keeps 15 bytes
+            with open(f"/proc/self/task/{thread.native_id}/comm", "wb") as comm:
+                comm.write(name)
 
 
 def stop_jobs(jobs: list[Job]) -> None:

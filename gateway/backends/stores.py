@@ -53,6 +53,25 @@ def placement_of(settings: dict[str, Any] | str | None) -> Placement:
     return Placement(st.get("store") or DEFAULT, tuple(st.get("regions") or ()))
 
 
+def backend_options(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A ``[stores.<name>]`` table's options for its backend: every key but the common
+    ones; a backend option named like a common key is spelled ``<backend>_<key>`` there
+    (``s3_region``: the S3 signing region, while ``region`` is the residency label)."""
+    prefix = f"{values['backend']}_"
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in COMMON_KEYS:
+            continue
+        bare = key.removeprefix(prefix)
+        out[bare if bare in COMMON_KEYS and bare in defaults else key] = value
+    return out
+
+
+def _spelled(values: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """The backend's option keys as a ``[stores.<name>]`` table spells them."""
+    return [f"{values['backend']}_{k}" if k in COMMON_KEYS else k for k in defaults]
+
+
 def parse_stores(source: str, raw: Any) -> dict[str, dict[str, Any]]:
     """The ``[stores.<name>]`` tables, checked: a known backend, a region, known options."""
     if not isinstance(raw, dict):
@@ -72,12 +91,10 @@ def parse_stores(source: str, raw: Any) -> dict[str, dict[str, Any]]:
             defaults = registry.store_class(values["backend"]).options
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        for key, value in values.items():
-            if key in COMMON_KEYS:
-                continue
+        for key, value in backend_options(values, defaults).items():
             if key not in defaults:
                 raise ConfigError(f"{where}: unknown key {key!r}; known keys: "
-                                  f"{', '.join((*COMMON_KEYS, *defaults))}")
+                                  f"{', '.join((*COMMON_KEYS, *_spelled(values, defaults)))}")
             if type(value) is not type(defaults[key]):
                 raise ConfigError(f"{where}: {key}: expected {type(defaults[key]).__name__}, "
                                   f"got {value!r}")
@@ -188,7 +205,7 @@ def load_stores(config: Config) -> StoreSet:
     regions = {DEFAULT: config.storage.region}
     for name, values in config.stores.items():
         cls = registry.store_class(values["backend"])
-        options = {**cls.options, **{k: v for k, v in values.items() if k not in COMMON_KEYS}}
+        options = {**cls.options, **backend_options(values, cls.options)}
         # (local's own check concerns the older [storage] path spelling only)
         problem = None if values["backend"] == "local" else cls.validate_options(config, options)
         if problem:

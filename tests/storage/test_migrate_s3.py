@@ -25,7 +25,7 @@ PREFIX = "mig/"
 
 def _stores(server: MotoS3, bucket: str, creds: Path) -> str:
     return ('[storage]\nregion = "eu-central"\n'
-            '[stores.s3store]\nbackend = "s3"\nregion = "eu-central"\n'
+            '[stores.s3store]\nbackend = "s3"\nregion = "eu-central"\ns3_region = "eu-central-1"\n'
             f'endpoint_url = "{server.url}"\nbucket = "{bucket}"\nprefix = "{PREFIX}"\n'
             f'addressing_style = "path"\ncredentials_file = "{creds}"\n'
             f'part_size = {PART}\nparts_in_flight = 2\nmax_attempts = 2\n')

@@ -97,3 +97,24 @@ def test_store_config_is_checked(tmp_path: Path) -> None:
         env.config.write_text(base + bad)
         with pytest.raises(ConfigError, match=words):
             load_config(env.config)
+
+
+def test_a_named_s3_store_takes_its_signing_region_apart_from_its_residency_label(
+        tmp_path: Path) -> None:
+    """In ``[stores.<name>]`` ``region`` is the residency label; the S3 client's own region
+    is ``s3_region`` (botocore signs for it: a bucket outside us-east-1 needs it)."""
+    from gateway.backends.stores import load_stores
+
+    env = make_env(tmp_path)
+    base = env.config.read_text()
+    s3 = ('[stores.fra]\nbackend = "s3"\nregion = "eu-central"\ns3_region = "eu-central-1"\n'
+          'endpoint_url = "http://127.0.0.1:9"\nbucket = "b"\n')
+    env.config.write_text(base + s3)
+    stores = load_stores(load_config(env.config))
+    fra = stores.named("fra")
+    assert stores.region("fra") == "eu-central"
+    assert fra.client.meta.region_name == "eu-central-1"  # type: ignore[attr-defined]
+    assert fra.describe()["region"] == "eu-central-1"
+    env.config.write_text(base + s3.replace("s3_region", "s3_regoin"))
+    with pytest.raises(ConfigError, match=r"unknown key 's3_regoin'.*s3_region"):
+        load_config(env.config)
