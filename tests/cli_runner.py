@@ -53,3 +53,25 @@ class CliEnv:
 
     def json(self, *args: str, stdin: str | None = None) -> Any:
         return json.loads(self.run(*args, "--json", stdin=stdin).stdout)
+
+
+def killed_after(args: list[str], *, cwd: Path, env: dict[str, str], first_line: str,
+                 stream: str = "stderr") -> str:
+    """Run ``lumanox-gateway ARGS`` until it prints a line starting with ``first_line`` on
+    ``stream`` (stdout or stderr), SIGKILL it there, and return that line."""
+    import signal
+
+    proc = subprocess.Popen([*CLI, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out = proc.stdout if stream == "stdout" else proc.stderr
+        assert out is not None and proc.stderr is not None
+        line = out.readline()
+        assert line.startswith(first_line), (line, proc.stderr.read())
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return line

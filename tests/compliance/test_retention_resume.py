@@ -4,11 +4,9 @@ deleted, nothing else, and the blob store holds no orphan."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
-from cli_runner import CLI, clean_env
+from cli_runner import clean_env, killed_after
 from retention_helpers import (
     all_files,
     catalog_blob_ids,
@@ -33,19 +31,9 @@ def test_killed_run_resumes_without_loss_or_orphans(tmp_path: Path, empty_db_url
     env.run("retention", "set", "--tenant", "acme", "--path", "/young", "--files-days", "100")
     when = days_from_now(8)
 
-    proc = subprocess.Popen(
-        [*CLI, "retention", "run", "--now", when, "--batch-files", "10"], cwd=env.base,
-        env=clean_env(LUMANOX_CONFIG=str(env.config), **{PAUSE_ENV: "120"}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("batch 1 committed: 10 files"), (line, proc.stderr.read())
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    killed_after(["retention", "run", "--now", when, "--batch-files", "10"], cwd=env.base,
+                 env=clean_env(LUMANOX_CONFIG=str(env.config), **{PAUSE_ENV: "120"}),
+                 first_line="batch 1 committed: 10 files", stream="stdout")
     left = all_files(env)
     assert young.keys() <= left and len(left & old.keys()) == 15  # one batch deleted
     with core_of(env) as core, core.catalog.read() as conn:  # its blobs still queued

@@ -5,13 +5,11 @@ regions (default: eu-central, ``ch1``: ch, ``us1``: us-east), a tenant, a user, 
 from __future__ import annotations
 
 import hashlib
-import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli_runner import CLI, CliEnv, clean_env
+from cli_runner import CliEnv, clean_env, killed_after
 from served_gateway import PASSWORD, ServedGateway
 from sqlalchemy import select
 
@@ -96,19 +94,7 @@ def served(base: Path, db_url: str | None = None, stores: str = STORES) -> Itera
 def killed_migrate(env: CliEnv, to: str, pause: str, batch: int) -> str:
     """``storage migrate --tenant acme --to TO`` paused at ``pause`` (see ``PAUSE_ENV``),
     then killed with SIGKILL; returns its pause line."""
-    proc = subprocess.Popen(
-        [*CLI, "storage", "migrate", "--tenant", "acme", "--to", to, "--batch-files",
-         str(batch)], cwd=env.base,
-        env=clean_env(LUMANOX_CONFIG=str(env.config), **{PAUSE_ENV: pause}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert line.startswith("migrate: paused "), (line, proc.stderr.read())
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return line
+    return killed_after(["storage", "migrate", "--tenant", "acme", "--to", to,
+                         "--batch-files", str(batch)], cwd=env.base,
+                        env=clean_env(LUMANOX_CONFIG=str(env.config), **{PAUSE_ENV: pause}),
+                        first_line="migrate: paused ")
