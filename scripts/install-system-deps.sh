@@ -10,7 +10,7 @@ declare -A NEEDED=(
   [sshd]=openssh-server [rclone]=rclone [lftp]=lftp [sshfs]=sshfs [fusermount3]=fuse3
   [curl]=curl [cadaver]=cadaver [apache2]=apache2 [sshpass]=sshpass [openssl]=openssl
   [setsid]=util-linux [zip]=zip [chromium]=chromium [haproxy]=haproxy
-  [pg_dump]=postgresql-client
+  [pg_dump]=postgresql-client [systemd-analyze]=systemd
 )
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
