@@ -8,40 +8,35 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import sys
-import threading
 from datetime import UTC, datetime
 
 from gateway.catalog import Catalog
 from gateway.compliance.retention import lease
 from gateway.config import Config
+from gateway.periodic import PeriodicJob
 
 
-class RetentionJob:
+class RetentionJob(PeriodicJob):
     """A daemon thread of the supervisor; ``stop()`` ends it after the current batch."""
 
+    label = "retention"
+
     def __init__(self, config: Config) -> None:
+        super().__init__(max(1, config.retention.check_every_s), stop_timeout_s=60)
         self._config = config
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
         self._catalog: Catalog | None = None
 
+    def enabled(self) -> bool:
+        return self._config.retention.job
+
     def start(self) -> RetentionJob:
-        if self._config.retention.job:
+        if self.enabled():
             self._catalog = Catalog(self._config.catalog_url, pool_size=1)
-            self._thread.start()
+        super().start()
         return self
 
-    def _loop(self) -> None:
-        while not self._stopping.wait(max(1, self._config.retention.check_every_s)):
-            try:
-                self.round()
-            except Exception as exc:  # retried next round; the admin sees why
-                print(f"lumanox-gateway: retention job: {type(exc).__name__}: {exc}",
-                      file=sys.stderr, flush=True)
-
-    def round(self) -> bool:
+    def round(self) -> bool:  # type: ignore[override]
         """Run retention if this node gets the lease and a run is due; True if it ran."""
         from gateway.compliance.retention.run import run_retention
         from gateway.core import Core
@@ -62,14 +57,11 @@ class RetentionJob:
 
     def _renew(self) -> None:
         assert self._catalog is not None
-        if self._stopping.is_set():
+        if self.stopping.is_set():
             raise InterruptedError("serve is stopping")  # the next run resumes
         lease.renew(self._catalog, self.holder, datetime.now(UTC), self._config.retention.lease_s)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=60)
+    def close(self) -> None:
         if self._catalog is not None:
             self._catalog.dispose()
 
