@@ -5,7 +5,6 @@ over one core of the supervisor process."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,25 +14,29 @@ from gateway.core import Core
 from gateway.notify import outbox
 from gateway.notify.dispatcher import Dispatcher, holder_name
 from gateway.notify.watcher import LEASE, has_rules, release_lease, take_lease, watch_once
+from gateway.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 #: how often the lease holder forgets finished deliveries older than ``notify.keep_days``
 PRUNE_EVERY_S = 3600.0
 
 
-class EventWatcher:
+class EventWatcher(PeriodicJob):
     """Follows the audit chains of ruled tenants while it holds the watcher lease."""
 
+    label = "notify-watch"
+
     def __init__(self, config: Config, core: Core) -> None:
+        super().__init__(config.notify.poll_interval_ms / 1000, stop_timeout_s=60)
         self.core = core
         self.suffixes = config.notify.temporary_suffixes
         self.keep_days = config.notify.keep_days
         self._next_prune = 0.0
-        self.interval = config.notify.poll_interval_ms / 1000
-        self.lease_s = max(30.0, 10 * self.interval)
+        self.lease_s = max(30.0, 10 * self.interval_s)
         self.holder = holder_name(config)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="notify-watch", daemon=True)
+
+    def round(self) -> None:  # a failed round did not move the cursor: the next one retries
+        self.run_once()
 
     def run_once(self) -> int:
         """One round; no write at all (not even the lease) while no tenant has rules and
@@ -59,25 +62,15 @@ class EventWatcher:
                                         f"older than {self.keep_days} days removed"))
         return count
 
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:  # the cursor did not move: the next round retries
-                log.exception("notify: event watcher round failed")
-
     def start(self) -> EventWatcher:
-        self._thread.start()
+        super().start()
         return self
 
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._stopping.set()
-            self._thread.join(timeout=60)
-            try:
-                release_lease(self.core.catalog, LEASE, self.holder)
-            except Exception:  # it expires by itself
-                log.exception("notify: could not release the watcher lease")
+    def close(self) -> None:
+        try:  # give the lease up for another node (only if this one holds it)
+            release_lease(self.core.catalog, LEASE, self.holder)
+        except Exception:  # it expires by itself
+            log.exception("notify: could not release the watcher lease")
 
 
 class NotifyJob:
