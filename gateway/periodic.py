@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Self
 
 
 class PeriodicJob:
@@ -29,7 +30,7 @@ class PeriodicJob:
         """Whether the configuration asks for this job (default: a positive interval)."""
         return self.interval_s > 0
 
-    def start(self) -> PeriodicJob:
+    def start(self) -> Self:
         if self.enabled():
             self._thread.start()
         return self

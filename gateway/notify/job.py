@@ -62,10 +62,6 @@ class EventWatcher(PeriodicJob):
                                         f"older than {self.keep_days} days removed"))
         return count
 
-    def start(self) -> EventWatcher:
-        super().start()
-        return self
-
     def close(self) -> None:
         try:  # give the lease up for another node (only if this one holds it)
             release_lease(self.core.catalog, LEASE, self.holder)

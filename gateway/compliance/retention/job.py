@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 from datetime import UTC, datetime
+from typing import Self
 
 from gateway.catalog import Catalog
 from gateway.compliance.retention import lease
@@ -30,11 +31,10 @@ class RetentionJob(PeriodicJob):
     def enabled(self) -> bool:
         return self._config.retention.job
 
-    def start(self) -> RetentionJob:
+    def start(self) -> Self:
         if self.enabled():
             self._catalog = Catalog(self._config.catalog_url, pool_size=1)
-        super().start()
-        return self
+        return super().start()
 
     def round(self) -> bool:  # type: ignore[override]
         """Run retention if this node gets the lease and a run is due; True if it ran."""
