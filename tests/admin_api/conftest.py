@@ -29,33 +29,17 @@ from gateway.admin_api import tokens
 from gateway.catalog.tables import admin_tokens, audit_events
 from gateway.config import load_config
 from gateway.core import Core
+from tests.gateway_toml import write_gateway_toml
 
 
 def write_config(base: Path, ports: dict[str, int], *, extra: str = "") -> Path:
-    path = base / "gateway.toml"
-    path.write_text(f"""
-[gateway]
-data_dir = "var"
-[audit]
-log = "off"
-batch_max_delay_ms = 2
-[tls]
-cert_file = "certs/gw.crt"
-key_file = "certs/gw.key"
-[webdav]
-port = {ports["webdav"]}
-workers = 1
-threads = 4
-[sftp]
-port = {ports["sftp"]}
-workers = 1
-host_keys = ["certs/ssh_host_ed25519_key", "certs/ssh_host_ecdsa_key"]
+    return write_gateway_toml(base, ports["webdav"], ports["sftp"],
+                              sections={"webdav": "threads = 4"}, extra=f"""
 [admin_api]
 enabled = true
 port = {ports["admin_api"]}
 request_timeout_s = 2
-{extra}""", encoding="utf-8")
-    return path
+{extra}""")
 
 
 def env_for(config: Path) -> dict[str, str]:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.gateway_toml import with_lines
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -136,11 +138,7 @@ host_keys = ["{shared / 'certs/ssh_host_ed25519_key'}", "{shared / 'certs/ssh_ho
 enabled = false
 {extra}
 """
-    for section, lines in (sections or {}).items():
-        header = f"\n[{section}]\n"
-        assert header in text, f"no [{section}] in the node config"
-        text = text.replace(header, f"{header}{lines.strip()}\n", 1)
-    config.write_text(text, encoding="utf-8")
+    config.write_text(with_lines(text, sections), encoding="utf-8")
     return Node(name, base, config, wport, sport)
 
 

@@ -23,6 +23,7 @@ from gateway.cli.setup import ensure_ssh_host_keys, ensure_tls_certificate
 from gateway.config import load_config
 from gateway.core import Core
 from gateway.keyring import create_master_key_file
+from tests.gateway_toml import write_gateway_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 PW = "Metrics-pw-9-horse"
@@ -33,24 +34,8 @@ SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/nul
 
 
 def write_config(base: Path, *, enabled: bool = True, webdav_workers: int = 2) -> Path:
-    cfg = base / "gateway.toml"
-    cfg.write_text(f"""
-[gateway]
-data_dir = "data"
-[audit]
-log = "off"
-batch_max_delay_ms = 2
-[tls]
-cert_file = "certs/gw.crt"
-key_file = "certs/gw.key"
-[webdav]
-port = {free_port()}
-workers = {webdav_workers}
-threads = 8
-[sftp]
-port = {free_port()}
-workers = 1
-host_keys = ["certs/ssh_host_ed25519_key"]
+    return write_gateway_toml(base, free_port(), free_port(), webdav_workers=webdav_workers,
+                              sections={"webdav": "threads = 8"}, extra=f"""
 [metrics]
 enabled = {"true" if enabled else "false"}
 [stores.second]
@@ -58,7 +43,6 @@ backend = "local"
 region = "local"
 path = "blobs-second"
 """)
-    return cfg
 
 
 def cli_env(config: Path) -> dict[str, str]:

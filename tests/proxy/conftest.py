@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from localnet import free_port
 
+from tests.gateway_toml import write_gateway_toml
 from tests.haproxy_lb import Balancer, haproxy_binary, start_haproxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,35 +64,14 @@ class Stack:
         return lb.webdav, lb.sftp
 
 
+PROXIED = 'proxy_protocol = true\nproxy_trusted = ["127.0.0.1/32"]'
+
+
 def write_config(base: Path, webdav: int, sftp: int) -> Path:
-    cfg = base / "gateway.toml"
-    cfg.write_text(f"""
-[gateway]
-data_dir = "var"
-[audit]
-log = "off"
-batch_max_delay_ms = 2
-[tls]
-cert_file = "certs/gw.crt"
-key_file = "certs/gw.key"
-[policy]
-defender_max_score = 3
-credential_cache_ttl_s = 0
-[webdav]
-handshake_timeout_s = 2
-port = {webdav}
-workers = 1
-threads = 8
-proxy_protocol = true
-proxy_trusted = ["127.0.0.1/32"]
-[sftp]
-port = {sftp}
-workers = 1
-host_keys = ["certs/ssh_host_ed25519_key", "certs/ssh_host_ecdsa_key"]
-proxy_protocol = true
-proxy_trusted = ["127.0.0.1/32"]
-""", encoding="utf-8")
-    return cfg
+    return write_gateway_toml(base, webdav, sftp, sections={
+        "policy": "defender_max_score = 3\ncredential_cache_ttl_s = 0",
+        "webdav": f"handshake_timeout_s = 2\nthreads = 8\n{PROXIED}",
+        "sftp": PROXIED})
 
 
 @pytest.fixture(scope="module")
