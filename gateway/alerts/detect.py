@@ -91,16 +91,18 @@ def _slide(rows: list[tuple[Any, int]], new: list[Event], window: timedelta,
 
 
 Hit = tuple[Event, int, int]  # the new event where the threshold was reached, files, bytes
+#: a window rule's alert for (subject key, parameters, hit)
+Build = Callable[[tuple, dict[str, Any], Hit], FiredAlert]
 
 
 def _bursts(scope: Scope, rule: str, groups: dict[tuple, list[Event]],
-            keys: tuple[str, ...], where: dict[str, str]
-            ) -> Iterator[tuple[tuple, dict[str, Any], Hit, Callable[[Connection], Hit] | None]]:
-    """For each subject (``keys`` values) with new events: whether its window reached the
-    rule's threshold, with (when the window was cut short in memory) a function giving
-    the exact figures from the catalog. The windows come from the evaluator's ``Windows``
-    (the round's new events added to those kept), else from one query per rule and round
-    over the stored events from one window before the first new event to the last."""
+            keys: tuple[str, ...], where: dict[str, str], build: Build) -> Iterator[FiredAlert]:
+    """For each subject (``keys`` values) with new events whose window reached the rule's
+    threshold: its alert (``build``), able to recount its figures from the catalog
+    (``FiredAlert.exact``) when the window was cut short in memory. The windows come from
+    the evaluator's ``Windows`` (the round's new events added to those kept), else from
+    one query per rule and round over the stored events from one window before the first
+    new event to the last."""
     params = {k: scope.params(new[0]["tenant"], rule) for k, new in groups.items()}
     live = {k: sorted(new, key=lambda e: e["ts"]) for k, new in groups.items()
             if params[k]["enabled"]}
@@ -117,17 +119,29 @@ def _bursts(scope: Scope, rule: str, groups: dict[tuple, list[Event]],
     else:
         rows = _stored(scope.conn, keys, where, live, lo, hi)
     for k, new in live.items():
-        p = params[k]
-        window, limit = timedelta(seconds=p["window_s"]), p.get("threshold") or p["max_files"]
-        hit = _slide(rows.get(k, []), new, window, limit, p.get("max_bytes"))
+        hit = _slide_params(rows.get(k, []), new, params[k])
         if hit:
-            def exact(conn: Connection, k: tuple = k, new: list[Event] = new,
-                      window: timedelta = window, limit: int = limit,
-                      max_bytes: int | None = p.get("max_bytes"), hit: Hit = hit) -> Hit:
-                stored = _stored(conn, keys, where, {k: new}, new[0]["ts"] - window, hi)
-                return _slide(stored.get(k, []), new, window, limit, max_bytes) or hit
+            alert = build(k, params[k], hit)
+            if cap and hit[1] >= cap:  # the kept window may be cut
+                alert.exact = functools.partial(_recounted, build, keys, where, k, params[k],
+                                                new, hi, hit)
+            yield alert
 
-            yield k, p, hit, exact if cap and hit[1] >= cap else None
+
+def _slide_params(rows: list[tuple[Any, int]], new: list[Event],
+                  p: dict[str, Any]) -> Hit | None:
+    """``_slide`` with a window rule's parameters."""
+    return _slide(rows, new, timedelta(seconds=p["window_s"]),
+                  p.get("threshold") or p["max_files"], p.get("max_bytes"))
+
+
+def _recounted(build: Build, keys: tuple[str, ...], where: dict[str, str], k: tuple,
+               p: dict[str, Any], new: list[Event], hi: Any, hit: Hit,
+               conn: Connection) -> FiredAlert:
+    """The alert of ``hit`` with its figures counted over the stored window."""
+    stored = _stored(conn, keys, where, {k: new}, new[0]["ts"] - timedelta(
+        seconds=p["window_s"]), hi)
+    return build(k, p, _slide_params(stored.get(k, []), new, p) or hit)
 
 
 def _stored(conn: Connection, keys: tuple[str, ...], where: dict[str, str],
@@ -148,15 +162,6 @@ def _stored(conn: Connection, keys: tuple[str, ...], where: dict[str, str],
     return rows
 
 
-def _refinable(make: Callable[[Hit], FiredAlert], hit: Hit,
-               exact: Callable[[Connection], Hit] | None) -> FiredAlert:
-    """The alert for ``hit``; with ``exact``, able to recount itself from the catalog."""
-    alert = make(hit)
-    if exact is not None:
-        alert.exact = lambda conn: make(exact(conn))
-    return alert
-
-
 def _grouped(events: Iterable[Event], match: Callable[[Event], bool],
              key: Callable[[Event], tuple]) -> dict[tuple, list[Event]]:
     groups: dict[tuple, list[Event]] = {}
@@ -166,6 +171,30 @@ def _grouped(events: Iterable[Event], match: Callable[[Event], bool],
     return groups
 
 
+def _account_failures(key: tuple, p: dict[str, Any], hit: Hit) -> FiredAlert:
+    (tenant, user), (e, count, _) = key, hit
+    return FiredAlert("failed_logins_account", tenant, _account(e), e["ts"],
+                      f"{count} failed logins of one account within {p['window_s']} s",
+                      {"failures": count, "window_s": p["window_s"],
+                       "last_address": e["remote_addr"]},
+                      user=user, remote_addr=e["remote_addr"])
+
+
+def _address_failures(key: tuple, p: dict[str, Any], hit: Hit) -> FiredAlert:
+    (addr,), (e, count, _) = key, hit
+    return FiredAlert("failed_logins_address", e["tenant"], addr, e["ts"],
+                      f"{count} failed logins from one address within {p['window_s']} s",
+                      {"failures": count, "window_s": p["window_s"]}, remote_addr=addr)
+
+
+def _downloads(key: tuple, p: dict[str, Any], hit: Hit) -> FiredAlert:
+    (tenant, user), (e, files, nbytes) = key, hit
+    return FiredAlert("mass_download", tenant, _account(e), e["ts"],
+                      f"{files} files ({nbytes} bytes) downloaded within {p['window_s']} s",
+                      {"files": files, "bytes": nbytes, "window_s": p["window_s"]},
+                      user=user, remote_addr=e["remote_addr"])
+
+
 def failed_logins(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
     def denied(e: Event) -> bool:
         return e["action"] == "login" and e["result"] == "denied"
@@ -173,48 +202,19 @@ def failed_logins(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
     where = {"action": "login", "result": "denied"}
     accounts = _grouped(events, lambda e: denied(e) and bool(e["user"]) and bool(e["tenant"]),
                         lambda e: (e["tenant"], e["user"]))
-    for (tenant, user), p, hit, exact in _bursts(
-            scope, "failed_logins_account", accounts, ("tenant", "user"), where):
-        def by_account(hit: Hit, tenant: str = tenant, user: str = user,
-                       p: dict[str, Any] = p) -> FiredAlert:
-            e, count, _ = hit
-            return FiredAlert("failed_logins_account", tenant, _account(e), e["ts"],
-                              f"{count} failed logins of one account within {p['window_s']} s",
-                              {"failures": count, "window_s": p["window_s"],
-                               "last_address": e["remote_addr"]},
-                              user=user, remote_addr=e["remote_addr"])
-
-        yield _refinable(by_account, hit, exact)
+    yield from _bursts(scope, "failed_logins_account", accounts, ("tenant", "user"), where,
+                       _account_failures)
     addresses = _grouped(events, lambda e: denied(e) and bool(e["remote_addr"]),
                          lambda e: (e["remote_addr"],))
-    for (addr,), p, hit, exact in _bursts(
-            scope, "failed_logins_address", addresses, ("remote_addr",), where):
-        def by_address(hit: Hit, addr: str = addr, p: dict[str, Any] = p) -> FiredAlert:
-            e, count, _ = hit
-            return FiredAlert("failed_logins_address", e["tenant"], addr, e["ts"],
-                              f"{count} failed logins from one address within "
-                              f"{p['window_s']} s",
-                              {"failures": count, "window_s": p["window_s"]}, remote_addr=addr)
-
-        yield _refinable(by_address, hit, exact)
+    yield from _bursts(scope, "failed_logins_address", addresses, ("remote_addr",), where,
+                       _address_failures)
 
 
 def mass_download(scope: Scope, events: list[Event]) -> Iterator[FiredAlert]:
     reads = _grouped(events, lambda e: e["action"] == "read" and e["result"] == "ok"
                      and bool(e["user"]), lambda e: (e["tenant"], e["user"]))
-    for (tenant, user), p, hit, exact in _bursts(
-            scope, "mass_download", reads, ("tenant", "user"),
-            {"action": "read", "result": "ok"}):
-        def downloads(hit: Hit, tenant: str = tenant, user: str = user,
-                      p: dict[str, Any] = p) -> FiredAlert:
-            e, files, nbytes = hit
-            return FiredAlert("mass_download", tenant, _account(e), e["ts"],
-                              f"{files} files ({nbytes} bytes) downloaded within "
-                              f"{p['window_s']} s",
-                              {"files": files, "bytes": nbytes, "window_s": p["window_s"]},
-                              user=user, remote_addr=e["remote_addr"])
-
-        yield _refinable(downloads, hit, exact)
+    yield from _bursts(scope, "mass_download", reads, ("tenant", "user"),
+                       {"action": "read", "result": "ok"}, _downloads)
 
 
 # --- single-event rules ------------------------------------------------------------------
